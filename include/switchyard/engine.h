@@ -1,0 +1,80 @@
+// Public C++ API: compile an ONNX model, create infer requests, run them.
+//
+//   switchyard::Engine engine;
+//   auto model = engine.compile("model.onnx", {.threads = 2});
+//   auto request = model.create_infer_request();
+//   request.set_input("image", switchyard::Tensor::wrap(DType::kFloat32, {1, 1, 28, 28}, pixels));
+//   request.infer();
+//   const switchyard::Tensor& logits = request.output("logits");
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "switchyard/error.h"
+#include "switchyard/tensor.h"
+
+namespace switchyard {
+
+struct CompileOptions {
+  int threads = 0;  // 0: one per core
+};
+
+// Declared input or output of a model: -1 marks a dynamic dimension (its name is in dim_names).
+struct PortInfo {
+  std::string name;
+  DType dtype = DType::kUndefined;
+  std::vector<int64_t> shape;
+  std::vector<std::string> dim_names;
+  bool rank_known = false;
+};
+
+struct CompiledModelImpl;
+struct InferRequestImpl;
+
+class InferRequest {
+ public:
+  InferRequest(InferRequest&&) noexcept;
+  InferRequest& operator=(InferRequest&&) noexcept;
+  ~InferRequest();
+
+  // Binds an input without copying: the caller keeps the memory alive until infer() returns.
+  void set_input(const std::string& name, const Tensor& tensor);
+  // Runs the model; throws switchyard::Error on invalid inputs or failures (the request stays usable).
+  void infer();
+  // Output of the last infer(); owned by the request and valid until the next infer().
+  const Tensor& output(const std::string& name) const;
+  const Tensor& output(size_t index) const;
+
+ private:
+  friend class CompiledModel;
+  explicit InferRequest(std::unique_ptr<InferRequestImpl> impl);
+  std::unique_ptr<InferRequestImpl> impl_;
+};
+
+class CompiledModel {
+ public:
+  const std::vector<PortInfo>& inputs() const;
+  const std::vector<PortInfo>& outputs() const;
+  const std::map<std::string, std::string>& metadata() const;
+  InferRequest create_infer_request() const;
+  // Convenience: one call with a fresh request; outputs are copies owned by the caller.
+  std::map<std::string, Tensor> run(const std::map<std::string, Tensor>& inputs) const;
+
+ private:
+  friend class Engine;
+  std::shared_ptr<const CompiledModelImpl> impl_;
+};
+
+class Engine {
+ public:
+  CompiledModel compile(const std::string& model_path, const CompileOptions& options = {}) const;
+  CompiledModel compile_bytes(const std::string& model_bytes, const CompileOptions& options = {}) const;
+};
+
+// Operators Switchyard implements, as "domain::Op".
+std::vector<std::string> supported_operators();
+
+}  // namespace switchyard

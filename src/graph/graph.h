@@ -1,0 +1,89 @@
+// Switchyard's graph IR: values (SSA edges with dtype and symbolic shape), nodes, subgraphs.
+// Built from ONNX by src/onnx/, rewritten by the passes in src/graph/passes/, compiled by src/runtime/.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+#include "switchyard/tensor.h"
+
+namespace switchyard {
+
+struct Graph;
+
+// A dimension is known (value >= 0) or symbolic (param, e.g. "batch"), or unknown (both empty).
+struct Dim {
+  int64_t value = -1;
+  std::string param;
+  bool known() const { return value >= 0; }
+  std::string str() const { return known() ? std::to_string(value) : (param.empty() ? "?" : param); }
+};
+
+struct Attribute {
+  enum class Kind { kFloat, kInt, kString, kTensor, kGraph, kFloats, kInts, kStrings };
+  Kind kind = Kind::kInt;
+  float f = 0;
+  int64_t i = 0;
+  std::string s;
+  Tensor t;
+  std::shared_ptr<Graph> g;
+  std::vector<float> floats;
+  std::vector<int64_t> ints;
+  std::vector<std::string> strings;
+};
+
+struct Value {
+  std::string name;
+  DType dtype = DType::kUndefined;
+  std::optional<std::vector<Dim>> shape;  // nullopt: rank unknown
+  std::optional<Tensor> constant;         // initializer or folded constant
+  bool from_outer_scope = false;          // subgraph reference to an enclosing graph's value
+};
+
+struct Node {
+  std::string name;
+  std::string op_type;
+  std::string domain;  // "" for the default ONNX domain
+  int opset = 0;       // opset version of `domain` imported by the model
+  std::vector<int> inputs;   // value ids; -1 for an omitted optional input
+  std::vector<int> outputs;  // value ids; -1 for an omitted optional output
+  std::map<std::string, Attribute> attrs;
+
+  bool has(const std::string& key) const { return attrs.count(key) != 0; }
+  int64_t attr_int(const std::string& key, int64_t dflt) const;
+  float attr_float(const std::string& key, float dflt) const;
+  std::string attr_string(const std::string& key, const std::string& dflt) const;
+  std::vector<int64_t> attr_ints(const std::string& key, std::vector<int64_t> dflt = {}) const;
+  std::vector<float> attr_floats(const std::string& key) const;
+  const Tensor* attr_tensor(const std::string& key) const;
+  std::shared_ptr<Graph> attr_graph(const std::string& key) const;
+  std::string describe() const;  // "node 'name' (Domain::Op)" for error messages
+};
+
+struct Graph {
+  std::string name;
+  std::vector<Value> values;
+  std::vector<Node> nodes;  // topologically sorted after import
+  std::vector<int> inputs;  // graph inputs that are not initializers
+  std::vector<int> outputs;
+  std::unordered_map<std::string, int> value_by_name;
+
+  int add_value(Value v);
+  int find(const std::string& name) const;  // -1 if absent
+  size_t count_nodes_recursive() const;
+};
+
+struct Model {
+  std::shared_ptr<Graph> graph;
+  int64_t ir_version = 0;
+  std::map<std::string, int> opsets;  // domain ("" = ai.onnx) -> version
+  std::string producer;
+  std::map<std::string, std::string> metadata;
+};
+
+}  // namespace switchyard

@@ -1,0 +1,15 @@
+// The one place that sets the order of all graph passes.
+#pragma once
+
+#include "graph/graph.h"
+
+namespace switchyard {
+
+// Rewrites the model's graph (and subgraphs) in place, in the documented order.
+void run_graph_passes(Model& model);
+
+// The passes, one per file.
+void fold_constants(Graph& graph);        // constant_folding.cpp
+void eliminate_dead_nodes(Graph& graph);  // dead_code_elimination.cpp
+
+}  // namespace switchyard

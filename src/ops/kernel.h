@@ -1,0 +1,91 @@
+// The operator interface. Each op lives in one file under src/ops/ and registers itself with
+// SY_REGISTER_OP; the executor never names an op. A kernel object is built once per node at compile
+// time (attributes parsed, weights prepacked) and is then shared, read-only, by all infer requests.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "graph/graph.h"
+#include "switchyard/tensor.h"
+
+namespace switchyard {
+
+class ThreadPool;
+class SubgraphRunner;
+
+// Gives a kernel its inputs and hands out its outputs. Outputs live in buffers that the request
+// reuses across calls; a kernel must not keep pointers to them.
+class KernelContext {
+ public:
+  virtual ~KernelContext() = default;
+  int num_inputs() const { return static_cast<int>(inputs_.size()); }
+  bool has_input(int i) const { return i < num_inputs() && inputs_[static_cast<size_t>(i)] != nullptr; }
+  const Tensor& input(int i) const;
+  int num_outputs() const { return num_outputs_; }
+  bool wants_output(int i) const;
+  // Returns the (uninitialised) output tensor i with this shape and dtype.
+  virtual Tensor& output(int i, DType dtype, const Shape& shape) = 0;
+  ThreadPool& pool() const { return *pool_; }
+  // For If / Loop / Scan: runs a compiled subgraph with these inputs in the current scope.
+  virtual std::vector<Tensor> run_subgraph(const std::string& attr_name, const std::vector<const Tensor*>& inputs) = 0;
+  const Node& node() const { return *node_; }
+
+ protected:
+  std::vector<const Tensor*> inputs_;
+  std::vector<bool> output_wanted_;
+  int num_outputs_ = 0;
+  ThreadPool* pool_ = nullptr;
+  const Node* node_ = nullptr;
+};
+
+class Kernel {
+ public:
+  virtual ~Kernel() = default;
+  virtual void compute(KernelContext& ctx) const = 0;
+};
+
+// A factory sees the node (attributes, opset) and the constant inputs known at compile time.
+struct KernelBuildInfo {
+  const Node& node;
+  std::vector<const Tensor*> constant_inputs;  // nullptr where the input is not constant
+};
+using KernelFactory = std::function<std::unique_ptr<Kernel>(const KernelBuildInfo&)>;
+
+class OpRegistry {
+ public:
+  static OpRegistry& instance();
+  void add(const std::string& domain, const std::string& op_type, int since_opset, KernelFactory factory);
+  // nullptr when no kernel exists for this domain/op/opset.
+  const KernelFactory* find(const std::string& domain, const std::string& op_type, int opset) const;
+  std::vector<std::string> list() const;  // "domain::Op" sorted
+
+ private:
+  struct Entry {
+    int since;
+    KernelFactory factory;
+  };
+  std::map<std::pair<std::string, std::string>, std::vector<Entry>> entries_;
+};
+
+struct OpRegistrar {
+  OpRegistrar(const char* domain, const char* op_type, int since_opset, KernelFactory factory) {
+    OpRegistry::instance().add(domain, op_type, since_opset, std::move(factory));
+  }
+};
+
+#define SY_CONCAT_INNER(a, b) a##b
+#define SY_CONCAT(a, b) SY_CONCAT_INNER(a, b)
+// SY_REGISTER_OP("", "Relu", 1, [](const KernelBuildInfo& info) { return std::make_unique<Relu>(info); });
+#define SY_REGISTER_OP(domain, op_type, since, factory) \
+  static ::switchyard::OpRegistrar SY_CONCAT(sy_registrar_, __COUNTER__)(domain, op_type, since, factory)
+
+// Builds kernel class K from its KernelBuildInfo constructor.
+template <typename K>
+KernelFactory make_factory() {
+  return [](const KernelBuildInfo& info) -> std::unique_ptr<Kernel> { return std::make_unique<K>(info); };
+}
+
+}  // namespace switchyard

@@ -1,0 +1,41 @@
+#include <algorithm>
+
+#include "ops/kernel.h"
+
+namespace switchyard {
+
+const Tensor& KernelContext::input(int i) const {
+  SY_CHECK(has_input(i), node_->describe() + ": required input " + std::to_string(i) + " is missing");
+  return *inputs_[static_cast<size_t>(i)];
+}
+
+bool KernelContext::wants_output(int i) const {
+  return i < num_outputs_ && output_wanted_[static_cast<size_t>(i)];
+}
+
+OpRegistry& OpRegistry::instance() {
+  static OpRegistry registry;
+  return registry;
+}
+
+void OpRegistry::add(const std::string& domain, const std::string& op_type, int since_opset, KernelFactory factory) {
+  auto& list = entries_[{domain, op_type}];
+  list.push_back({since_opset, std::move(factory)});
+  std::sort(list.begin(), list.end(), [](const Entry& a, const Entry& b) { return a.since > b.since; });
+}
+
+const KernelFactory* OpRegistry::find(const std::string& domain, const std::string& op_type, int opset) const {
+  auto it = entries_.find({domain, op_type});
+  if (it == entries_.end()) return nullptr;
+  for (const Entry& e : it->second)
+    if (opset >= e.since) return &e.factory;
+  return nullptr;
+}
+
+std::vector<std::string> OpRegistry::list() const {
+  std::vector<std::string> out;
+  for (const auto& [key, entries] : entries_) out.push_back((key.first.empty() ? "ai.onnx" : key.first) + "::" + key.second);
+  return out;
+}
+
+}  // namespace switchyard

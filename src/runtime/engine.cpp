@@ -1,0 +1,159 @@
+#include "switchyard/engine.h"
+
+#include <thread>
+
+#include "graph/passes/pass_pipeline.h"
+#include "onnx/onnx_import.h"
+#include "runtime/executor.h"
+
+namespace switchyard {
+
+struct CompiledModelImpl {
+  Model model;
+  std::shared_ptr<const Plan> plan;
+  std::vector<PortInfo> inputs, outputs;
+  int threads = 1;
+};
+
+struct InferRequestImpl {
+  std::shared_ptr<const CompiledModelImpl> model;
+  ThreadPool pool;
+  ExecState state;
+  std::vector<Tensor> bound;        // per model input
+  std::vector<bool> is_bound;
+  std::vector<Tensor> outputs;      // per model output, valid after infer()
+  bool has_run = false;
+
+  explicit InferRequestImpl(std::shared_ptr<const CompiledModelImpl> m)
+      : model(m), pool(m->threads), state(m->plan, &pool, nullptr), bound(m->inputs.size()),
+        is_bound(m->inputs.size(), false), outputs(m->outputs.size()) {}
+};
+
+namespace {
+
+PortInfo port_of(const Value& v) {
+  PortInfo p;
+  p.name = v.name;
+  p.dtype = v.dtype;
+  if (v.shape) {
+    p.rank_known = true;
+    for (const Dim& d : *v.shape) {
+      p.shape.push_back(d.known() ? d.value : -1);
+      p.dim_names.push_back(d.known() ? "" : d.param);
+    }
+  }
+  return p;
+}
+
+size_t index_of(const std::vector<PortInfo>& ports, const std::string& name, const char* kind) {
+  for (size_t i = 0; i < ports.size(); ++i)
+    if (ports[i].name == name) return i;
+  std::string known;
+  for (const auto& p : ports) known += (known.empty() ? "" : ", ") + p.name;
+  throw Error(std::string("unknown ") + kind + " '" + name + "' (model " + kind + "s: " + known + ")");
+}
+
+std::shared_ptr<const CompiledModelImpl> finish_compile(Model model, const CompileOptions& options) {
+  auto impl = std::make_shared<CompiledModelImpl>();
+  run_graph_passes(model);
+  auto missing = unsupported_ops(*model.graph);
+  if (!missing.empty()) {
+    std::string list;
+    for (const auto& m : missing) list += (list.empty() ? "" : ", ") + m;
+    throw Error("unsupported operator(s): " + list);
+  }
+  impl->plan = compile_plan(model.graph);
+  for (int id : model.graph->inputs) impl->inputs.push_back(port_of(model.graph->values[static_cast<size_t>(id)]));
+  for (int id : model.graph->outputs) impl->outputs.push_back(port_of(model.graph->values[static_cast<size_t>(id)]));
+  int hw = static_cast<int>(std::thread::hardware_concurrency());
+  impl->threads = options.threads > 0 ? options.threads : (hw > 0 ? hw : 1);
+  impl->model = std::move(model);
+  return impl;
+}
+
+}  // namespace
+
+CompiledModel Engine::compile(const std::string& model_path, const CompileOptions& options) const {
+  CompiledModel cm;
+  cm.impl_ = finish_compile(load_onnx_file(model_path), options);
+  return cm;
+}
+
+CompiledModel Engine::compile_bytes(const std::string& model_bytes, const CompileOptions& options) const {
+  CompiledModel cm;
+  cm.impl_ = finish_compile(load_onnx_bytes(model_bytes, "", "model bytes"), options);
+  return cm;
+}
+
+const std::vector<PortInfo>& CompiledModel::inputs() const { return impl_->inputs; }
+const std::vector<PortInfo>& CompiledModel::outputs() const { return impl_->outputs; }
+const std::map<std::string, std::string>& CompiledModel::metadata() const { return impl_->model.metadata; }
+
+InferRequest CompiledModel::create_infer_request() const {
+  return InferRequest(std::make_unique<InferRequestImpl>(impl_));
+}
+
+std::map<std::string, Tensor> CompiledModel::run(const std::map<std::string, Tensor>& inputs) const {
+  InferRequest request = create_infer_request();
+  for (const auto& [name, t] : inputs) request.set_input(name, t);
+  request.infer();
+  std::map<std::string, Tensor> out;
+  for (size_t i = 0; i < impl_->outputs.size(); ++i) out[impl_->outputs[i].name] = request.output(i).clone();
+  return out;
+}
+
+InferRequest::InferRequest(std::unique_ptr<InferRequestImpl> impl) : impl_(std::move(impl)) {}
+InferRequest::InferRequest(InferRequest&&) noexcept = default;
+InferRequest& InferRequest::operator=(InferRequest&&) noexcept = default;
+InferRequest::~InferRequest() = default;
+
+void InferRequest::set_input(const std::string& name, const Tensor& tensor) {
+  const auto& ports = impl_->model->inputs;
+  size_t i = index_of(ports, name, "input");
+  const PortInfo& p = ports[i];
+  SY_CHECK(p.dtype == DType::kUndefined || tensor.dtype() == p.dtype,
+           "input '" + name + "': expected dtype " + dtype_name(p.dtype) + ", got " + dtype_name(tensor.dtype()));
+  if (p.rank_known) {
+    SY_CHECK(tensor.rank() == static_cast<int64_t>(p.shape.size()),
+             "input '" + name + "': expected rank " + std::to_string(p.shape.size()) + ", got shape " +
+                 shape_str(tensor.shape()));
+    for (size_t d = 0; d < p.shape.size(); ++d)
+      SY_CHECK(p.shape[d] < 0 || p.shape[d] == tensor.shape()[d],
+               "input '" + name + "': dimension " + std::to_string(d) + " must be " + std::to_string(p.shape[d]) +
+                   ", got shape " + shape_str(tensor.shape()));
+  }
+  impl_->bound[i] = tensor;
+  impl_->is_bound[i] = true;
+}
+
+void InferRequest::infer() {
+  const auto& m = *impl_->model;
+  std::vector<const Tensor*> ins;
+  for (size_t i = 0; i < m.inputs.size(); ++i) {
+    SY_CHECK(impl_->is_bound[i], "input '" + m.inputs[i].name + "' was not set");
+    ins.push_back(&impl_->bound[i]);
+  }
+  impl_->has_run = false;
+  impl_->state.run(ins);
+  for (size_t i = 0; i < m.outputs.size(); ++i) {
+    int id = m.model.graph->outputs[i];
+    const Tensor* t = impl_->state.value(id);
+    SY_CHECK(t, "output '" + m.outputs[i].name + "' was not computed");
+    impl_->outputs[i] = *t;
+  }
+  impl_->has_run = true;
+}
+
+const Tensor& InferRequest::output(size_t index) const {
+  SY_CHECK(impl_->has_run, "output requested before a successful infer()");
+  SY_CHECK(index < impl_->outputs.size(), "output index " + std::to_string(index) + " is out of range");
+  return impl_->outputs[index];
+}
+
+const Tensor& InferRequest::output(const std::string& name) const {
+  return output(index_of(impl_->model->outputs, name, "output"));
+}
+
+std::vector<std::string> supported_operators() { return OpRegistry::instance().list(); }
+
+}  // namespace switchyard

@@ -1,0 +1,212 @@
+#include "runtime/executor.h"
+
+#include <algorithm>
+#include <functional>
+#include <set>
+
+namespace switchyard {
+
+namespace {
+
+// Names a subgraph reads (its nodes' inputs, recursively): what it may capture from outer scopes.
+void collect_subgraph_reads(const Graph& g, std::set<std::string>& names) {
+  for (const Value& v : g.values)
+    if (v.from_outer_scope) names.insert(v.name);
+  for (const Node& n : g.nodes)
+    for (const auto& [key, attr] : n.attrs)
+      if (attr.g) collect_subgraph_reads(*attr.g, names);
+}
+
+}  // namespace
+
+std::vector<std::string> unsupported_ops(const Graph& graph) {
+  std::set<std::string> missing;
+  std::function<void(const Graph&)> visit = [&](const Graph& g) {
+    for (const Node& n : g.nodes) {
+      if (!OpRegistry::instance().find(n.domain, n.op_type, n.opset))
+        missing.insert((n.domain.empty() ? "ai.onnx" : n.domain) + "::" + n.op_type + " (opset " +
+                       std::to_string(n.opset) + ")");
+      for (const auto& [key, attr] : n.attrs)
+        if (attr.g) visit(*attr.g);
+    }
+  };
+  visit(graph);
+  return {missing.begin(), missing.end()};
+}
+
+std::shared_ptr<const Plan> compile_plan(std::shared_ptr<const Graph> graph) {
+  auto plan = std::make_shared<Plan>();
+  plan->graph = graph;
+  const Graph& g = *graph;
+  const size_t num_nodes = g.nodes.size();
+  plan->subplans.resize(num_nodes);
+
+  for (size_t i = 0; i < num_nodes; ++i) {
+    const Node& node = g.nodes[i];
+    const KernelFactory* factory = OpRegistry::instance().find(node.domain, node.op_type, node.opset);
+    SY_CHECK(factory, node.describe() + ": unsupported operator " + (node.domain.empty() ? "ai.onnx" : node.domain) +
+                          "::" + node.op_type + " at opset " + std::to_string(node.opset));
+    KernelBuildInfo info{node, {}};
+    for (int in : node.inputs) {
+      const Value* v = in >= 0 ? &g.values[static_cast<size_t>(in)] : nullptr;
+      info.constant_inputs.push_back(v && v->constant ? &*v->constant : nullptr);
+    }
+    for (const auto& [key, attr] : node.attrs)
+      if (attr.g) plan->subplans[i][key] = compile_plan(attr.g);
+    plan->kernels.push_back((*factory)(info));
+  }
+
+  // Liveness: the last node that reads each value (graph outputs live to the end).
+  const int kForever = static_cast<int>(num_nodes);
+  std::vector<int> last_use(g.values.size(), -1);
+  for (size_t i = 0; i < num_nodes; ++i) {
+    const Node& node = g.nodes[i];
+    for (int in : node.inputs)
+      if (in >= 0) last_use[static_cast<size_t>(in)] = static_cast<int>(i);
+    std::set<std::string> captured;
+    for (const auto& [key, attr] : node.attrs)
+      if (attr.g) collect_subgraph_reads(*attr.g, captured);
+    for (const auto& name : captured) {
+      int id = g.find(name);
+      if (id >= 0) last_use[static_cast<size_t>(id)] = static_cast<int>(i);
+    }
+  }
+  for (int out : g.outputs) last_use[static_cast<size_t>(out)] = kForever;
+
+  plan->slot_of_value.assign(g.values.size(), -1);
+  std::vector<int> free_slots;
+  for (size_t i = 0; i < num_nodes; ++i) {
+    const Node& node = g.nodes[i];
+    for (int out : node.outputs) {
+      if (out < 0) continue;
+      int slot;
+      if (!free_slots.empty()) {
+        slot = free_slots.back();
+        free_slots.pop_back();
+      } else {
+        slot = plan->num_slots++;
+      }
+      plan->slot_of_value[static_cast<size_t>(out)] = slot;
+    }
+    std::set<int> done;
+    for (size_t v = 0; v < g.values.size(); ++v) {
+      int s = plan->slot_of_value[v];
+      if (s < 0) continue;
+      bool produced_here = std::find(node.outputs.begin(), node.outputs.end(), static_cast<int>(v)) != node.outputs.end();
+      if ((last_use[v] == static_cast<int>(i)) || (produced_here && last_use[v] < 0)) done.insert(s);
+    }
+    free_slots.insert(free_slots.end(), done.begin(), done.end());
+  }
+  return plan;
+}
+
+class NodeContext final : public KernelContext {
+ public:
+  NodeContext(ExecState& state, size_t node_index) : state_(state), node_index_(node_index) {
+    const Node& node = state.plan_->graph->nodes[node_index];
+    node_ = &node;
+    pool_ = state.pool_;
+    inputs_.reserve(node.inputs.size());
+    for (int in : node.inputs) inputs_.push_back(in >= 0 ? state.env_[static_cast<size_t>(in)] : nullptr);
+    num_outputs_ = static_cast<int>(node.outputs.size());
+    for (int out : node.outputs) output_wanted_.push_back(out >= 0);
+  }
+
+  Tensor& output(int i, DType dtype, const Shape& shape) override {
+    SY_CHECK(i < num_outputs_, node_->describe() + ": output " + std::to_string(i) + " does not exist");
+    int id = node_->outputs[static_cast<size_t>(i)];
+    if (id < 0) {  // an output the graph does not use: give the kernel scratch space
+      scratch_.push_back(Tensor(dtype, shape));
+      return scratch_.back();
+    }
+    return state_.allocate(id, dtype, shape);
+  }
+
+  std::vector<Tensor> run_subgraph(const std::string& attr, const std::vector<const Tensor*>& inputs) override {
+    ExecState& child = state_.child(node_index_, attr);
+    child.run(inputs);
+    std::vector<Tensor> outs;
+    for (int id : child.plan().graph->outputs) outs.push_back(*child.value(id));
+    return outs;
+  }
+
+ private:
+  ExecState& state_;
+  size_t node_index_;
+  std::vector<Tensor> scratch_;
+};
+
+ExecState::ExecState(std::shared_ptr<const Plan> plan, ThreadPool* pool, const ExecState* parent)
+    : plan_(std::move(plan)), pool_(pool), parent_(parent) {
+  const Graph& g = *plan_->graph;
+  env_.assign(g.values.size(), nullptr);
+  computed_.resize(g.values.size());
+  slots_.resize(static_cast<size_t>(plan_->num_slots));
+  for (size_t v = 0; v < g.values.size(); ++v)
+    if (g.values[v].constant) env_[v] = &*g.values[v].constant;
+}
+
+const Tensor* ExecState::lookup_outer(const std::string& name) const {
+  int id = plan_->graph->find(name);
+  if (id >= 0 && env_[static_cast<size_t>(id)]) return env_[static_cast<size_t>(id)];
+  return parent_ ? parent_->lookup_outer(name) : nullptr;
+}
+
+ExecState& ExecState::child(size_t node, const std::string& attr) {
+  auto key = std::make_pair(node, attr);
+  auto it = children_.find(key);
+  if (it != children_.end()) return *it->second;
+  auto sub = plan_->subplans[node].find(attr);
+  SY_CHECK(sub != plan_->subplans[node].end(),
+           plan_->graph->nodes[node].describe() + ": no subgraph attribute '" + attr + "'");
+  auto state = std::make_unique<ExecState>(sub->second, pool_, this);
+  ExecState& ref = *state;
+  children_[key] = std::move(state);
+  return ref;
+}
+
+Tensor& ExecState::allocate(int value_id, DType dtype, const Shape& shape) {
+  int s = plan_->slot_of_value[static_cast<size_t>(value_id)];
+  Slot& slot = slots_[static_cast<size_t>(s)];
+  size_t bytes = static_cast<size_t>(checked_numel(shape)) * dtype_size(dtype);
+  if (bytes > slot.capacity || !slot.memory) {
+    size_t cap = std::max<size_t>(64, ((bytes + 63) / 64) * 64);
+    void* p = std::aligned_alloc(64, cap);
+    SY_CHECK(p, "out of memory allocating " + std::to_string(cap) + " bytes for value '" +
+                    plan_->graph->values[static_cast<size_t>(value_id)].name + "'");
+    slot.memory = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+    slot.capacity = cap;
+  }
+  Tensor& t = computed_[static_cast<size_t>(value_id)];
+  t = Tensor::view(dtype, shape, slot.memory.get(), slot.memory);
+  env_[static_cast<size_t>(value_id)] = &t;
+  return t;
+}
+
+void ExecState::run(const std::vector<const Tensor*>& inputs) {
+  const Graph& g = *plan_->graph;
+  SY_CHECK(inputs.size() == g.inputs.size(), "graph '" + g.name + "' expects " + std::to_string(g.inputs.size()) +
+                                                  " inputs, got " + std::to_string(inputs.size()));
+  for (size_t i = 0; i < inputs.size(); ++i) env_[static_cast<size_t>(g.inputs[i])] = inputs[i];
+  for (size_t v = 0; v < g.values.size(); ++v)
+    if (g.values[v].from_outer_scope) {
+      const Tensor* t = parent_ ? parent_->lookup_outer(g.values[v].name) : nullptr;
+      SY_CHECK(t, "graph '" + g.name + "': outer-scope value '" + g.values[v].name + "' is not available");
+      env_[v] = t;
+    }
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    NodeContext ctx(*this, i);
+    try {
+      plan_->kernels[i]->compute(ctx);
+    } catch (const Error& e) {
+      std::string msg = e.what();
+      if (msg.find("node '") == std::string::npos) throw Error(g.nodes[i].describe() + ": " + msg);
+      throw;
+    }
+    for (int out : g.nodes[i].outputs)
+      SY_CHECK(out < 0 || env_[static_cast<size_t>(out)], g.nodes[i].describe() + ": kernel did not produce output '" +
+                                                              g.values[static_cast<size_t>(out)].name + "'");
+  }
+}
+
+}  // namespace switchyard

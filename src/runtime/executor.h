@@ -1,0 +1,64 @@
+// Compiles a graph into a static execution plan and runs it.
+//
+// Plan (shared, immutable): one kernel per node, built once; a buffer slot per computed value,
+// assigned by liveness so that values whose lifetimes do not overlap share memory.
+// ExecState (one per infer request): the slots themselves. A slot grows to the largest size it has
+// seen and is then reused, so once input shapes repeat, inference allocates no tensor memory.
+// Data-dependent shapes (NonZero, TopK over routing) simply settle at their high-water mark.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "graph/graph.h"
+#include "ops/kernel.h"
+#include "runtime/thread_pool.h"
+
+namespace switchyard {
+
+struct Plan {
+  std::shared_ptr<const Graph> graph;
+  std::vector<std::unique_ptr<Kernel>> kernels;        // per node
+  std::vector<int> slot_of_value;                      // -1: input, constant or outer-scope value
+  int num_slots = 0;
+  std::vector<std::map<std::string, std::shared_ptr<const Plan>>> subplans;  // per node: attr -> plan
+};
+
+// Builds kernels for every node (recursively for subgraphs). Throws on unsupported ops.
+std::shared_ptr<const Plan> compile_plan(std::shared_ptr<const Graph> graph);
+
+// Names every node (recursively) that has no kernel: "domain::Op (opset N)". Empty if all run.
+std::vector<std::string> unsupported_ops(const Graph& graph);
+
+class ExecState {
+ public:
+  ExecState(std::shared_ptr<const Plan> plan, ThreadPool* pool, const ExecState* parent);
+  // Binds graph inputs (by position in graph->inputs) and runs every node.
+  void run(const std::vector<const Tensor*>& inputs);
+  // After run(): the tensor of a value (input, constant or computed).
+  const Tensor* value(int id) const { return env_[static_cast<size_t>(id)]; }
+  const Plan& plan() const { return *plan_; }
+  // Looks a value up by name here or in an enclosing scope (for subgraph captures).
+  const Tensor* lookup_outer(const std::string& name) const;
+  ExecState& child(size_t node, const std::string& attr);
+
+ private:
+  friend class NodeContext;
+  struct Slot {
+    std::shared_ptr<void> memory;
+    size_t capacity = 0;
+  };
+  Tensor& allocate(int value_id, DType dtype, const Shape& shape);
+
+  std::shared_ptr<const Plan> plan_;
+  ThreadPool* pool_;
+  const ExecState* parent_;
+  std::vector<const Tensor*> env_;
+  std::vector<Tensor> computed_;
+  std::vector<Slot> slots_;
+  std::map<std::pair<size_t, std::string>, std::unique_ptr<ExecState>> children_;
+};
+
+}  // namespace switchyard

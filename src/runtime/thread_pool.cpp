@@ -1,0 +1,61 @@
+#include "runtime/thread_pool.h"
+
+namespace switchyard {
+
+ThreadPool::ThreadPool(int threads) {
+  if (threads < 1) threads = 1;
+  for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  for (auto& t : workers_) t.join();
+}
+
+void ThreadPool::work_on_current_job() {
+  for (;;) {
+    int64_t c = next_chunk_.fetch_add(1);
+    if (c >= job_chunks_) break;
+    int64_t begin = job_n_ * c / job_chunks_, end = job_n_ * (c + 1) / job_chunks_;
+    if (begin < end) job_fn_(job_ctx_, begin, end);
+  }
+}
+
+void ThreadPool::run(int64_t n, int64_t chunks, Trampoline fn, void* ctx) {
+  std::lock_guard<std::mutex> call(call_mutex_);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    job_fn_ = fn;
+    job_ctx_ = ctx;
+    job_n_ = n;
+    job_chunks_ = chunks;
+    next_chunk_.store(0);
+    active_.store(static_cast<int>(workers_.size()));
+    ++generation_;
+  }
+  wake_.notify_all();
+  work_on_current_job();
+  std::unique_lock<std::mutex> lock(mutex_);
+  done_.wait(lock, [this] { return active_.load() == 0; });
+}
+
+void ThreadPool::worker_loop() {
+  uint64_t seen = 0;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
+      if (stop_) return;
+      seen = generation_;
+    }
+    work_on_current_job();
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (--active_ == 0) done_.notify_all();
+  }
+}
+
+}  // namespace switchyard

@@ -1,0 +1,25 @@
+#include <cstdio>
+#include <exception>
+
+#include "commands.h"
+#include "switchyard/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Switchyard: a sparse Mixture-of-Experts inference engine for ONNX models"};
+  app.require_subcommand(1);
+  switchyard::cli::add_run_command(app);
+  switchyard::cli::add_eval_command(app);
+  switchyard::cli::add_inspect_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const switchyard::Error& e) {
+    std::fprintf(stderr, "switchyard: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "switchyard: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
