@@ -99,6 +99,17 @@ def importance_loss(p: torch.Tensor) -> torch.Tensor:
     return 0.01 * (importance.std() / importance.mean()) ** 2
 
 
+class SwiGLUExpert(nn.Module):
+    def __init__(self, dim: int, inter: int):
+        super().__init__()
+        self.w1 = nn.Linear(dim, inter, bias=False)
+        self.w2 = nn.Linear(inter, dim, bias=False)
+        self.w3 = nn.Linear(dim, inter, bias=False)
+
+    def forward(self, x):
+        return self.w2(F.silu(self.w1(x)) * self.w3(x))
+
+
 class MixtralBlock(nn.Module):
     """Mixtral-style sparse MoE block: softmax router -> topk -> renormalise -> one_hot / where ->
     SwiGLU experts -> index_add_."""
@@ -108,9 +119,7 @@ class MixtralBlock(nn.Module):
         self.num_experts = num_experts
         self.k = k
         self.router = nn.Linear(dim, num_experts, bias=False)
-        self.w1 = nn.ModuleList([nn.Linear(dim, inter, bias=False) for _ in range(num_experts)])
-        self.w2 = nn.ModuleList([nn.Linear(inter, dim, bias=False) for _ in range(num_experts)])
-        self.w3 = nn.ModuleList([nn.Linear(dim, inter, bias=False) for _ in range(num_experts)])
+        self.experts = nn.ModuleList([SwiGLUExpert(dim, inter) for _ in range(num_experts)])
 
     def forward(self, hidden):
         batch, seq, dim = hidden.shape
@@ -120,10 +129,9 @@ class MixtralBlock(nn.Module):
         weights = weights / weights.sum(dim=-1, keepdim=True)
         out = torch.zeros_like(x)
         expert_mask = F.one_hot(selected, num_classes=self.num_experts).permute(2, 1, 0)
-        for e in range(self.num_experts):
+        for e, expert in enumerate(self.experts):
             slot, token = torch.where(expert_mask[e])
-            xe = x[token]
-            ye = self.w2[e](F.silu(self.w1[e](xe)) * self.w3[e](xe)) * weights[token, slot].unsqueeze(-1)
+            ye = expert(x[token]) * weights[token, slot].unsqueeze(-1)
             out.index_add_(0, token, ye)
         return out.reshape(batch, seq, dim)
 

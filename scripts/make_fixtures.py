@@ -1,0 +1,80 @@
+#!/usr/bin/python3
+"""Exports the test fixtures: models in the ways users export them, fixed inputs, PyTorch's outputs.
+
+For each fixture NAME it writes tests/fixtures/NAME.onnx, NAME.inputs.npz and NAME.expected.npz,
+so that the tests compare Switchyard with PyTorch without needing torch.
+Run with Debian's torch: /usr/bin/python3 scripts/make_fixtures.py
+"""
+import io
+import os
+import warnings
+
+import numpy as np
+import torch
+
+from moe_models import MLP, MixtralBlock, SeedClassifier, SmallCNN, TinyAttention
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "tests", "fixtures")
+warnings.filterwarnings("ignore")
+
+
+def export(name, model, inputs, input_names, output_names, dynamic_axes, opset=17, script=True, compressed=False):
+    model.eval()
+    with torch.no_grad():
+        expected = model(*inputs)
+    if isinstance(expected, torch.Tensor):
+        expected = (expected,)
+    exported = torch.jit.script(model) if script else model
+    path = os.path.join(OUT, name + ".onnx")
+    torch.onnx.export(exported, tuple(inputs), path, opset_version=opset, input_names=input_names,
+                      output_names=output_names, dynamic_axes=dynamic_axes)
+    save = np.savez_compressed if compressed else np.savez
+    save(os.path.join(OUT, name + ".inputs.npz"), **{n: t.numpy() for n, t in zip(input_names, inputs)})
+    save(os.path.join(OUT, name + ".expected.npz"), **{n: t.numpy() for n, t in zip(output_names, expected)})
+    print(f"{name}: {os.path.getsize(path)} bytes, opset {opset}, {'script' if script else 'trace'}")
+
+
+def images(batch, seed):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(batch, 1, 28, 28, generator=g)
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    torch.manual_seed(1234)
+    batch_axes = {"image": {0: "batch"}, "logits": {0: "batch"}}
+
+    # The seed classifier's architecture and variants (expert count, top-k, widths), scripted.
+    export("seed_e8_k2_script", SeedClassifier(), [images(7, 1)], ["image"], ["logits"], batch_axes)
+    export("seed_e4_k1_w32_script", SeedClassifier(dim=32, num_experts=4, k=1, hidden=48), [images(9, 2)],
+           ["image"], ["logits"], batch_axes, compressed=True)
+    export("seed_e16_k4_w8_script", SeedClassifier(dim=8, num_experts=16, k=4, hidden=24), [images(33, 3)],
+           ["image"], ["logits"], batch_axes)
+    # Older opset: Squeeze/Unsqueeze/Split with attributes, Softmax with 2-D coercion semantics.
+    export("seed_e8_k2_script_opset13", SeedClassifier(), [images(6, 4)], ["image"], ["logits"], batch_axes,
+           opset=13)
+    # The same model exported by tracing.
+    export("seed_e8_k2_trace", SeedClassifier(), [images(12, 5)], ["image"], ["logits"], batch_axes, script=False)
+
+    # Mixtral-style sparse block: softmax router, top-k, renormalise, one_hot / where, SwiGLU, index_add_.
+    hidden = torch.randn(2, 5, 32, generator=torch.Generator().manual_seed(6))
+    export("mixtral_block_script", MixtralBlock(), [hidden], ["hidden"], ["out"],
+           {"hidden": {0: "batch", 1: "seq"}, "out": {0: "batch", 1: "seq"}})
+    export("mixtral_block_trace", MixtralBlock(dim=16, inter=24, num_experts=8, k=2), [hidden[:, :, :16].contiguous()],
+           ["hidden"], ["out"], {"hidden": {0: "batch", 1: "seq"}, "out": {0: "batch", 1: "seq"}}, script=False)
+
+    # Dense models: MLP, small CNN, LayerNorm + attention basics.
+    export("mlp_trace", MLP(), [images(4, 7)], ["image"], ["logprobs"], {"image": {0: "batch"}}, script=False,
+           opset=11)
+    cnn = SmallCNN()
+    for bn in (cnn.bn1, cnn.bn2):  # non-trivial running statistics
+        bn.running_mean.uniform_(-0.5, 0.5)
+        bn.running_var.uniform_(0.5, 1.5)
+    export("small_cnn_trace", cnn, [images(3, 8)], ["image"], ["logprobs"], {"image": {0: "batch"}}, script=False)
+    x = torch.randn(2, 6, 32, generator=torch.Generator().manual_seed(9))
+    export("tiny_attention_trace", TinyAttention(), [x], ["x"], ["y"], {"x": {0: "batch", 1: "seq"}}, script=False)
+
+
+if __name__ == "__main__":
+    main()
