@@ -114,13 +114,25 @@ Tensor tensor_from_proto(const onnx::TensorProto& p, const std::string& base_dir
     return t;
   }
 
-  Tensor t(dt, shape);
+  // Declared dims are checked against the data actually present before anything is allocated.
   if (p.has_raw_data()) {
     SY_CHECK(p.raw_data().size() == bytes, where + ": raw_data has " + std::to_string(p.raw_data().size()) +
                                                " bytes, shape " + shape_str(shape) + " needs " + std::to_string(bytes));
+    Tensor t(dt, shape);
     if (bytes) std::memcpy(t.raw(), p.raw_data().data(), bytes);
     return t;
   }
+  int64_t present = 0;
+  switch (dt) {
+    case DType::kFloat32: present = p.float_data_size(); break;
+    case DType::kFloat64: present = p.double_data_size(); break;
+    case DType::kInt64: present = p.int64_data_size(); break;
+    case DType::kUInt32: case DType::kUInt64: present = p.uint64_data_size(); break;
+    default: present = p.int32_data_size(); break;
+  }
+  SY_CHECK(present == n, where + ": holds " + std::to_string(present) + " values, shape " + shape_str(shape) +
+                             " needs " + std::to_string(n));
+  Tensor t(dt, shape);
   switch (dt) {
     case DType::kFloat32: copy_field(p.float_data(), t.data<float>(), n, where); break;
     case DType::kFloat64: copy_field(p.double_data(), t.data<double>(), n, where); break;
@@ -188,6 +200,14 @@ struct Importer {
     return out;
   }
 
+  static void require_tensor_type(const onnx::ValueInfoProto& info, const std::string& kind) {
+    if (!info.has_type() || info.type().has_tensor_type()) return;
+    const auto& t = info.type();
+    std::string what = t.has_sequence_type() ? "sequence" : t.has_optional_type() ? "optional" : t.has_map_type() ? "map"
+                       : t.has_sparse_tensor_type() ? "sparse tensor" : "non-tensor";
+    throw Error(kind + " '" + info.name() + "' has " + what + " type; only dense tensors are supported");
+  }
+
   static void fill_type(Value& v, const onnx::ValueInfoProto& info) {
     if (!info.has_type() || !info.type().has_tensor_type()) return;
     const auto& tt = info.type().tensor_type();
@@ -226,6 +246,7 @@ struct Importer {
     }
     for (const auto& in : gp.input()) {
       if (initializer_names.count(in.name())) continue;  // an initializer listed as input (IR < 4)
+      require_tensor_type(in, "graph input");
       SY_CHECK(g->find(in.name()) < 0, "graph '" + gp.name() + "': duplicate input '" + in.name() + "'");
       Value v;
       v.name = in.name();
@@ -327,6 +348,7 @@ struct Importer {
       g->nodes.push_back(std::move(node));
     }
     for (const auto& out : gp.output()) {
+      require_tensor_type(out, "graph output");
       int id = g->find(out.name());
       if (id < 0) id = resolve_input(out.name(), "graph '" + gp.name() + "' output");
       Value& v = g->values[static_cast<size_t>(id)];

@@ -13,7 +13,7 @@ void broadcast_binary(const Tensor& a, const Tensor& b, Tensor& y, F f) {
   const TB* bp = static_cast<const TB*>(b.raw());
   TY* yp = static_cast<TY*>(y.raw());
   const int64_t n = y.numel();
-  if (a.shape() == b.shape()) {
+  if (a.shape() == b.shape() && a.numel() == n) {
     for (int64_t i = 0; i < n; ++i) yp[i] = f(ap[i], bp[i]);
     return;
   }

@@ -1,0 +1,59 @@
+# Switchyard: the two commands are `make demo` and `make test`; both set up a fresh machine first.
+BUILD   ?= build
+PYTHON  ?= python3
+JOBS    ?= 2
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+APT_PACKAGES := cmake ninja-build g++ pkg-config libonnx-dev libprotobuf-dev protobuf-compiler \
+                libgtest-dev libgmock-dev libcli11-dev nlohmann-json3-dev libfmt-dev libzip-dev zlib1g-dev \
+                dataset-fashion-mnist
+# For regenerating the model and fixtures only (needs Debian's torch): make train / make fixtures.
+APT_TORCH_PACKAGES := python3-torch python3-numpy python3-onnx
+
+.PHONY: all deps build test demo conformance fixtures train clean
+
+all: build
+
+deps:
+	@dpkg -s $(APT_PACKAGES) >/dev/null 2>&1 || { \
+	  echo "installing Debian packages: $(APT_PACKAGES)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) >/dev/null; }
+	@$(PYTHON) -c "import numpy, pytest, onnx; assert onnx.__version__ == '1.16.2'" 2>/dev/null || { \
+	  echo "installing Python packages from requirements.txt"; \
+	  $(PYTHON) -m pip install -q -r requirements.txt; }
+
+$(BUILD)/build.ninja: CMakeLists.txt tests/CMakeLists.txt
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DPython3_EXECUTABLE=$$(command -v $(PYTHON))
+
+build: deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	SWITCHYARD_BIN=$(abspath $(BUILD))/switchyard $(PYTHON) -m pytest -q tests/python
+
+demo: build
+	@echo "== switchyard inspect models/seed_classifier.onnx"
+	@$(BUILD)/switchyard inspect models/seed_classifier.onnx | head -12
+	@echo
+	@echo "== switchyard eval models/seed_classifier.onnx --dataset fashion-mnist --latency"
+	@$(BUILD)/switchyard eval models/seed_classifier.onnx --dataset fashion-mnist --batch 64 --latency
+	@$(PYTHON) -c "import json; m = json.load(open('models/seed_classifier.json')); \
+	  print(f\"PyTorch on the same weights: {m['torch_correct']} / {m['test_images']} correct\")"
+
+# Regenerates docs/conformance.md (the ctest run writes the same table to $(BUILD)/conformance.md).
+conformance: build
+	$(BUILD)/tests/switchyard_conformance "$$($(PYTHON) -c 'import onnx, os; print(os.path.dirname(onnx.__file__))')/backend/test/data/node" \
+	  tests/conformance/known_failures.txt docs/conformance.md
+
+# Retrain the shipped classifier / re-export the fixtures (Debian's torch under /usr/bin/python3).
+train:
+	@dpkg -s $(APT_TORCH_PACKAGES) >/dev/null 2>&1 || $(SUDO) apt-get install -y -qq $(APT_TORCH_PACKAGES)
+	cd scripts && /usr/bin/python3 train_seed_classifier.py
+
+fixtures:
+	@dpkg -s $(APT_TORCH_PACKAGES) >/dev/null 2>&1 || $(SUDO) apt-get install -y -qq $(APT_TORCH_PACKAGES)
+	cd scripts && /usr/bin/python3 make_fixtures.py
+
+clean:
+	rm -rf $(BUILD)
