@@ -59,11 +59,13 @@ Tensor parse_npy(const std::string& bytes, const std::string& what) {
   std::string descr = header_value(header, "descr", what);
   SY_CHECK(descr.size() >= 2, what + ": malformed dtype");
   descr = descr.substr(1, descr.size() - 2);
-  if (descr == "=f4" || descr == "f4") descr = "<f4";
+  // Strip the byte-order mark: little-endian ('<'), native ('='), or not applicable ('|', or any
+  // mark on a one-byte type). Big-endian multi-byte data is refused below.
+  std::string kind = descr;
+  if (kind.size() == 3 && (kind[0] == '<' || kind[0] == '=' || kind[0] == '|' || kind[2] == '1')) kind = kind.substr(1);
   DType dtype = DType::kUndefined;
   for (const auto& e : kDescrs)
-    if (descr == e.descr || (descr.size() == 3 && descr[0] == '<' && std::string(e.descr).substr(1) == descr.substr(1) && e.descr[0] == '|'))
-      dtype = e.dtype;
+    if (kind == e.descr + 1) dtype = e.dtype;
   SY_CHECK(dtype != DType::kUndefined, what + ": unsupported dtype '" + descr + "' (big-endian, strings and objects are not supported)");
   SY_CHECK(header_value(header, "fortran_order", what) == "False", what + ": Fortran-ordered arrays are not supported");
   std::string shape_text = header_value(header, "shape", what);

@@ -176,11 +176,18 @@ Tensor& ExecState::allocate(int value_id, DType dtype, const Shape& shape) {
                     plan_->graph->values[static_cast<size_t>(value_id)].name + "'");
     slot.memory = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
     slot.capacity = cap;
+    ++allocations_;
   }
   Tensor& t = computed_[static_cast<size_t>(value_id)];
   t = Tensor::view(dtype, shape, slot.memory.get(), slot.memory);
   env_[static_cast<size_t>(value_id)] = &t;
   return t;
+}
+
+size_t ExecState::allocations() const {
+  size_t n = allocations_;
+  for (const auto& [key, child] : children_) n += child->allocations();
+  return n;
 }
 
 void ExecState::run(const std::vector<const Tensor*>& inputs) {

@@ -43,6 +43,8 @@ class ExecState {
   // Looks a value up by name here or in an enclosing scope (for subgraph captures).
   const Tensor* lookup_outer(const std::string& name) const;
   ExecState& child(size_t node, const std::string& attr);
+  // Buffer (re)allocations so far, including subgraph states: flat once shapes repeat.
+  size_t allocations() const;
 
  private:
   friend class NodeContext;
@@ -59,6 +61,7 @@ class ExecState {
   std::vector<Tensor> computed_;
   std::vector<Slot> slots_;
   std::map<std::pair<size_t, std::string>, std::unique_ptr<ExecState>> children_;
+  size_t allocations_ = 0;
 };
 
 }  // namespace switchyard

@@ -45,12 +45,13 @@ bool implements_all(const fs::path& model_path, std::string& primary) {
   for (const auto& os : proto.opset_import()) opsets[os.domain() == "ai.onnx" ? "" : os.domain()] = static_cast<int>(os.version());
   std::set<std::pair<std::string, std::string>> ops;
   collect_ops(proto.graph(), ops);
-  std::set<std::string> names;
-  for (const auto& [domain, op] : ops) {
+  for (const auto& [domain, op] : ops)
     if (!OpRegistry::instance().find(domain, op, opsets[domain])) return false;
-    if (op != "Constant" || ops.size() == 1) names.insert(op);
-  }
-  primary = names.size() == 1 ? *names.begin() : "(multi-op: function expansions)";
+  // Named after the top-level operator (subgraph bodies of If/Loop do not count).
+  std::set<std::string> names;
+  for (const auto& n : proto.graph().node())
+    if (n.op_type() != "Constant" || proto.graph().node_size() == 1) names.insert(n.op_type());
+  primary = names.size() == 1 ? *names.begin() : "(multi-op graphs, e.g. function expansions)";
   return true;
 }
 
