@@ -26,12 +26,13 @@ std::string dims_str(const Value& v) {
 void add_inspect_command(CLI::App& app) {
   struct Options {
     std::string model;
-    bool json = false;
+    bool json = false, nodes = false;
   };
   auto opt = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand("inspect", "Describe a model: ports, operators, parameters");
   cmd->add_option("model", opt->model, "ONNX model file")->required();
   cmd->add_flag("--json", opt->json, "print JSON");
+  cmd->add_flag("--nodes", opt->nodes, "also list every node with its output dtypes and (symbolic) shapes");
   cmd->callback([opt] {
     Model model = load_onnx_file(opt->model);
     const Graph& g = *model.graph;
@@ -51,6 +52,16 @@ void add_inspect_command(CLI::App& app) {
     };
     visit(g);
     auto missing = unsupported_ops(g);
+    nlohmann::json node_list = nlohmann::json::array();
+    for (const Node& n : g.nodes) {
+      nlohmann::json outs = nlohmann::json::array();
+      for (int id : n.outputs)
+        if (id >= 0) {
+          const Value& v = g.values[static_cast<size_t>(id)];
+          outs.push_back({{"name", v.name}, {"dtype", dtype_name(v.dtype)}, {"shape", dims_str(v)}});
+        }
+      node_list.push_back({{"name", n.name}, {"op", (n.domain.empty() ? "" : n.domain + "::") + n.op_type}, {"outputs", outs}});
+    }
     const size_t nodes_before = g.count_nodes_recursive();
     run_graph_passes(model);
     const size_t nodes_after = model.graph->count_nodes_recursive();
@@ -75,6 +86,7 @@ void add_inspect_command(CLI::App& app) {
     j["parameter_bytes"] = bytes;
     j["unsupported_ops"] = missing;
     j["metadata"] = model.metadata;
+    if (opt->nodes) j["node_list"] = node_list;
     if (opt->json) {
       fmt::print("{}\n", j.dump(2));
       return;
@@ -91,6 +103,16 @@ void add_inspect_command(CLI::App& app) {
     for (const auto& [op, count] : histogram) sorted.emplace_back(-count, op);
     std::sort(sorted.begin(), sorted.end());
     for (const auto& [neg, op] : sorted) fmt::print("  {:<24} {}\n", op, -neg);
+    if (opt->nodes) {
+      fmt::print("graph nodes (before passes):\n");
+      for (const auto& n : node_list) {
+        std::string outs;
+        for (const auto& o : n["outputs"])
+          outs += (outs.empty() ? "" : ", ") + o["name"].get<std::string>() + ": " + o["dtype"].get<std::string>() + " " +
+                  o["shape"].get<std::string>();
+        fmt::print("  {:<28} {:<16} -> {}\n", n["name"].get<std::string>(), n["op"].get<std::string>(), outs);
+      }
+    }
     if (missing.empty()) {
       fmt::print("unsupported: none (every operator has a kernel)\n");
     } else {

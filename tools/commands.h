@@ -8,5 +8,6 @@ namespace switchyard::cli {
 void add_run_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_inspect_command(CLI::App& app);
+void add_ops_command(CLI::App& app);
 
 }  // namespace switchyard::cli

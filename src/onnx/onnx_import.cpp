@@ -1,6 +1,7 @@
 #include "onnx/onnx_import.h"
 
 #include <onnx/onnx_pb.h>
+#include <onnx/shape_inference/implementation.h>
 
 #include <filesystem>
 #include <fstream>
@@ -382,6 +383,15 @@ Model load_onnx_bytes(const std::string& bytes, const std::string& base_dir, con
   if (!model.opsets.count("")) model.opsets[""] = 1;  // IR 3 models may omit it
   for (const auto& p : proto.metadata_props()) model.metadata[p.key()] = p.value();
   SY_CHECK(proto.functions_size() == 0, what + ": model-local functions are not supported");
+  // Shapes of intermediate values, with symbolic dims such as "batch" carried through, from ONNX's
+  // own shape inference (Debian's libonnx knows opsets up to 17; newer models keep what they declare).
+  if (model.opsets[""] <= 17) {
+    try {
+      onnx::shape_inference::InferShapes(proto, onnx::OpSchemaRegistry::Instance(), onnx::ShapeInferenceOptions(false, 0, false));
+    } catch (const std::exception&) {
+      // Best effort only: the executor computes every shape at run time anyway.
+    }
+  }
   Importer importer{model, base_dir};
   try {
     model.graph = importer.import_graph(proto.graph(), 0, {});
