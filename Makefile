@@ -37,9 +37,8 @@ demo: build
 	@$(BUILD)/switchyard inspect models/seed_classifier.onnx | head -12
 	@echo
 	@echo "== switchyard eval models/seed_classifier.onnx --dataset fashion-mnist --latency"
-	@$(BUILD)/switchyard eval models/seed_classifier.onnx --dataset fashion-mnist --batch 64 --latency
-	@$(PYTHON) -c "import json; m = json.load(open('models/seed_classifier.json')); \
-	  print(f\"PyTorch on the same weights: {m['torch_correct']} / {m['test_images']} correct\")"
+	@$(BUILD)/switchyard eval models/seed_classifier.onnx --dataset fashion-mnist --batch 64 --latency | tee $(BUILD)/demo.txt
+	@$(PYTHON) scripts/check_demo.py models/seed_classifier.json $(BUILD)/demo.txt
 
 # Regenerates docs/conformance.md (the ctest run writes the same table to $(BUILD)/conformance.md).
 conformance: build
