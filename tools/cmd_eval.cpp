@@ -37,7 +37,7 @@ void add_eval_command(CLI::App& app) {
     std::string model, dataset = "fashion-mnist", data_dir = "/usr/share/datasets/fashion-mnist";
     int64_t batch = 64;
     int threads = 0;
-    bool latency = false;
+    bool latency = false, no_fuse = false;
     int64_t limit = 0;
   };
   auto opt = std::make_shared<Options>();
@@ -48,6 +48,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--batch", opt->batch, "batch size")->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   cmd->add_option("--threads", opt->threads, "threads (0: one per core)");
   cmd->add_option("--limit", opt->limit, "evaluate only the first N images");
+  cmd->add_flag("--no-fuse", opt->no_fuse, "run the exported graph op by op (no MoE fusion)");
   cmd->add_flag("--latency", opt->latency, "also measure batch-1 latency and batch-64 throughput");
   cmd->callback([opt] {
     Tensor images = read_idx(opt->data_dir + "/t10k-images-idx3-ubyte.gz");
@@ -57,7 +58,7 @@ void add_eval_command(CLI::App& app) {
     int64_t total = images.dim(0);
     if (opt->limit > 0) total = std::min(total, opt->limit);
     Engine engine;
-    CompiledModel model = engine.compile(opt->model, {opt->threads});
+    CompiledModel model = engine.compile(opt->model, {opt->threads, !opt->no_fuse});
     SY_CHECK(model.inputs().size() == 1 && model.outputs().size() >= 1, "eval expects one input and a logits output");
     const float scale = preprocess_scale(model);
     Tensor pixels(DType::kFloat32, {total, 784});

@@ -82,6 +82,7 @@ void add_inspect_command(CLI::App& app) {
     j["op_histogram"] = histogram;
     j["nodes"] = nodes_before;
     j["nodes_after_passes"] = nodes_after;
+    j["pass_notes"] = model.graph->notes;
     j["parameters"] = params;
     j["parameter_bytes"] = bytes;
     j["unsupported_ops"] = missing;
@@ -113,6 +114,7 @@ void add_inspect_command(CLI::App& app) {
         fmt::print("  {:<28} {:<16} -> {}\n", n["name"].get<std::string>(), n["op"].get<std::string>(), outs);
       }
     }
+    for (const auto& note : model.graph->notes) fmt::print("pass:        {}\n", note);
     if (missing.empty()) {
       fmt::print("unsupported: none (every operator has a kernel)\n");
     } else {

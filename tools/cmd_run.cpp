@@ -12,6 +12,7 @@ void add_run_command(CLI::App& app) {
     std::string model, inputs_npz, outputs_npz;
     std::vector<std::string> input_files;
     int threads = 0;
+    bool expert_stats = false, no_fuse = false;
   };
   auto opt = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand("run", "Run a model on NumPy inputs and write its outputs");
@@ -20,6 +21,8 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--input", opt->input_files, "NAME=FILE.npy for one input (repeatable)");
   cmd->add_option("--outputs", opt->outputs_npz, ".npz to write every output to, under its name");
   cmd->add_option("--threads", opt->threads, "threads (0: one per core)");
+  cmd->add_flag("--expert-stats", opt->expert_stats, "print how many tokens each expert of each fused MoE layer got");
+  cmd->add_flag("--no-fuse", opt->no_fuse, "run the exported graph op by op (no MoE fusion)");
   cmd->callback([opt] {
     std::vector<std::pair<std::string, Tensor>> feeds;
     if (!opt->inputs_npz.empty()) feeds = read_npz(opt->inputs_npz);
@@ -29,7 +32,7 @@ void add_run_command(CLI::App& app) {
       feeds.emplace_back(spec.substr(0, eq), read_npy(spec.substr(eq + 1)));
     }
     Engine engine;
-    CompiledModel model = engine.compile(opt->model, {opt->threads});
+    CompiledModel model = engine.compile(opt->model, {opt->threads, !opt->no_fuse});
     InferRequest request = model.create_infer_request();
     for (const auto& [name, t] : feeds) request.set_input(name, t);
     request.infer();
@@ -38,6 +41,18 @@ void add_run_command(CLI::App& app) {
       const Tensor& t = request.output(i);
       fmt::print("{}: {} {}\n", model.outputs()[i].name, dtype_name(t.dtype()), shape_str(t.shape()));
       outs.emplace_back(model.outputs()[i].name, t);
+    }
+    if (opt->expert_stats) {
+      auto layers = request.expert_counts();
+      if (layers.empty()) fmt::print("expert load: no fused MoE layer in this model\n");
+      for (const auto& [layer, counts] : layers) {
+        int64_t total = 0;
+        for (int64_t e = 0; e < counts.numel(); ++e) total += counts.data<int64_t>()[e];
+        fmt::print("expert load of {} ({} routed token slots):\n", layer, total);
+        for (int64_t e = 0; e < counts.numel(); ++e)
+          fmt::print("  expert {:>3}: {:>8} ({:5.1f}%)\n", e, counts.data<int64_t>()[e],
+                     total ? 100.0 * static_cast<double>(counts.data<int64_t>()[e]) / static_cast<double>(total) : 0.0);
+      }
     }
     if (!opt->outputs_npz.empty()) write_npz(opt->outputs_npz, outs);
   });

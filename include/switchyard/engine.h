@@ -19,7 +19,8 @@
 namespace switchyard {
 
 struct CompileOptions {
-  int threads = 0;  // 0: one per core
+  int threads = 0;         // 0: one per core
+  bool fuse_moe = true;    // fuse exported MoE routing subgraphs into one sparse operator
 };
 
 // Declared input or output of a model: -1 marks a dynamic dimension (its name is in dim_names).
@@ -47,6 +48,8 @@ class InferRequest {
   // Output of the last infer(); owned by the request and valid until the next infer().
   const Tensor& output(const std::string& name) const;
   const Tensor& output(size_t index) const;
+  // Per-expert token counts of the last infer(), one entry per fused MoE layer (expert-load telemetry).
+  std::vector<std::pair<std::string, Tensor>> expert_counts() const;
 
  private:
   friend class CompiledModel;
@@ -59,6 +62,8 @@ class CompiledModel {
   const std::vector<PortInfo>& inputs() const;
   const std::vector<PortInfo>& outputs() const;
   const std::map<std::string, std::string>& metadata() const;
+  // What compilation did: fused MoE layers, and why candidates were not fused.
+  const std::vector<std::string>& compile_notes() const;
   InferRequest create_infer_request() const;
   // Convenience: one call with a fresh request; outputs are copies owned by the caller.
   std::map<std::string, Tensor> run(const std::map<std::string, Tensor>& inputs) const;

@@ -72,6 +72,8 @@ struct Graph {
   std::vector<int> inputs;  // graph inputs that are not initializers
   std::vector<int> outputs;
   std::unordered_map<std::string, int> value_by_name;
+  std::vector<std::string> notes;  // what the graph passes did or declined to do (for inspect)
+  std::vector<int> telemetry;      // extra values kept after a run (e.g. per-expert token counts)
 
   int add_value(Value v);
   int find(const std::string& name) const;  // -1 if absent

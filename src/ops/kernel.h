@@ -29,6 +29,9 @@ class KernelContext {
   // Returns the (uninitialised) output tensor i with this shape and dtype.
   virtual Tensor& output(int i, DType dtype, const Shape& shape) = 0;
   ThreadPool& pool() const { return *pool_; }
+  // Per-node scratch memory (64-byte aligned) that the request keeps between calls: it grows to the
+  // largest size asked for and is then reused, so kernels need no allocation once shapes repeat.
+  virtual void* scratch(size_t bytes) = 0;
   // For If / Loop / Scan: runs a compiled subgraph with these inputs in the current scope.
   virtual std::vector<Tensor> run_subgraph(const std::string& attr_name, const std::vector<const Tensor*>& inputs) = 0;
   const Node& node() const { return *node_; }

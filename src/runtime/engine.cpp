@@ -55,7 +55,9 @@ size_t index_of(const std::vector<PortInfo>& ports, const std::string& name, con
 
 std::shared_ptr<const CompiledModelImpl> finish_compile(Model model, const CompileOptions& options) {
   auto impl = std::make_shared<CompiledModelImpl>();
-  run_graph_passes(model);
+  PassOptions passes;
+  passes.fuse_moe = options.fuse_moe;
+  run_graph_passes(model, passes);
   auto missing = unsupported_ops(*model.graph);
   if (!missing.empty()) {
     std::string list;
@@ -88,6 +90,7 @@ CompiledModel Engine::compile_bytes(const std::string& model_bytes, const Compil
 const std::vector<PortInfo>& CompiledModel::inputs() const { return impl_->inputs; }
 const std::vector<PortInfo>& CompiledModel::outputs() const { return impl_->outputs; }
 const std::map<std::string, std::string>& CompiledModel::metadata() const { return impl_->model.metadata; }
+const std::vector<std::string>& CompiledModel::compile_notes() const { return impl_->model.graph->notes; }
 
 InferRequest CompiledModel::create_infer_request() const {
   return InferRequest(std::make_unique<InferRequestImpl>(impl_));
@@ -148,6 +151,21 @@ const Tensor& InferRequest::output(size_t index) const {
   SY_CHECK(impl_->has_run, "output requested before a successful infer()");
   SY_CHECK(index < impl_->outputs.size(), "output index " + std::to_string(index) + " is out of range");
   return impl_->outputs[index];
+}
+
+std::vector<std::pair<std::string, Tensor>> InferRequest::expert_counts() const {
+  SY_CHECK(impl_->has_run, "expert counts requested before a successful infer()");
+  std::vector<std::pair<std::string, Tensor>> out;
+  const Graph& g = *impl_->model->model.graph;
+  for (int id : g.telemetry) {
+    const Tensor* t = impl_->state.value(id);
+    std::string name = g.values[static_cast<size_t>(id)].name;
+    const std::string suffix = ".expert_counts";
+    if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+      name.resize(name.size() - suffix.size());
+    if (t) out.emplace_back(name, *t);
+  }
+  return out;
 }
 
 const Tensor& InferRequest::output(const std::string& name) const {

@@ -72,6 +72,7 @@ std::shared_ptr<const Plan> compile_plan(std::shared_ptr<const Graph> graph) {
     }
   }
   for (int out : g.outputs) last_use[static_cast<size_t>(out)] = kForever;
+  for (int t : g.telemetry) last_use[static_cast<size_t>(t)] = kForever;
 
   plan->slot_of_value.assign(g.values.size(), -1);
   std::vector<int> free_slots;
@@ -122,6 +123,8 @@ class NodeContext final : public KernelContext {
     return state_.allocate(id, dtype, shape);
   }
 
+  void* scratch(size_t bytes) override { return state_.scratch(node_index_, bytes); }
+
   std::vector<Tensor> run_subgraph(const std::string& attr, const std::vector<const Tensor*>& inputs) override {
     ExecState& child = state_.child(node_index_, attr);
     child.run(inputs);
@@ -165,19 +168,38 @@ ExecState& ExecState::child(size_t node, const std::string& attr) {
   return ref;
 }
 
+namespace {
+
+// Grows a buffer to hold `bytes`; returns true if it had to allocate. `what` names it in errors
+// (a callable, so that the common no-allocation path builds no string).
+template <typename What>
+bool reserve(std::shared_ptr<void>& memory, size_t& capacity, size_t bytes, What what) {
+  if (bytes <= capacity && memory) return false;
+  size_t cap = std::max<size_t>(64, ((bytes + 63) / 64) * 64);
+  void* p = std::aligned_alloc(64, cap);
+  SY_CHECK(p, "out of memory allocating " + std::to_string(cap) + " bytes for " + what());
+  memory = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+  capacity = cap;
+  return true;
+}
+
+}  // namespace
+
+void* ExecState::scratch(size_t node, size_t bytes) {
+  if (scratch_.size() < plan_->graph->nodes.size()) scratch_.resize(plan_->graph->nodes.size());
+  Slot& slot = scratch_[node];
+  if (reserve(slot.memory, slot.capacity, bytes, [&] { return "scratch of " + plan_->graph->nodes[node].describe(); }))
+    ++allocations_;
+  return slot.memory.get();
+}
+
 Tensor& ExecState::allocate(int value_id, DType dtype, const Shape& shape) {
   int s = plan_->slot_of_value[static_cast<size_t>(value_id)];
   Slot& slot = slots_[static_cast<size_t>(s)];
   size_t bytes = static_cast<size_t>(checked_numel(shape)) * dtype_size(dtype);
-  if (bytes > slot.capacity || !slot.memory) {
-    size_t cap = std::max<size_t>(64, ((bytes + 63) / 64) * 64);
-    void* p = std::aligned_alloc(64, cap);
-    SY_CHECK(p, "out of memory allocating " + std::to_string(cap) + " bytes for value '" +
-                    plan_->graph->values[static_cast<size_t>(value_id)].name + "'");
-    slot.memory = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
-    slot.capacity = cap;
+  if (reserve(slot.memory, slot.capacity, bytes,
+              [&] { return "value '" + plan_->graph->values[static_cast<size_t>(value_id)].name + "'"; }))
     ++allocations_;
-  }
   Tensor& t = computed_[static_cast<size_t>(value_id)];
   t = Tensor::view(dtype, shape, slot.memory.get(), slot.memory);
   env_[static_cast<size_t>(value_id)] = &t;

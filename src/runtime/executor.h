@@ -53,6 +53,7 @@ class ExecState {
     size_t capacity = 0;
   };
   Tensor& allocate(int value_id, DType dtype, const Shape& shape);
+  void* scratch(size_t node, size_t bytes);
 
   std::shared_ptr<const Plan> plan_;
   ThreadPool* pool_;
@@ -60,6 +61,7 @@ class ExecState {
   std::vector<const Tensor*> env_;
   std::vector<Tensor> computed_;
   std::vector<Slot> slots_;
+  std::vector<Slot> scratch_;  // per node
   std::map<std::pair<size_t, std::string>, std::unique_ptr<ExecState>> children_;
   size_t allocations_ = 0;
 };

@@ -59,7 +59,7 @@ TEST(Executor, NoAllocationOnceShapesRepeat) {
 
 TEST(Executor, LivenessSharesBuffers) {
   Model model = load_onnx_file(kSeed.string());
-  run_graph_passes(model);
+  run_graph_passes(model, PassOptions{false});  // the op-by-op graph
   auto plan = compile_plan(model.graph);
   size_t computed = 0;
   for (const Node& n : model.graph->nodes) computed += n.outputs.size();

@@ -30,6 +30,11 @@ class FoldContext final : public KernelContext {
     outputs[static_cast<size_t>(i)] = Tensor(dtype, shape);
     return outputs[static_cast<size_t>(i)];
   }
+  void* scratch(size_t bytes) override {
+    scratch_.emplace_back(DType::kUInt8, Shape{static_cast<int64_t>(bytes)});
+    return scratch_.back().raw();
+  }
+  std::vector<Tensor> scratch_;
   std::vector<Tensor> run_subgraph(const std::string&, const std::vector<const Tensor*>&) override {
     throw Error("subgraphs are not folded");
   }

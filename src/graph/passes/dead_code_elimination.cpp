@@ -20,6 +20,7 @@ void collect_reads(const Graph& g, std::set<std::string>& names) {
 void eliminate_dead_nodes(Graph& g) {
   std::vector<bool> live(g.values.size(), false);
   for (int out : g.outputs) live[static_cast<size_t>(out)] = true;
+  for (int t : g.telemetry) live[static_cast<size_t>(t)] = true;
   std::vector<bool> keep(g.nodes.size(), false);
   for (size_t k = g.nodes.size(); k-- > 0;) {
     const Node& n = g.nodes[k];

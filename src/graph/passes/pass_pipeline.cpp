@@ -2,13 +2,16 @@
 
 namespace switchyard {
 
-void run_graph_passes(Model& model) {
+void run_graph_passes(Model& model, const PassOptions& options) {
   Graph& g = *model.graph;
   // 1. Evaluate everything computable from initializers and Constant nodes once, at compile time
   //    (exporters emit long Shape/Gather/Concat chains over constants).
   fold_constants(g);
   // 2. Drop nodes whose results nobody reads (often left behind by folding).
   eliminate_dead_nodes(g);
+  // 3. Replace exported MoE routing subgraphs (TopK router, per-expert Gather/Gemm chains, scatter-add
+  //    combine) by one sparse ai.switchyard::MoE node each; needs the constants folded by step 1.
+  if (options.fuse_moe) fuse_moe_routing(g);
 }
 
 }  // namespace switchyard

@@ -5,11 +5,16 @@
 
 namespace switchyard {
 
+struct PassOptions {
+  bool fuse_moe = true;  // replace exported MoE routing subgraphs by ai.switchyard::MoE
+};
+
 // Rewrites the model's graph (and subgraphs) in place, in the documented order.
-void run_graph_passes(Model& model);
+void run_graph_passes(Model& model, const PassOptions& options = {});
 
 // The passes, one per file.
 void fold_constants(Graph& graph);        // constant_folding.cpp
 void eliminate_dead_nodes(Graph& graph);  // dead_code_elimination.cpp
+void fuse_moe_routing(Graph& graph);      // fuse_moe_routing.cpp
 
 }  // namespace switchyard

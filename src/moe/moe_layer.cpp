@@ -1,0 +1,217 @@
+#include "moe/moe_layer.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "moe/dispatch.h"
+#include "moe/routing.h"
+#include "ops/gemm_kernel.h"
+#include "runtime/thread_pool.h"
+
+namespace switchyard {
+
+MoeActivation parse_moe_activation(const std::string& n) {
+  if (n == "relu") return MoeActivation::kRelu;
+  if (n == "gelu") return MoeActivation::kGelu;
+  if (n == "silu" || n == "swish") return MoeActivation::kSilu;
+  if (n == "identity") return MoeActivation::kIdentity;
+  throw Error("MoE: unknown activation '" + n + "' (relu, gelu, silu, identity)");
+}
+MoeScoring parse_moe_scoring(const std::string& n) {
+  if (n == "softmax") return MoeScoring::kSoftmax;
+  if (n == "sigmoid") return MoeScoring::kSigmoid;
+  throw Error("MoE: unknown scoring '" + n + "' (softmax, sigmoid)");
+}
+MoeNormalize parse_moe_normalize(const std::string& n) {
+  if (n == "none") return MoeNormalize::kNone;
+  if (n == "softmax") return MoeNormalize::kSoftmax;
+  if (n == "sum") return MoeNormalize::kSum;
+  throw Error("MoE: unknown normalize '" + n + "' (none, softmax, sum)");
+}
+const char* to_string(MoeActivation a) {
+  switch (a) {
+    case MoeActivation::kRelu: return "relu";
+    case MoeActivation::kGelu: return "gelu";
+    case MoeActivation::kSilu: return "silu";
+    default: return "identity";
+  }
+}
+const char* to_string(MoeScoring s) { return s == MoeScoring::kSoftmax ? "softmax" : "sigmoid"; }
+const char* to_string(MoeNormalize n) {
+  return n == MoeNormalize::kNone ? "none" : (n == MoeNormalize::kSoftmax ? "softmax" : "sum");
+}
+
+namespace {
+
+// [E, N, K] (nn.Linear weights per expert) -> [E, K, N] row-major, the layout sgemm streams.
+Tensor pack_transposed(const Tensor& w, int64_t E, int64_t N, int64_t K, const char* name) {
+  SY_CHECK(w.dtype() == DType::kFloat32 && w.numel() == E * N * K,
+           std::string("MoE: ") + name + " must be float32 with " + std::to_string(E * N * K) + " elements, got " +
+               shape_str(w.shape()));
+  Tensor out(DType::kFloat32, {E, K, N});
+  for (int64_t e = 0; e < E; ++e) transpose_matrix(w.data<float>() + e * N * K, N, K, out.data<float>() + e * N * K);
+  return out;
+}
+
+Tensor pack_bias(const Tensor* b, int64_t n, const char* name) {
+  if (!b) return Tensor();
+  SY_CHECK(b->dtype() == DType::kFloat32 && b->numel() == n,
+           std::string("MoE: ") + name + " must be float32 with " + std::to_string(n) + " elements, got " + shape_str(b->shape()));
+  return b->clone();
+}
+
+inline size_t align64(size_t n) { return (n + 63) & ~size_t{63}; }
+
+struct ScratchLayout {
+  size_t logits, ids, weights, counts, offsets, rows, inverse, gathered, hidden, up, expert_out, total;
+};
+
+ScratchLayout layout(const MoeConfig& c, int64_t T) {
+  const size_t pairs = static_cast<size_t>(T * c.k), E = static_cast<size_t>(c.num_experts);
+  const size_t H = static_cast<size_t>(c.hidden), I = static_cast<size_t>(c.inter);
+  ScratchLayout l{};
+  size_t off = 0;
+  auto take = [&](size_t bytes) {
+    size_t at = off;
+    off += align64(bytes);
+    return at;
+  };
+  l.logits = take(static_cast<size_t>(T) * E * 4);
+  l.ids = take(pairs * 4);
+  l.weights = take(pairs * 4);
+  l.counts = take(E * 8);
+  l.offsets = take((E + 1) * 8);
+  l.rows = take(pairs * 4);
+  l.inverse = take(pairs * 4);
+  l.gathered = take(pairs * H * 4);
+  l.hidden = take(pairs * I * 4);
+  l.up = c.gated ? take(pairs * I * 4) : 0;
+  l.expert_out = take(pairs * H * 4);
+  l.total = off;
+  return l;
+}
+
+inline float activate(MoeActivation a, float v) {
+  switch (a) {
+    case MoeActivation::kRelu: return v > 0.f ? v : 0.f;
+    case MoeActivation::kGelu: return 0.5f * v * (1.f + std::erf(v * 0.70710678118654752f));
+    case MoeActivation::kSilu: return v / (1.f + std::exp(-v));
+    default: return v;
+  }
+}
+
+// Runs expert e on its rows [r0, r1) of the sorted order. `gemm_pool` parallelises inside the GEMMs.
+void run_expert(const MoeConfig& c, const MoeWeights& w, int64_t e, int64_t r0, int64_t r1, const float* x,
+                const int32_t* rows, float* gathered, float* hidden, float* up, float* expert_out, ThreadPool* gemm_pool) {
+  const int64_t H = c.hidden, I = c.inter, n = r1 - r0;
+  if (n <= 0) return;
+  float* xg = gathered + r0 * H;
+  for (int64_t r = 0; r < n; ++r) std::memcpy(xg + r * H, x + (rows[r0 + r] / c.k) * H, static_cast<size_t>(H) * 4);
+  float* h = hidden + r0 * I;
+  sgemm(false, n, I, H, 1.f, xg, H, w.w1_t.data<float>() + e * H * I, I, 0.f, h, I, gemm_pool);
+  const float* b1 = w.b1.defined() ? w.b1.data<float>() + e * I : nullptr;
+  if (c.gated) {
+    float* u = up + r0 * I;
+    sgemm(false, n, I, H, 1.f, xg, H, w.w3_t.data<float>() + e * H * I, I, 0.f, u, I, gemm_pool);
+    const float* b3 = w.b3.defined() ? w.b3.data<float>() + e * I : nullptr;
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t i = 0; i < I; ++i) {
+        float g = h[r * I + i] + (b1 ? b1[i] : 0.f), v = u[r * I + i] + (b3 ? b3[i] : 0.f);
+        h[r * I + i] = activate(c.activation, g) * v;
+      }
+  } else {
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t i = 0; i < I; ++i) h[r * I + i] = activate(c.activation, h[r * I + i] + (b1 ? b1[i] : 0.f));
+  }
+  float* y = expert_out + r0 * H;
+  sgemm(false, n, H, I, 1.f, h, I, w.w2_t.data<float>() + e * I * H, H, 0.f, y, H, gemm_pool);
+  if (w.b2.defined()) {
+    const float* b2 = w.b2.data<float>() + e * H;
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t j = 0; j < H; ++j) y[r * H + j] += b2[j];
+  }
+}
+
+}  // namespace
+
+MoeWeights pack_moe_weights(const MoeConfig& c, const Tensor& router, const Tensor* router_b, const Tensor& w1,
+                            const Tensor* b1, const Tensor& w2, const Tensor* b2, const Tensor* w3, const Tensor* b3) {
+  SY_CHECK(c.num_experts >= 1 && c.num_experts <= 1024, "MoE: expert count must be in 1..1024");
+  SY_CHECK(c.k >= 1 && c.k <= c.num_experts, "MoE: k must be in 1..num_experts");
+  SY_CHECK(c.gated == (w3 != nullptr), "MoE: gated experts need fc3 weights");
+  MoeWeights w;
+  w.router_t = pack_transposed(router, 1, c.num_experts, c.hidden, "router weight");  // [1, H, E]
+  w.router_b = pack_bias(router_b, c.num_experts, "router bias");
+  w.w1_t = pack_transposed(w1, c.num_experts, c.inter, c.hidden, "fc1 weight");
+  w.b1 = pack_bias(b1, c.num_experts * c.inter, "fc1 bias");
+  w.w2_t = pack_transposed(w2, c.num_experts, c.hidden, c.inter, "fc2 weight");
+  w.b2 = pack_bias(b2, c.num_experts * c.hidden, "fc2 bias");
+  if (w3) {
+    w.w3_t = pack_transposed(*w3, c.num_experts, c.inter, c.hidden, "fc3 weight");
+    w.b3 = pack_bias(b3, c.num_experts * c.inter, "fc3 bias");
+  }
+  return w;
+}
+
+size_t moe_scratch_bytes(const MoeConfig& c, int64_t tokens) { return layout(c, tokens).total; }
+
+void moe_forward(const MoeConfig& c, const MoeWeights& w, const float* x, int64_t T, float* y, int64_t* expert_counts,
+                 void* scratch, ThreadPool& pool) {
+  const int64_t E = c.num_experts, k = c.k, H = c.hidden;
+  if (T == 0) {
+    if (expert_counts) std::memset(expert_counts, 0, static_cast<size_t>(E) * 8);
+    return;
+  }
+  const ScratchLayout l = layout(c, T);
+  char* base = static_cast<char*>(scratch);
+  auto* logits = reinterpret_cast<float*>(base + l.logits);
+  auto* ids = reinterpret_cast<int32_t*>(base + l.ids);
+  auto* weights = reinterpret_cast<float*>(base + l.weights);
+  auto* inverse = reinterpret_cast<int32_t*>(base + l.inverse);
+  auto* gathered = reinterpret_cast<float*>(base + l.gathered);
+  auto* hidden = reinterpret_cast<float*>(base + l.hidden);
+  auto* up = c.gated ? reinterpret_cast<float*>(base + l.up) : nullptr;
+  auto* expert_out = reinterpret_cast<float*>(base + l.expert_out);
+  Dispatch d{reinterpret_cast<int64_t*>(base + l.counts), reinterpret_cast<int64_t*>(base + l.offsets),
+             reinterpret_cast<int32_t*>(base + l.rows)};
+
+  // 1. Router logits, then scores, top-k and weights per token.
+  sgemm(false, T, E, H, 1.f, x, H, w.router_t.data<float>(), E, 0.f, logits, E, &pool);
+  if (w.router_b.defined())
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t e = 0; e < E; ++e) logits[t * E + e] += w.router_b.data<float>()[e];
+  route_tokens(c, logits, T, ids, weights);
+  // 2. Rows of each expert made contiguous.
+  build_dispatch(ids, T * k, E, d);
+  for (int64_t r = 0; r < T * k; ++r) inverse[d.rows[r]] = static_cast<int32_t>(r);
+  // 3. Each expert once over all of its rows. Many active experts: one expert per task, single-
+  //    threaded GEMMs. Few (decode): experts in turn, each GEMM split over the pool.
+  int64_t active = 0;
+  for (int64_t e = 0; e < E; ++e) active += d.counts[e] > 0;
+  if (active >= pool.size() && T * k >= 2 * pool.size()) {
+    pool.parallel_for(E, 1, [&](int64_t e0, int64_t e1) {
+      for (int64_t e = e0; e < e1; ++e)
+        run_expert(c, w, e, d.offsets[e], d.offsets[e + 1], x, d.rows, gathered, hidden, up, expert_out, nullptr);
+    });
+  } else {
+    for (int64_t e = 0; e < E; ++e)
+      run_expert(c, w, e, d.offsets[e], d.offsets[e + 1], x, d.rows, gathered, hidden, up, expert_out, &pool);
+  }
+  // 4. Weighted combine: each output row reads its k expert rows; no write conflicts, no reductions.
+  pool.parallel_for(T, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, H * k)), [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      float* out = y + t * H;
+      const float* src = expert_out + static_cast<int64_t>(inverse[t * k]) * H;
+      const float w0 = weights[t * k];
+      for (int64_t j = 0; j < H; ++j) out[j] = w0 * src[j];
+      for (int64_t s = 1; s < k; ++s) {
+        const float* src_s = expert_out + static_cast<int64_t>(inverse[t * k + s]) * H;
+        const float ws = weights[t * k + s];
+        for (int64_t j = 0; j < H; ++j) out[j] += ws * src_s[j];
+      }
+    }
+  });
+  if (expert_counts) std::memcpy(expert_counts, d.counts, static_cast<size_t>(E) * 8);
+}
+
+}  // namespace switchyard

@@ -1,0 +1,60 @@
+// The sparse MoE layer: route each token to its top-k experts, run every expert once on all of its
+// tokens (a GEMM over a contiguous block of gathered rows), and combine the weighted results.
+//
+//   p = score(x Wr^T + br)                    score: softmax | sigmoid
+//   (v, e) = topk(p, k)                       ties -> lower expert index (as PyTorch / ONNX Runtime)
+//   w = normalize(v)                          none | softmax (the seed classifier) | sum (Mixtral)
+//   y = sum_j w_j * expert_{e_j}(x)
+//   expert(x) = W2 act(W1 x + b1) + b2        or, gated (SwiGLU): W2 (act(W1 x + b1) * (W3 x + b3)) + b2
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "switchyard/tensor.h"
+
+namespace switchyard {
+
+class ThreadPool;
+
+enum class MoeActivation { kRelu, kGelu, kSilu, kIdentity };
+enum class MoeScoring { kSoftmax, kSigmoid };
+enum class MoeNormalize { kNone, kSoftmax, kSum };
+
+MoeActivation parse_moe_activation(const std::string& name);
+MoeScoring parse_moe_scoring(const std::string& name);
+MoeNormalize parse_moe_normalize(const std::string& name);
+const char* to_string(MoeActivation a);
+const char* to_string(MoeScoring s);
+const char* to_string(MoeNormalize n);
+
+struct MoeConfig {
+  int64_t num_experts = 0, k = 0, hidden = 0, inter = 0;
+  MoeActivation activation = MoeActivation::kRelu;
+  MoeScoring scoring = MoeScoring::kSoftmax;
+  MoeNormalize normalize = MoeNormalize::kNone;
+  bool gated = false;  // SwiGLU-style: a third projection multiplies the activation
+};
+
+// Weights prepacked at compile time into the layout the GEMM streams (row-major K x N per expert).
+struct MoeWeights {
+  Tensor router_t;   // [H, E]
+  Tensor router_b;   // [E] or undefined
+  Tensor w1_t, b1;   // [E, H, I], [E, I] (b1 may be undefined)
+  Tensor w3_t, b3;   // gated only: [E, H, I], [E, I]
+  Tensor w2_t, b2;   // [E, I, H], [E, H]
+};
+
+// Packs PyTorch/ONNX-layout weights: router [E,H], w1/w3 [E,I,H], w2 [E,H,I] (nn.Linear layout).
+MoeWeights pack_moe_weights(const MoeConfig& cfg, const Tensor& router, const Tensor* router_b, const Tensor& w1,
+                            const Tensor* b1, const Tensor& w2, const Tensor* b2, const Tensor* w3, const Tensor* b3);
+
+// Scratch bytes moe_forward needs for `tokens` tokens.
+size_t moe_scratch_bytes(const MoeConfig& cfg, int64_t tokens);
+
+// y[T,H] = MoE(x[T,H]). expert_counts (optional, [E]) receives the tokens routed to each expert.
+void moe_forward(const MoeConfig& cfg, const MoeWeights& w, const float* x, int64_t tokens, float* y,
+                 int64_t* expert_counts, void* scratch, ThreadPool& pool);
+
+}  // namespace switchyard

@@ -1,0 +1,77 @@
+// ai.switchyard::MoE — the fused sparse Mixture-of-Experts operator (see src/moe/moe_layer.h).
+//
+// Inputs:  0 X [..., H]; 1 router weight [E, H]; 2 router bias [E] (optional);
+//          3 fc1 weight [E, I, H]; 4 fc1 bias [E, I] (opt.); 5 fc2 weight [E, H, I]; 6 fc2 bias [E, H] (opt.);
+//          7 fc3 weight [E, I, H] (optional: gated / SwiGLU experts); 8 fc3 bias [E, I] (opt.)
+// Outputs: 0 Y, shape of X; 1 expert_counts [E] int64 (optional): tokens routed to each expert.
+// Attributes: k, activation (relu|gelu|silu|identity), scoring (softmax|sigmoid),
+//             normalize (none|softmax|sum). Weights must be initializers: they are prepacked here.
+// Graph passes in src/graph/passes/ create this node from exported routing subgraphs; a model may
+// also contain it directly (domain "ai.switchyard", version 1).
+#include "moe/moe_layer.h"
+#include "ops/op_utils.h"
+
+namespace switchyard {
+namespace {
+
+class MoE final : public Kernel {
+ public:
+  explicit MoE(const KernelBuildInfo& info) : node_(info.node) {
+    auto constant = [&](int i, bool required) -> const Tensor* {
+      const Tensor* t = static_cast<size_t>(i) < info.constant_inputs.size() ? info.constant_inputs[static_cast<size_t>(i)] : nullptr;
+      bool present = static_cast<size_t>(i) < node_.inputs.size() && node_.inputs[static_cast<size_t>(i)] >= 0;
+      SY_CHECK(!present || t, node_.describe() + ": input " + std::to_string(i) + " must be an initializer (weights are prepacked)");
+      SY_CHECK(!required || t, node_.describe() + ": required input " + std::to_string(i) + " is missing");
+      return t;
+    };
+    const Tensor* router = constant(1, true);
+    const Tensor* w1 = constant(3, true);
+    const Tensor* w2 = constant(5, true);
+    SY_CHECK(router->rank() == 2 && w1->rank() == 3 && w2->rank() == 3,
+             node_.describe() + ": expected router [E,H], fc1 [E,I,H], fc2 [E,H,I]");
+    cfg_.num_experts = router->dim(0);
+    cfg_.hidden = router->dim(1);
+    cfg_.inter = w1->dim(1);
+    SY_CHECK(w1->dim(0) == cfg_.num_experts && w1->dim(2) == cfg_.hidden && w2->dim(0) == cfg_.num_experts &&
+                 w2->dim(1) == cfg_.hidden && w2->dim(2) == cfg_.inter,
+             node_.describe() + ": expert weight shapes disagree: router " + shape_str(router->shape()) + ", fc1 " +
+                 shape_str(w1->shape()) + ", fc2 " + shape_str(w2->shape()));
+    const Tensor* w3 = constant(7, false);
+    if (w3) SY_CHECK(w3->shape() == w1->shape(), node_.describe() + ": fc3 must have fc1's shape");
+    cfg_.gated = w3 != nullptr;
+    cfg_.k = node_.attr_int("k", 2);
+    cfg_.activation = parse_moe_activation(node_.attr_string("activation", cfg_.gated ? "silu" : "relu"));
+    cfg_.scoring = parse_moe_scoring(node_.attr_string("scoring", "softmax"));
+    cfg_.normalize = parse_moe_normalize(node_.attr_string("normalize", "none"));
+    try {
+      weights_ = pack_moe_weights(cfg_, *router, constant(2, false), *w1, constant(4, false), *w2, constant(6, false), w3,
+                                  constant(8, false));
+    } catch (const Error& e) {
+      throw Error(node_.describe() + ": " + e.what());
+    }
+  }
+
+  void compute(KernelContext& ctx) const override {
+    const Tensor& x = ctx.input(0);
+    SY_CHECK(x.dtype() == DType::kFloat32, node_.describe() + ": X must be float32");
+    SY_CHECK(x.rank() >= 1 && x.dim(-1) == cfg_.hidden, node_.describe() + ": X " + shape_str(x.shape()) +
+                                                             " must end in the hidden size " + std::to_string(cfg_.hidden));
+    const int64_t tokens = x.numel() / cfg_.hidden;
+    Tensor& y = ctx.output(0, DType::kFloat32, x.shape());
+    int64_t* counts = ctx.wants_output(1) ? ctx.output(1, DType::kInt64, {cfg_.num_experts}).data<int64_t>() : nullptr;
+    void* scratch = ctx.scratch(moe_scratch_bytes(cfg_, tokens));
+    moe_forward(cfg_, weights_, x.data<float>(), tokens, y.data<float>(), counts, scratch, ctx.pool());
+  }
+
+  const MoeConfig& config() const { return cfg_; }
+
+ private:
+  const Node& node_;
+  MoeConfig cfg_;
+  MoeWeights weights_;
+};
+
+SY_REGISTER_OP("ai.switchyard", "MoE", 1, make_factory<MoE>());
+
+}  // namespace
+}  // namespace switchyard
