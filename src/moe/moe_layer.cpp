@@ -13,9 +13,10 @@ namespace switchyard {
 MoeActivation parse_moe_activation(const std::string& n) {
   if (n == "relu") return MoeActivation::kRelu;
   if (n == "gelu") return MoeActivation::kGelu;
+  if (n == "gelu_tanh") return MoeActivation::kGeluTanh;
   if (n == "silu" || n == "swish") return MoeActivation::kSilu;
   if (n == "identity") return MoeActivation::kIdentity;
-  throw Error("MoE: unknown activation '" + n + "' (relu, gelu, silu, identity)");
+  throw Error("MoE: unknown activation '" + n + "' (relu, gelu, gelu_tanh, silu, identity)");
 }
 MoeScoring parse_moe_scoring(const std::string& n) {
   if (n == "softmax") return MoeScoring::kSoftmax;
@@ -32,6 +33,7 @@ const char* to_string(MoeActivation a) {
   switch (a) {
     case MoeActivation::kRelu: return "relu";
     case MoeActivation::kGelu: return "gelu";
+    case MoeActivation::kGeluTanh: return "gelu_tanh";
     case MoeActivation::kSilu: return "silu";
     default: return "identity";
   }
@@ -95,6 +97,8 @@ inline float activate(MoeActivation a, float v) {
   switch (a) {
     case MoeActivation::kRelu: return v > 0.f ? v : 0.f;
     case MoeActivation::kGelu: return 0.5f * v * (1.f + std::erf(v * 0.70710678118654752f));
+    case MoeActivation::kGeluTanh:
+      return 0.5f * v * (1.f + std::tanh(0.7978845608028654f * (v + 0.044715f * v * v * v)));
     case MoeActivation::kSilu: return v / (1.f + std::exp(-v));
     default: return v;
   }
@@ -114,10 +118,20 @@ void run_expert(const MoeConfig& c, const MoeWeights& w, int64_t e, int64_t r0, 
     float* u = up + r0 * I;
     sgemm(false, n, I, H, 1.f, xg, H, w.w3_t.data<float>() + e * H * I, I, 0.f, u, I, gemm_pool);
     const float* b3 = w.b3.defined() ? w.b3.data<float>() + e * I : nullptr;
+    const bool swiglu = c.activation == MoeActivation::kSilu;
+    const float alpha = c.swiglu_alpha, beta = c.swiglu_beta, limit = c.swiglu_limit;
     for (int64_t r = 0; r < n; ++r)
       for (int64_t i = 0; i < I; ++i) {
         float g = h[r * I + i] + (b1 ? b1[i] : 0.f), v = u[r * I + i] + (b3 ? b3[i] : 0.f);
-        h[r * I + i] = activate(c.activation, g) * v;
+        if (swiglu) {
+          if (limit > 0.f) {
+            g = std::min(g, limit);
+            v = std::max(-limit, std::min(v, limit));
+          }
+          h[r * I + i] = g / (1.f + std::exp(-alpha * g)) * (v + beta);
+        } else {
+          h[r * I + i] = activate(c.activation, g) * v;
+        }
       }
   } else {
     for (int64_t r = 0; r < n; ++r)
@@ -140,7 +154,7 @@ MoeWeights pack_moe_weights(const MoeConfig& c, const Tensor& router, const Tens
   SY_CHECK(c.k >= 1 && c.k <= c.num_experts, "MoE: k must be in 1..num_experts");
   SY_CHECK(c.gated == (w3 != nullptr), "MoE: gated experts need fc3 weights");
   MoeWeights w;
-  w.router_t = pack_transposed(router, 1, c.num_experts, c.hidden, "router weight");  // [1, H, E]
+  if (router.defined()) w.router_t = pack_transposed(router, 1, c.num_experts, c.hidden, "router weight");  // [1, H, E]
   w.router_b = pack_bias(router_b, c.num_experts, "router bias");
   w.w1_t = pack_transposed(w1, c.num_experts, c.inter, c.hidden, "fc1 weight");
   w.b1 = pack_bias(b1, c.num_experts * c.inter, "fc1 bias");
@@ -156,7 +170,7 @@ MoeWeights pack_moe_weights(const MoeConfig& c, const Tensor& router, const Tens
 size_t moe_scratch_bytes(const MoeConfig& c, int64_t tokens) { return layout(c, tokens).total; }
 
 void moe_forward(const MoeConfig& c, const MoeWeights& w, const float* x, int64_t T, float* y, int64_t* expert_counts,
-                 void* scratch, ThreadPool& pool) {
+                 void* scratch, ThreadPool& pool, const float* router_logits) {
   const int64_t E = c.num_experts, k = c.k, H = c.hidden;
   if (T == 0) {
     if (expert_counts) std::memset(expert_counts, 0, static_cast<size_t>(E) * 8);
@@ -176,7 +190,11 @@ void moe_forward(const MoeConfig& c, const MoeWeights& w, const float* x, int64_
              reinterpret_cast<int32_t*>(base + l.rows)};
 
   // 1. Router logits, then scores, top-k and weights per token.
-  sgemm(false, T, E, H, 1.f, x, H, w.router_t.data<float>(), E, 0.f, logits, E, &pool);
+  if (router_logits) {
+    std::memcpy(logits, router_logits, static_cast<size_t>(T * E) * 4);
+  } else {
+    sgemm(false, T, E, H, 1.f, x, H, w.router_t.data<float>(), E, 0.f, logits, E, &pool);
+  }
   if (w.router_b.defined())
     for (int64_t t = 0; t < T; ++t)
       for (int64_t e = 0; e < E; ++e) logits[t * E + e] += w.router_b.data<float>()[e];

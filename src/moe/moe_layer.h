@@ -18,7 +18,7 @@ namespace switchyard {
 
 class ThreadPool;
 
-enum class MoeActivation { kRelu, kGelu, kSilu, kIdentity };
+enum class MoeActivation { kRelu, kGelu, kGeluTanh, kSilu, kIdentity };  // kGelu: exact (erf)
 enum class MoeScoring { kSoftmax, kSigmoid };
 enum class MoeNormalize { kNone, kSoftmax, kSum };
 
@@ -35,6 +35,9 @@ struct MoeConfig {
   MoeScoring scoring = MoeScoring::kSoftmax;
   MoeNormalize normalize = MoeNormalize::kNone;
   bool gated = false;  // SwiGLU-style: a third projection multiplies the activation
+  // Gated silu generalised as in ONNX Runtime's MoE: clamp g to <= limit and l to [-limit, limit],
+  // then g * sigmoid(alpha * g) * (l + beta). Mixtral: alpha 1, beta 0, no limit.
+  float swiglu_alpha = 1.f, swiglu_beta = 0.f, swiglu_limit = 0.f;  // limit 0: no clamp
 };
 
 // Weights prepacked at compile time into the layout the GEMM streams (row-major K x N per expert).
@@ -54,7 +57,9 @@ MoeWeights pack_moe_weights(const MoeConfig& cfg, const Tensor& router, const Te
 size_t moe_scratch_bytes(const MoeConfig& cfg, int64_t tokens);
 
 // y[T,H] = MoE(x[T,H]). expert_counts (optional, [E]) receives the tokens routed to each expert.
+// router_logits (optional, [T,E]): logits computed outside the layer (ONNX Runtime's MoE takes
+// them as an input); when null, the layer's own router weights compute them.
 void moe_forward(const MoeConfig& cfg, const MoeWeights& w, const float* x, int64_t tokens, float* y,
-                 int64_t* expert_counts, void* scratch, ThreadPool& pool);
+                 int64_t* expert_counts, void* scratch, ThreadPool& pool, const float* router_logits = nullptr);
 
 }  // namespace switchyard

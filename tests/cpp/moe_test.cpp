@@ -26,6 +26,7 @@ float act(MoeActivation a, float v) {
   switch (a) {
     case MoeActivation::kRelu: return std::max(v, 0.f);
     case MoeActivation::kGelu: return 0.5f * v * (1.f + std::erf(v / std::sqrt(2.f)));
+    case MoeActivation::kGeluTanh: return 0.5f * v * (1.f + std::tanh(0.7978845608028654f * (v + 0.044715f * v * v * v)));
     case MoeActivation::kSilu: return v / (1.f + std::exp(-v));
     default: return v;
   }

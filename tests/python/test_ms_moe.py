@@ -1,0 +1,61 @@
+"""com.microsoft.MoE models: Switchyard's results match ONNX Runtime's.
+
+ONNX Runtime's CPU MoE accepts only interleaved SwiGLU (swiglu_fusion=1); Switchyard also reads 0 and 2,
+which are checked against the same weights in fusion-1 form below."""
+import numpy as np
+import onnx
+import pytest
+
+ort = pytest.importorskip("onnxruntime")
+
+from ms_moe_models import build  # noqa: E402
+
+CASES = [
+    dict(E=8, k=2, H=32, I=64, activation="relu", normalize=0),
+    dict(E=8, k=2, H=32, I=64, activation="relu", normalize=1, biases=False),
+    dict(E=4, k=1, H=16, I=24, activation="gelu", normalize=0),
+    dict(E=16, k=4, H=24, I=40, activation="silu", normalize=1),
+    dict(E=4, k=2, H=16, I=16, activation="identity", normalize=0),
+    dict(E=8, k=2, H=32, I=48, activation="swiglu", normalize=1, fusion=1),
+    dict(E=8, k=2, H=32, I=48, activation="swiglu", normalize=0, fusion=1, biases=False),
+    dict(E=8, k=2, H=32, I=48, activation="swiglu", normalize=1, fusion=1, alpha=1.702, beta=1.0),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(f"{k}{v}" for k, v in c.items()))
+def test_matches_onnxruntime(cli, tmp_path, case):
+    model = build(**case)
+    path = tmp_path / "moe.onnx"
+    onnx.save(model, path)
+    x = np.random.default_rng(1).normal(0, 1, (37, case["H"])).astype(np.float32)
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.savez(tmp_path / "in.npz", x=x)
+    cli("run", path, "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / "out.npz")
+    got = np.load(tmp_path / "out.npz")["y"]
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * np.abs(want).max())
+
+
+@pytest.mark.parametrize("fusion", [0, 2])
+def test_swiglu_layouts_agree(cli, tmp_path, fusion):
+    """The same SwiGLU weights given as separate fc1/fc3 (0) or halves (2) give fusion 1's result."""
+    from onnx import numpy_helper
+    ref = build(E=4, k=2, H=16, I=24, activation="swiglu", normalize=1, fusion=1, biases=True, seed=3)
+    inits = {i.name: numpy_helper.to_array(i) for i in ref.graph.initializer}
+    other = build(E=4, k=2, H=16, I=24, activation="swiglu", normalize=1, fusion=fusion, biases=True, seed=3)
+    g_w, l_w = inits["fc1_w"][:, 0::2], inits["fc1_w"][:, 1::2]
+    g_b, l_b = inits["fc1_b"][:, 0::2], inits["fc1_b"][:, 1::2]
+    replace = {"router_w": inits["router_w"], "fc2_w": inits["fc2_w"], "fc2_b": inits["fc2_b"]}
+    if fusion == 0:
+        replace.update(fc1_w=g_w, fc1_b=g_b, fc3_w=l_w, fc3_b=l_b)
+    else:
+        replace.update(fc1_w=np.concatenate([g_w, l_w], 1), fc1_b=np.concatenate([g_b, l_b], 1))
+    for init in other.graph.initializer:
+        init.CopyFrom(numpy_helper.from_array(np.ascontiguousarray(replace[init.name]), init.name))
+    x = np.random.default_rng(2).normal(0, 1, (11, 16)).astype(np.float32)
+    np.savez(tmp_path / "in.npz", x=x)
+    outs = []
+    for name, model in (("ref", ref), ("other", other)):
+        onnx.save(model, tmp_path / f"{name}.onnx")
+        cli("run", tmp_path / f"{name}.onnx", "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / f"{name}.npz")
+        outs.append(np.load(tmp_path / f"{name}.npz")["y"])
+    np.testing.assert_allclose(outs[1], outs[0], rtol=1e-5, atol=1e-6)
