@@ -5,7 +5,7 @@ JOBS    ?= 2
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 APT_PACKAGES := cmake ninja-build g++ pkg-config libonnx-dev libprotobuf-dev protobuf-compiler \
-                libgtest-dev libgmock-dev libcli11-dev nlohmann-json3-dev libfmt-dev libzip-dev zlib1g-dev \
+                libgtest-dev libgmock-dev libcli11-dev nlohmann-json3-dev libfmt-dev libzip-dev zlib1g-dev libdnnl-dev \
                 dataset-fashion-mnist
 # For regenerating the model and fixtures only (needs Debian's torch): make train / make fixtures.
 APT_TORCH_PACKAGES := python3-torch python3-numpy python3-onnx

@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   switchyard::cli::add_eval_command(app);
   switchyard::cli::add_inspect_command(app);
   switchyard::cli::add_ops_command(app);
+  switchyard::cli::add_bench_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

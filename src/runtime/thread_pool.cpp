@@ -1,10 +1,16 @@
 #include "runtime/thread_pool.h"
 
+#ifdef SWITCHYARD_WITH_OPENMP
+#include <omp.h>
+#endif
+
 namespace switchyard {
 
 ThreadPool::ThreadPool(int threads) {
-  if (threads < 1) threads = 1;
-  for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+  threads_ = threads < 1 ? 1 : threads;
+#ifndef SWITCHYARD_WITH_OPENMP
+  for (int i = 1; i < threads_; ++i) workers_.emplace_back([this] { worker_loop(); });
+#endif
 }
 
 ThreadPool::~ThreadPool() {
@@ -27,6 +33,14 @@ void ThreadPool::work_on_current_job() {
 
 void ThreadPool::run(int64_t n, int64_t chunks, Trampoline fn, void* ctx) {
   std::lock_guard<std::mutex> call(call_mutex_);
+#ifdef SWITCHYARD_WITH_OPENMP
+#pragma omp parallel for num_threads(threads_) schedule(dynamic, 1)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t begin = n * c / chunks, end = n * (c + 1) / chunks;
+    if (begin < end) fn(ctx, begin, end);
+  }
+  return;
+#endif
   {
     std::lock_guard<std::mutex> lock(mutex_);
     job_fn_ = fn;

@@ -1,6 +1,8 @@
-// A fixed pool of worker threads for data-parallel loops inside one kernel. The calling thread
-// takes part, so a pool of N threads starts N-1 workers. Calls are serialised per pool: a request
-// owns its pool (or a share of one), so kernels never contend for it.
+// Data-parallel loops inside one kernel, on N threads (the calling thread takes part). Calls are
+// serialised per pool: a request owns its pool, so kernels never contend for it.
+// With OpenMP (the build links it for oneDNN's GEMM) the loops run on the OpenMP team of the calling
+// thread, the same threads oneDNN uses: two runtimes spinning on two cores would fight. Without it,
+// the pool starts N-1 worker threads of its own.
 #pragma once
 
 #include <atomic>
@@ -20,7 +22,7 @@ class ThreadPool {
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
 
-  int size() const { return static_cast<int>(workers_.size()) + 1; }
+  int size() const { return threads_; }
 
   // Calls fn(begin, end) over [0, n) in chunks of at least `grain`, on all threads; returns when done.
   template <typename F>
@@ -28,7 +30,7 @@ class ThreadPool {
     if (n <= 0) return;
     if (grain < 1) grain = 1;
     int64_t chunks = (n + grain - 1) / grain;
-    if (workers_.empty() || chunks <= 1) {
+    if (threads_ <= 1 || chunks <= 1) {
       fn(int64_t{0}, n);
       return;
     }
@@ -44,6 +46,7 @@ class ThreadPool {
   void worker_loop();
   void work_on_current_job();
 
+  int threads_ = 1;
   std::vector<std::thread> workers_;
   std::mutex mutex_;
   std::condition_variable wake_, done_;

@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: Switchyard vs ONNX Runtime vs OpenVINO, same inputs, same threads, one run.
+
+    python3 bench/compare.py [--threads 2] [--duration 2] [--quick] [--out bench/results/compare.json]
+
+Cases
+- seed classifier (models/seed_classifier.onnx) at batch 1, 64, 1024 on Fashion-MNIST test images;
+- MoE FFN layers as ONNX Runtime's com.microsoft.MoE (router MatMul + MoE node): E=8 k=2 H=1024 I=2816
+  with ReLU and with SwiGLU, and E=64 k=8 H=2048 I=1024 (SwiGLU), at 1 token (decode) and 256 tokens
+  (prefill). Inputs come from a pool of distinct token rows, so routing changes on every call and no
+  engine is timed on experts that sit in cache. The read bandwidth of the same threads, measured in the
+  same run, gives the decode roofline: GB/s = bytes of the experts touched per call / time.
+- expert scaling: E = 8, 32, 128, 256 at k=2, 256 tokens, H=512, I=512 (SwiGLU): efficiency =
+  roofline time / measured time, roofline = max(FLOPs / FP32 peak, expert bytes touched / bandwidth).
+
+Switchyard runs through `build/switchyard bench` (C++ API, no Python in the loop); ONNX Runtime and
+OpenVINO through their Python APIs with the same thread count. An engine that cannot load a model is
+reported as unsupported. Writes JSON {"cases": [...]} and prints a table with ratios to ONNX Runtime.
+"""
+import argparse
+import gzip
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "python"))
+from ms_moe_models import build as build_ms_moe  # noqa: E402
+
+SWITCHYARD = os.path.join(ROOT, "build", "switchyard")
+FP32_PEAK_GFLOPS = 215.0  # 2 Zen 4 cores, AVX-512 FMA (SPEC.md); used only for the scaling roofline
+
+
+def fashion_mnist_images():
+    with gzip.open("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz", "rb") as f:
+        data = f.read()
+    return (np.frombuffer(data, np.uint8, offset=16).reshape(-1, 1, 28, 28).astype(np.float32) / 255.0)
+
+
+def time_loop(call, pool, batch, duration, warmup=0.5):
+    """Warm up, then call for a fixed duration with a fresh slice of the pool every call."""
+    rows = len(pool)
+    i = 0
+
+    def next_feed():
+        nonlocal i
+        off = (i * batch) % (rows - batch + 1)
+        i += 1
+        return pool[off:off + batch]
+
+    end = time.perf_counter() + warmup
+    while time.perf_counter() < end:
+        call(next_feed())
+    lat = []
+    start = time.perf_counter()
+    while True:
+        x = next_feed()
+        t0 = time.perf_counter()
+        call(x)
+        t1 = time.perf_counter()
+        lat.append((t1 - t0) * 1e6)
+        if t1 - start >= duration:
+            break
+    lat = np.array(lat)
+    return {"p50_us": float(np.percentile(lat, 50)), "p90_us": float(np.percentile(lat, 90)),
+            "p99_us": float(np.percentile(lat, 99)), "calls": len(lat),
+            "throughput": float(len(lat) * batch / (t1 - start))}
+
+
+def run_onnxruntime(path, input_name, pool, batch, threads, duration):
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    return time_loop(lambda x: sess.run(None, {input_name: x}), pool, batch, duration)
+
+
+def run_openvino(path, input_name, pool, batch, threads, duration):
+    import openvino as ov
+    core = ov.Core()
+    model = core.read_model(path)
+    compiled = core.compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY",
+                                                 "INFERENCE_PRECISION_HINT": "f32"})
+    request = compiled.create_infer_request()
+    return time_loop(lambda x: request.infer({input_name: x}), pool, batch, duration)
+
+
+def run_switchyard(path, input_name, pool, batch, threads, duration, workdir):
+    pool_file = os.path.join(workdir, "pool.npz")
+    np.savez(pool_file, **{input_name: pool})
+    out = os.path.join(workdir, "sy.json")
+    subprocess.run([SWITCHYARD, "bench", path, "--inputs", pool_file, "--batch", str(batch), "--threads", str(threads),
+                    "--duration", str(duration), "--json", out], check=True, capture_output=True, text=True)
+    with open(out) as f:
+        r = json.load(f)
+    return {k: r[k] for k in ("p50_us", "p90_us", "p99_us", "calls", "throughput")}
+
+
+def switchyard_bandwidth(threads, workdir):
+    out = os.path.join(workdir, "bw.json")
+    subprocess.run([SWITCHYARD, "bench", "--memory-bandwidth", "--threads", str(threads), "--json", out],
+                   check=True, capture_output=True, text=True)
+    with open(out) as f:
+        return json.load(f)["read_bandwidth_gbs"]
+
+
+ENGINES = {"switchyard": run_switchyard, "onnxruntime": run_onnxruntime, "openvino": run_openvino}
+
+
+def measure(case, path, input_name, pool, batch, args, workdir, extra=None):
+    rows = []
+    for engine, fn in ENGINES.items():
+        row = {"case": case, "engine": engine, "batch": batch, "threads": args.threads}
+        try:
+            kwargs = {"workdir": workdir} if engine == "switchyard" else {}
+            row.update(fn(path, input_name, pool, batch, args.threads, args.duration, **kwargs))
+        except Exception as e:  # an engine that cannot run the model is reported, not fatal
+            msg = getattr(e, "stderr", None) or str(e)
+            row.update({"error": msg.strip().splitlines()[-1][:200] if msg.strip() else type(e).__name__})
+        if extra and "p50_us" in row:
+            row.update(extra(row))
+        rows.append(row)
+        status = f"p50 {row['p50_us']:.1f} us, {row['throughput']:.0f}/s" if "p50_us" in row else "unsupported: " + row["error"]
+        print(f"  {case:<34} {engine:<12} {status}", flush=True)
+    return rows
+
+
+def moe_case(args, workdir, name, E, k, H, I, activation, tokens_list, bandwidth):
+    model = build_ms_moe(E=E, k=k, H=H, I=I, activation=activation, normalize=1, biases=False,
+                         fusion=1 if activation == "swiglu" else 0, seed=E)
+    path = os.path.join(workdir, f"{name}.onnx")
+    import onnx
+    onnx.save(model, path, save_as_external_data=True, location=f"{name}.weights")
+    expert_bytes = (3 if activation == "swiglu" else 2) * H * I * 4
+    rng = np.random.default_rng(0)
+    rows = []
+    for tokens in tokens_list:
+        pool = rng.normal(0, 1, (max(64, 4 * tokens), H)).astype(np.float32)
+
+        def extra(row, tokens=tokens):
+            # Distinct experts touched per call: k for one token; for many tokens, the expected
+            # number of experts hit by tokens*k uniform picks.
+            touched = min(E, k) if tokens == 1 else E * (1 - (1 - k / E) ** tokens)
+            seconds = row["p50_us"] * 1e-6
+            flops = 2 * tokens * k * (3 if activation == "swiglu" else 2) * H * I
+            gbs = touched * expert_bytes / seconds / 1e9
+            roofline = max(flops / (FP32_PEAK_GFLOPS * 1e9), touched * expert_bytes / (bandwidth * 1e9))
+            return {"expert_gbs": gbs, "bandwidth_gbs": bandwidth, "bandwidth_share": gbs / bandwidth,
+                    "gflops": flops / seconds / 1e9, "roofline_efficiency": roofline / seconds}
+        rows += measure(f"{name} tokens={tokens}", path, "x", pool, tokens, args, workdir, extra)
+    os.remove(os.path.join(workdir, f"{name}.weights"))
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--duration", type=float, default=2.0)
+    parser.add_argument("--quick", action="store_true", help="seed classifier and the E=8 ReLU layer only")
+    parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "compare.json"))
+    args = parser.parse_args()
+    import onnxruntime
+    import openvino
+    cases = []
+    with tempfile.TemporaryDirectory() as workdir:
+        bandwidth = switchyard_bandwidth(args.threads, workdir)
+        print(f"read bandwidth ({args.threads} threads): {bandwidth:.1f} GB/s; onnxruntime {onnxruntime.__version__}, "
+              f"openvino {openvino.__version__}", flush=True)
+        images = fashion_mnist_images()
+        for batch in (1, 64, 1024):
+            cases += measure("seed classifier", os.path.join(ROOT, "models", "seed_classifier.onnx"), "image", images, batch,
+                             args, workdir)
+        cases += moe_case(args, workdir, "moe E8 k2 H1024 I2816 relu", 8, 2, 1024, 2816, "relu", (1, 256), bandwidth)
+        if not args.quick:
+            cases += moe_case(args, workdir, "moe E8 k2 H1024 I2816 swiglu", 8, 2, 1024, 2816, "swiglu", (1, 256), bandwidth)
+            cases += moe_case(args, workdir, "moe E64 k8 H2048 I1024 swiglu", 64, 8, 2048, 1024, "swiglu", (1, 256), bandwidth)
+            for E in (8, 32, 128, 256):
+                cases += moe_case(args, workdir, f"scaling E{E} k2 H512 I512 swiglu", E, 2, 512, 512, "swiglu", (256,), bandwidth)
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump({"threads": args.threads, "read_bandwidth_gbs": bandwidth, "cases": cases}, f, indent=1)
+    print_table(cases)
+    print(f"wrote {args.out}")
+
+
+def print_table(cases):
+    ort = {(c["case"], c["batch"]): c for c in cases if c["engine"] == "onnxruntime" and "p50_us" in c}
+    print(f"\n{'case':<36}{'batch':>6} {'engine':<12}{'p50 us':>10}{'throughput/s':>14}{'vs ORT':>8}  notes")
+    for c in cases:
+        if "p50_us" not in c:
+            print(f"{c['case']:<36}{c['batch']:>6} {c['engine']:<12}{'-':>10}{'-':>14}{'-':>8}  {c['error'][:60]}")
+            continue
+        ref = ort.get((c["case"], c["batch"]))
+        ratio = f"{c['throughput'] / ref['throughput']:.2f}x" if ref else "-"
+        notes = []
+        if "expert_gbs" in c:
+            notes.append(f"{c['expert_gbs']:.1f} GB/s experts ({100 * c['bandwidth_share']:.0f}% of read bw)")
+            notes.append(f"{c['gflops']:.0f} GFLOP/s")
+            notes.append(f"roofline eff {c['roofline_efficiency']:.2f}")
+        print(f"{c['case']:<36}{c['batch']:>6} {c['engine']:<12}{c['p50_us']:>10.1f}{c['throughput']:>14.0f}{ratio:>8}  {', '.join(notes)}")
+
+
+if __name__ == "__main__":
+    main()
