@@ -14,7 +14,8 @@ namespace switchyard {
 
 namespace {
 
-constexpr int64_t kRowBlock = 4;
+using RowsKernel = void (*)(int64_t, int64_t, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*,
+                           int64_t, float, float*, int64_t);
 constexpr int64_t kColBlock = 256;
 
 // Register-blocked micro-kernel: R rows x 16 columns of C held in registers across the whole K loop
@@ -49,6 +50,26 @@ void gemm_rows(int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t K, float 
     for (; i < i1; ++i) micro_tile<1>(K, alpha, A + i * lda, lda, B + j, ldb, beta, C + i * ldc + j, ldc, width);
   }
 }
+
+#ifdef SWITCHYARD_X86_KERNELS
+}  // namespace
+namespace x86 {
+void f32_gemm_small_avx512(int64_t, int64_t, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*,
+                           int64_t, float, float*, int64_t);
+}  // namespace x86
+namespace {
+#endif
+
+// Chosen once at start-up: the AVX-512 kernel where the CPU has it, else the portable one.
+RowsKernel select_rows_kernel() {
+#ifdef SWITCHYARD_X86_KERNELS
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) return x86::f32_gemm_small_avx512;
+#endif
+  return gemm_rows;
+}
+const RowsKernel kRowsKernel = select_rows_kernel();
+constexpr int64_t kRowBlock = 4;
 
 }  // namespace
 
@@ -87,7 +108,7 @@ void sgemm(bool trans_a, int64_t M, int64_t N, int64_t K, float alpha, const flo
       int64_t rb = t / col_blocks, cb = t % col_blocks;
       int64_t i0 = rb * kRowBlock, i1 = std::min(M, i0 + kRowBlock);
       int64_t j0 = cb * kColBlock, j1 = std::min(N, j0 + kColBlock);
-      gemm_rows(i0, i1, j0, j1, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      kRowsKernel(i0, i1, j0, j1, K, alpha, A, lda, B, ldb, beta, C, ldc);
     }
   };
   // Only spread work that outweighs a wake-up of the pool (~a few microseconds).

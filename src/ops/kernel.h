@@ -28,6 +28,9 @@ class KernelContext {
   bool wants_output(int i) const;
   // Returns the (uninitialised) output tensor i with this shape and dtype.
   virtual Tensor& output(int i, DType dtype, const Shape& shape) = 0;
+  // Output i holds exactly input `input`'s bytes under another shape (Reshape, Flatten, ...): a view
+  // of the input when the memory plan allows it (no copy), else a copy. Read-only either way.
+  virtual const Tensor& output_view(int i, int input, const Shape& shape);
   ThreadPool& pool() const { return *pool_; }
   // Per-node scratch memory (64-byte aligned) that the request keeps between calls: it grows to the
   // largest size asked for and is then reused, so kernels need no allocation once shapes repeat.

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cstring>
 
 #include "ops/kernel.h"
 
@@ -7,6 +8,14 @@ namespace switchyard {
 const Tensor& KernelContext::input(int i) const {
   SY_CHECK(has_input(i), node_->describe() + ": required input " + std::to_string(i) + " is missing");
   return *inputs_[static_cast<size_t>(i)];
+}
+
+const Tensor& KernelContext::output_view(int i, int in, const Shape& shape) {
+  const Tensor& x = input(in);
+  Tensor& y = output(i, x.dtype(), shape);
+  SY_CHECK(y.nbytes() == x.nbytes(), node_->describe() + ": view changes the size");
+  if (x.nbytes()) std::memcpy(y.raw(), x.raw(), x.nbytes());
+  return y;
 }
 
 bool KernelContext::wants_output(int i) const {

@@ -56,22 +56,40 @@ std::shared_ptr<const Plan> compile_plan(std::shared_ptr<const Graph> graph) {
     plan->kernels.push_back((*factory)(info));
   }
 
-  // Liveness: the last node that reads each value (graph outputs live to the end).
+  // Views: the outputs of shape-only ops (Reshape, Flatten, Squeeze, Unsqueeze, Identity) alias
+  // their input instead of copying it, unless the output leaves the graph. `root` maps a value to
+  // the value whose memory it uses, so liveness below keeps that memory alive for all its views.
+  static const std::set<std::string> kViewOps = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"};
+  std::vector<int> root(g.values.size());
+  for (size_t v = 0; v < root.size(); ++v) root[v] = static_cast<int>(v);
+  std::set<int> graph_outputs(g.outputs.begin(), g.outputs.end());
+  for (int t : g.telemetry) graph_outputs.insert(t);
+  plan->node_makes_views.assign(num_nodes, false);
+  for (size_t i = 0; i < num_nodes; ++i) {
+    const Node& node = g.nodes[i];
+    if (!node.domain.empty() || !kViewOps.count(node.op_type) || node.inputs.empty() || node.inputs[0] < 0 ||
+        node.outputs.size() != 1 || node.outputs[0] < 0 || graph_outputs.count(node.outputs[0]))
+      continue;
+    plan->node_makes_views[i] = true;
+    root[static_cast<size_t>(node.outputs[0])] = root[static_cast<size_t>(node.inputs[0])];
+  }
+
+  // Liveness: the last node that reads each value's memory (graph outputs live to the end).
   const int kForever = static_cast<int>(num_nodes);
   std::vector<int> last_use(g.values.size(), -1);
   for (size_t i = 0; i < num_nodes; ++i) {
     const Node& node = g.nodes[i];
     for (int in : node.inputs)
-      if (in >= 0) last_use[static_cast<size_t>(in)] = static_cast<int>(i);
+      if (in >= 0) last_use[static_cast<size_t>(root[static_cast<size_t>(in)])] = static_cast<int>(i);
     std::set<std::string> captured;
     for (const auto& [key, attr] : node.attrs)
       if (attr.g) collect_subgraph_reads(*attr.g, captured);
     for (const auto& name : captured) {
       int id = g.find(name);
-      if (id >= 0) last_use[static_cast<size_t>(id)] = static_cast<int>(i);
+      if (id >= 0) last_use[static_cast<size_t>(root[static_cast<size_t>(id)])] = static_cast<int>(i);
     }
   }
-  for (int out : g.outputs) last_use[static_cast<size_t>(out)] = kForever;
+  for (int out : g.outputs) last_use[static_cast<size_t>(root[static_cast<size_t>(out)])] = kForever;
   for (int t : g.telemetry) last_use[static_cast<size_t>(t)] = kForever;
 
   plan->slot_of_value.assign(g.values.size(), -1);
@@ -79,7 +97,7 @@ std::shared_ptr<const Plan> compile_plan(std::shared_ptr<const Graph> graph) {
   for (size_t i = 0; i < num_nodes; ++i) {
     const Node& node = g.nodes[i];
     for (int out : node.outputs) {
-      if (out < 0) continue;
+      if (out < 0 || plan->node_makes_views[i]) continue;
       int slot;
       if (!free_slots.empty()) {
         slot = free_slots.back();
@@ -103,14 +121,30 @@ std::shared_ptr<const Plan> compile_plan(std::shared_ptr<const Graph> graph) {
 
 class NodeContext final : public KernelContext {
  public:
-  NodeContext(ExecState& state, size_t node_index) : state_(state), node_index_(node_index) {
-    const Node& node = state.plan_->graph->nodes[node_index];
+  explicit NodeContext(ExecState& state) : state_(state) { pool_ = state.pool_; }
+
+  // Points the context at node `node_index`; the vectors keep their capacity between nodes and calls.
+  void bind(size_t node_index) {
+    node_index_ = node_index;
+    const Node& node = state_.plan_->graph->nodes[node_index];
     node_ = &node;
-    pool_ = state.pool_;
-    inputs_.reserve(node.inputs.size());
-    for (int in : node.inputs) inputs_.push_back(in >= 0 ? state.env_[static_cast<size_t>(in)] : nullptr);
+    inputs_.clear();
+    for (int in : node.inputs) inputs_.push_back(in >= 0 ? state_.env_[static_cast<size_t>(in)] : nullptr);
     num_outputs_ = static_cast<int>(node.outputs.size());
+    output_wanted_.clear();
     for (int out : node.outputs) output_wanted_.push_back(out >= 0);
+    scratch_.clear();
+  }
+
+  const Tensor& output_view(int i, int input, const Shape& shape) override {
+    if (!state_.plan_->node_makes_views[node_index_]) return KernelContext::output_view(i, input, shape);
+    const Tensor& x = this->input(input);
+    const int id = node_->outputs[static_cast<size_t>(i)];
+    Tensor& t = state_.computed_[static_cast<size_t>(id)];
+    t = Tensor::wrap(x.dtype(), shape, const_cast<void*>(x.raw()));
+    SY_CHECK(t.nbytes() == x.nbytes(), node_->describe() + ": view changes the size");
+    state_.env_[static_cast<size_t>(id)] = &t;
+    return t;
   }
 
   Tensor& output(int i, DType dtype, const Shape& shape) override {
@@ -135,9 +169,11 @@ class NodeContext final : public KernelContext {
 
  private:
   ExecState& state_;
-  size_t node_index_;
+  size_t node_index_ = 0;
   std::vector<Tensor> scratch_;
 };
+
+ExecState::~ExecState() = default;
 
 ExecState::ExecState(std::shared_ptr<const Plan> plan, ThreadPool* pool, const ExecState* parent)
     : plan_(std::move(plan)), pool_(pool), parent_(parent) {
@@ -223,8 +259,10 @@ void ExecState::run(const std::vector<const Tensor*>& inputs) {
       SY_CHECK(t, "graph '" + g.name + "': outer-scope value '" + g.values[v].name + "' is not available");
       env_[v] = t;
     }
+  if (!context_) context_ = std::make_unique<NodeContext>(*this);
+  NodeContext& ctx = *context_;
   for (size_t i = 0; i < g.nodes.size(); ++i) {
-    NodeContext ctx(*this, i);
+    ctx.bind(i);
     try {
       plan_->kernels[i]->compute(ctx);
     } catch (const Error& e) {

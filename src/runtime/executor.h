@@ -21,7 +21,8 @@ namespace switchyard {
 struct Plan {
   std::shared_ptr<const Graph> graph;
   std::vector<std::unique_ptr<Kernel>> kernels;        // per node
-  std::vector<int> slot_of_value;                      // -1: input, constant or outer-scope value
+  std::vector<int> slot_of_value;                      // -1: input, constant, outer-scope value or view
+  std::vector<bool> node_makes_views;                  // per node: outputs may alias input 0 (no copy)
   int num_slots = 0;
   std::vector<std::map<std::string, std::shared_ptr<const Plan>>> subplans;  // per node: attr -> plan
 };
@@ -32,9 +33,12 @@ std::shared_ptr<const Plan> compile_plan(std::shared_ptr<const Graph> graph);
 // Names every node (recursively) that has no kernel: "domain::Op (opset N)". Empty if all run.
 std::vector<std::string> unsupported_ops(const Graph& graph);
 
+class NodeContext;
+
 class ExecState {
  public:
   ExecState(std::shared_ptr<const Plan> plan, ThreadPool* pool, const ExecState* parent);
+  ~ExecState();
   // Binds graph inputs (by position in graph->inputs) and runs every node.
   void run(const std::vector<const Tensor*>& inputs);
   // After run(): the tensor of a value (input, constant or computed).
@@ -64,6 +68,7 @@ class ExecState {
   std::vector<Slot> scratch_;  // per node
   std::map<std::pair<size_t, std::string>, std::unique_ptr<ExecState>> children_;
   size_t allocations_ = 0;
+  std::unique_ptr<NodeContext> context_;  // reused for every node of every run
 };
 
 }  // namespace switchyard

@@ -1,0 +1,84 @@
+// f32 GEMM for small M (decode GEMVs, tiny experts, batch-1 layers): C[M,N] = alpha A[M,K] B[K,N] + beta C,
+// row-major, B read straight (no packing). Tiles of up to 4 rows x 64 columns keep 16 zmm accumulators
+// across the whole K loop; a lone 1 x 16 tile splits K over 4 accumulators so FMA latency does not
+// bound it. Column tails use masked loads/stores. Compiled with -mavx512f; called only when the CPU
+// has AVX-512F (see gemm_kernel.cpp).
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+
+namespace switchyard::x86 {
+
+namespace {
+
+template <int ROWS, int VECS>
+inline void tile(int64_t K, float alpha, const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                 int64_t ldc, int64_t width) {
+  __m512 acc[ROWS][VECS];
+  __mmask16 mask[VECS];
+  for (int v = 0; v < VECS; ++v) {
+    const int64_t left = width - 16 * v;
+    mask[v] = left >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << std::max<int64_t>(left, 0)) - 1);
+    for (int r = 0; r < ROWS; ++r) acc[r][v] = _mm512_setzero_ps();
+  }
+  for (int64_t k = 0; k < K; ++k) {
+    __m512 b[VECS];
+    for (int v = 0; v < VECS; ++v) b[v] = _mm512_maskz_loadu_ps(mask[v], B + k * ldb + 16 * v);
+    for (int r = 0; r < ROWS; ++r) {
+      const __m512 a = _mm512_set1_ps(A[r * lda + k]);
+      for (int v = 0; v < VECS; ++v) acc[r][v] = _mm512_fmadd_ps(a, b[v], acc[r][v]);
+    }
+  }
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+  for (int r = 0; r < ROWS; ++r)
+    for (int v = 0; v < VECS; ++v) {
+      float* c = C + r * ldc + 16 * v;
+      __m512 out = _mm512_mul_ps(va, acc[r][v]);
+      if (beta != 0.f) out = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mask[v], c), out);
+      _mm512_mask_storeu_ps(c, mask[v], out);
+    }
+}
+
+// 1 x 16 with K split over four accumulators.
+inline void row16(int64_t K, float alpha, const float* a, const float* B, int64_t ldb, float beta, float* c, int64_t width) {
+  const __mmask16 mask = width >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << width) - 1);
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps(), acc2 = _mm512_setzero_ps(), acc3 = _mm512_setzero_ps();
+  int64_t k = 0;
+  for (; k + 4 <= K; k += 4) {
+    acc0 = _mm512_fmadd_ps(_mm512_set1_ps(a[k]), _mm512_maskz_loadu_ps(mask, B + k * ldb), acc0);
+    acc1 = _mm512_fmadd_ps(_mm512_set1_ps(a[k + 1]), _mm512_maskz_loadu_ps(mask, B + (k + 1) * ldb), acc1);
+    acc2 = _mm512_fmadd_ps(_mm512_set1_ps(a[k + 2]), _mm512_maskz_loadu_ps(mask, B + (k + 2) * ldb), acc2);
+    acc3 = _mm512_fmadd_ps(_mm512_set1_ps(a[k + 3]), _mm512_maskz_loadu_ps(mask, B + (k + 3) * ldb), acc3);
+  }
+  for (; k < K; ++k) acc0 = _mm512_fmadd_ps(_mm512_set1_ps(a[k]), _mm512_maskz_loadu_ps(mask, B + k * ldb), acc0);
+  __m512 out = _mm512_mul_ps(_mm512_set1_ps(alpha), _mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
+  if (beta != 0.f) out = _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(mask, c), out);
+  _mm512_mask_storeu_ps(c, mask, out);
+}
+
+template <int ROWS>
+void rows_block(int64_t K, float alpha, const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                int64_t ldc, int64_t j0, int64_t j1) {
+  int64_t j = j0;
+  for (; j + 64 <= j1; j += 64) tile<ROWS, 4>(K, alpha, A, lda, B + j, ldb, beta, C + j, ldc, 64);
+  if (j < j1) {
+    const int64_t width = j1 - j;
+    if (ROWS == 1 && width <= 16) row16(K, alpha, A, B + j, ldb, beta, C + j, width);
+    else if (width <= 16) tile<ROWS, 1>(K, alpha, A, lda, B + j, ldb, beta, C + j, ldc, width);
+    else if (width <= 32) tile<ROWS, 2>(K, alpha, A, lda, B + j, ldb, beta, C + j, ldc, width);
+    else tile<ROWS, 4>(K, alpha, A, lda, B + j, ldb, beta, C + j, ldc, width);
+  }
+}
+
+}  // namespace
+
+// Rows [i0, i1) x columns [j0, j1) of C.
+void f32_gemm_small_avx512(int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t K, float alpha, const float* A,
+                           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  int64_t i = i0;
+  for (; i + 4 <= i1; i += 4) rows_block<4>(K, alpha, A + i * lda, lda, B, ldb, beta, C + i * ldc, ldc, j0, j1);
+  for (; i < i1; ++i) rows_block<1>(K, alpha, A + i * lda, lda, B, ldb, beta, C + i * ldc, ldc, j0, j1);
+}
+
+}  // namespace switchyard::x86
