@@ -10,7 +10,7 @@ APT_PACKAGES := cmake ninja-build g++ pkg-config libonnx-dev libprotobuf-dev pro
 # For regenerating the model and fixtures only (needs Debian's torch): make train / make fixtures.
 APT_TORCH_PACKAGES := python3-torch python3-numpy python3-onnx
 
-.PHONY: all deps build test demo conformance fixtures train clean
+.PHONY: all deps build test demo compare conformance fixtures train clean
 
 all: build
 
@@ -39,6 +39,11 @@ demo: build
 	@echo "== switchyard eval models/seed_classifier.onnx --dataset fashion-mnist --latency"
 	@$(BUILD)/switchyard eval models/seed_classifier.onnx --dataset fashion-mnist --batch 64 --latency | tee $(BUILD)/demo.txt
 	@$(PYTHON) scripts/check_demo.py models/seed_classifier.json $(BUILD)/demo.txt
+
+# Side by side with ONNX Runtime and OpenVINO (2 threads, same inputs): bench/results/compare.json.
+compare: build
+	@$(PYTHON) -c "import onnxruntime, openvino" 2>/dev/null || $(PYTHON) -m pip install -q -r bench/requirements.txt
+	$(PYTHON) bench/compare.py --threads 2
 
 # Regenerates docs/conformance.md (the ctest run writes the same table to $(BUILD)/conformance.md).
 conformance: build

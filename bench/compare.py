@@ -11,7 +11,8 @@ Cases
   engine is timed on experts that sit in cache. The read bandwidth of the same threads, measured in the
   same run, gives the decode roofline: GB/s = bytes of the experts touched per call / time.
 - expert scaling: E = 8, 32, 128, 256 at k=2, 256 tokens, H=512, I=512 (SwiGLU): efficiency =
-  roofline time / measured time, roofline = max(FLOPs / FP32 peak, expert bytes touched / bandwidth).
+  roofline time / measured time, roofline = max(FLOPs / FP32 peak, expert bytes touched / bandwidth),
+  with the peak (a 1024^3 GEMM) and the bandwidth measured in the same run on the same threads.
 
 Switchyard runs through `build/switchyard bench` (C++ API, no Python in the loop); ONNX Runtime and
 OpenVINO through their Python APIs with the same thread count. An engine that cannot load a model is
@@ -33,7 +34,6 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "python"))
 from ms_moe_models import build as build_ms_moe  # noqa: E402
 
 SWITCHYARD = os.path.join(ROOT, "build", "switchyard")
-FP32_PEAK_GFLOPS = 215.0  # 2 Zen 4 cores, AVX-512 FMA (SPEC.md); used only for the scaling roofline
 
 
 def fashion_mnist_images():
@@ -102,12 +102,14 @@ def run_switchyard(path, input_name, pool, batch, threads, duration, workdir):
     return {k: r[k] for k in ("p50_us", "p90_us", "p99_us", "calls", "throughput")}
 
 
-def switchyard_bandwidth(threads, workdir):
-    out = os.path.join(workdir, "bw.json")
+def machine_roofline(threads, workdir):
+    """Read bandwidth (GB/s) and practical FP32 GEMM peak (GFLOP/s) of `threads` threads, measured now."""
+    out = os.path.join(workdir, "roof.json")
     subprocess.run([SWITCHYARD, "bench", "--memory-bandwidth", "--threads", str(threads), "--json", out],
                    check=True, capture_output=True, text=True)
     with open(out) as f:
-        return json.load(f)["read_bandwidth_gbs"]
+        r = json.load(f)
+    return r["read_bandwidth_gbs"], r["fp32_gemm_peak_gflops"]
 
 
 ENGINES = {"switchyard": run_switchyard, "onnxruntime": run_onnxruntime, "openvino": run_openvino}
@@ -131,7 +133,7 @@ def measure(case, path, input_name, pool, batch, args, workdir, extra=None):
     return rows
 
 
-def moe_case(args, workdir, name, E, k, H, I, activation, tokens_list, bandwidth):
+def moe_case(args, workdir, name, E, k, H, I, activation, tokens_list, bandwidth, peak):
     model = build_ms_moe(E=E, k=k, H=H, I=I, activation=activation, normalize=1, biases=False,
                          fusion=1 if activation == "swiglu" else 0, seed=E)
     path = os.path.join(workdir, f"{name}.onnx")
@@ -150,7 +152,7 @@ def moe_case(args, workdir, name, E, k, H, I, activation, tokens_list, bandwidth
             seconds = row["p50_us"] * 1e-6
             flops = 2 * tokens * k * (3 if activation == "swiglu" else 2) * H * I
             gbs = touched * expert_bytes / seconds / 1e9
-            roofline = max(flops / (FP32_PEAK_GFLOPS * 1e9), touched * expert_bytes / (bandwidth * 1e9))
+            roofline = max(flops / (peak * 1e9), touched * expert_bytes / (bandwidth * 1e9))
             return {"expert_gbs": gbs, "bandwidth_gbs": bandwidth, "bandwidth_share": gbs / bandwidth,
                     "gflops": flops / seconds / 1e9, "roofline_efficiency": roofline / seconds}
         rows += measure(f"{name} tokens={tokens}", path, "x", pool, tokens, args, workdir, extra)
@@ -169,22 +171,23 @@ def main():
     import openvino
     cases = []
     with tempfile.TemporaryDirectory() as workdir:
-        bandwidth = switchyard_bandwidth(args.threads, workdir)
-        print(f"read bandwidth ({args.threads} threads): {bandwidth:.1f} GB/s; onnxruntime {onnxruntime.__version__}, "
-              f"openvino {openvino.__version__}", flush=True)
+        bandwidth, peak = machine_roofline(args.threads, workdir)
+        print(f"{args.threads} threads: read bandwidth {bandwidth:.1f} GB/s, FP32 GEMM peak {peak:.0f} GFLOP/s; "
+              f"onnxruntime {onnxruntime.__version__}, openvino {openvino.__version__}", flush=True)
         images = fashion_mnist_images()
         for batch in (1, 64, 1024):
             cases += measure("seed classifier", os.path.join(ROOT, "models", "seed_classifier.onnx"), "image", images, batch,
                              args, workdir)
-        cases += moe_case(args, workdir, "moe E8 k2 H1024 I2816 relu", 8, 2, 1024, 2816, "relu", (1, 256), bandwidth)
+        cases += moe_case(args, workdir, "moe E8 k2 H1024 I2816 relu", 8, 2, 1024, 2816, "relu", (1, 256), bandwidth, peak)
         if not args.quick:
-            cases += moe_case(args, workdir, "moe E8 k2 H1024 I2816 swiglu", 8, 2, 1024, 2816, "swiglu", (1, 256), bandwidth)
-            cases += moe_case(args, workdir, "moe E64 k8 H2048 I1024 swiglu", 64, 8, 2048, 1024, "swiglu", (1, 256), bandwidth)
+            cases += moe_case(args, workdir, "moe E8 k2 H1024 I2816 swiglu", 8, 2, 1024, 2816, "swiglu", (1, 256), bandwidth, peak)
+            cases += moe_case(args, workdir, "moe E64 k8 H2048 I1024 swiglu", 64, 8, 2048, 1024, "swiglu", (1, 256), bandwidth, peak)
             for E in (8, 32, 128, 256):
-                cases += moe_case(args, workdir, f"scaling E{E} k2 H512 I512 swiglu", E, 2, 512, 512, "swiglu", (256,), bandwidth)
+                cases += moe_case(args, workdir, f"scaling E{E} k2 H512 I512 swiglu", E, 2, 512, 512, "swiglu", (256,), bandwidth, peak)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
-        json.dump({"threads": args.threads, "read_bandwidth_gbs": bandwidth, "cases": cases}, f, indent=1)
+        json.dump({"threads": args.threads, "read_bandwidth_gbs": bandwidth, "fp32_gemm_peak_gflops": peak,
+                   "cases": cases}, f, indent=1)
     print_table(cases)
     print(f"wrote {args.out}")
 

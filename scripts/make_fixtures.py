@@ -7,6 +7,7 @@ Run with Debian's torch: /usr/bin/python3 scripts/make_fixtures.py
 """
 import io
 import os
+import sys
 import warnings
 
 import numpy as np
@@ -14,12 +15,16 @@ import torch
 
 from moe_models import MLP, MixtralBlock, SeedClassifier, SmallCNN, TinyAttention
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "python"))
+from switchyard_torch import SwitchyardMoE  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "tests", "fixtures")
 warnings.filterwarnings("ignore")
 
 
-def export(name, model, inputs, input_names, output_names, dynamic_axes, opset=17, script=True, compressed=False):
+def export(name, model, inputs, input_names, output_names, dynamic_axes, opset=17, script=True, compressed=False,
+           custom_opsets=None):
     model.eval()
     with torch.no_grad():
         expected = model(*inputs)
@@ -28,7 +33,7 @@ def export(name, model, inputs, input_names, output_names, dynamic_axes, opset=1
     exported = torch.jit.script(model) if script else model
     path = os.path.join(OUT, name + ".onnx")
     torch.onnx.export(exported, tuple(inputs), path, opset_version=opset, input_names=input_names,
-                      output_names=output_names, dynamic_axes=dynamic_axes)
+                      output_names=output_names, dynamic_axes=dynamic_axes, custom_opsets=custom_opsets or {})
     save = np.savez_compressed if compressed else np.savez
     save(os.path.join(OUT, name + ".inputs.npz"), **{n: t.numpy() for n, t in zip(input_names, inputs)})
     save(os.path.join(OUT, name + ".expected.npz"), **{n: t.numpy() for n, t in zip(output_names, expected)})
@@ -72,6 +77,14 @@ def main():
         bn.running_mean.uniform_(-0.5, 0.5)
         bn.running_var.uniform_(0.5, 1.5)
     export("small_cnn_trace", cnn, [images(3, 8)], ["image"], ["logprobs"], {"image": {0: "batch"}}, script=False)
+    # The Switchyard MoE node exported directly by the PyTorch helper (python/switchyard_torch.py).
+    moe = SwitchyardMoE(hidden=24, inter=40, num_experts=6, k=2, activation="silu", gated=True, normalize="sum")
+    with torch.no_grad():
+        for p in (moe.router_b, moe.b1, moe.b2, moe.b3):
+            p.normal_(0, 0.1)
+    tokens = torch.randn(19, 24, generator=torch.Generator().manual_seed(10))
+    export("switchyard_moe_node", moe, [tokens], ["x"], ["y"], {"x": {0: "tokens"}, "y": {0: "tokens"}}, script=False,
+           custom_opsets={"ai.switchyard": 1})
     x = torch.randn(2, 6, 32, generator=torch.Generator().manual_seed(9))
     export("tiny_attention_trace", TinyAttention(), [x], ["x"], ["y"], {"x": {0: "batch", 1: "seq"}}, script=False)
 

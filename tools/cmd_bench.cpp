@@ -13,6 +13,7 @@
 
 #include "commands.h"
 #include "io/npy.h"
+#include "ops/gemm_kernel.h"
 #include "runtime/thread_pool.h"
 #include "switchyard/engine.h"
 
@@ -55,6 +56,22 @@ double measure_read_bandwidth(int threads, double seconds) {
   return best;
 }
 
+// Practical FP32 peak: GFLOP/s of a cache-friendly 1024^3 GEMM on the same threads (the compute roof).
+double measure_gemm_peak(int threads, double seconds) {
+  const int64_t n = 1024;
+  std::vector<float> a(static_cast<size_t>(n * n), 0.5f), b(static_cast<size_t>(n * n), 0.25f), c(static_cast<size_t>(n * n));
+  ThreadPool pool(threads);
+  sgemm(false, n, n, n, 1.f, a.data(), n, b.data(), n, 0.f, c.data(), n, &pool);
+  double best = 0;
+  auto start = Clock::now();
+  while (std::chrono::duration<double>(Clock::now() - start).count() < seconds) {
+    auto t0 = Clock::now();
+    sgemm(false, n, n, n, 1.f, a.data(), n, b.data(), n, 0.f, c.data(), n, &pool);
+    best = std::max(best, 2.0 * static_cast<double>(n * n * n) / std::chrono::duration<double>(Clock::now() - t0).count() / 1e9);
+  }
+  return best;
+}
+
 }  // namespace
 
 void add_bench_command(CLI::App& app) {
@@ -75,14 +92,16 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--warmup", opt->warmup, "seconds of warm-up");
   cmd->add_option("--json", opt->json, "write the results as JSON");
   cmd->add_flag("--no-fuse", opt->no_fuse, "run the exported graph op by op");
-  cmd->add_flag("--memory-bandwidth", opt->bandwidth, "also measure the read bandwidth of the threads");
+  cmd->add_flag("--memory-bandwidth", opt->bandwidth, "also measure the read bandwidth and FP32 GEMM peak of the threads");
   cmd->callback([opt] {
     const int threads = opt->threads > 0 ? opt->threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     nlohmann::json result;
     if (opt->bandwidth) {
       double gbs = measure_read_bandwidth(threads, 1.0);
+      double peak = measure_gemm_peak(threads, 1.0);
       result["read_bandwidth_gbs"] = gbs;
-      fmt::print("read bandwidth: {:.1f} GB/s ({} threads)\n", gbs, threads);
+      result["fp32_gemm_peak_gflops"] = peak;
+      fmt::print("read bandwidth: {:.1f} GB/s, FP32 GEMM peak {:.0f} GFLOP/s ({} threads)\n", gbs, peak, threads);
     }
     if (!opt->model.empty()) {
       Engine engine;

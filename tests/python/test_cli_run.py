@@ -51,3 +51,32 @@ def test_inspect_json(cli):
 def test_eval_matches_pytorch_count_on_a_slice(cli):
     proc = cli("eval", ROOT / "models" / "seed_classifier.onnx", "--dataset", "fashion-mnist", "--limit", "1000")
     assert "accuracy:" in proc.stdout and "/ 1000 correct" in proc.stdout
+
+
+def test_external_data_in_the_model_folder(cli, tmp_path):
+    import onnx
+    name = "seed_e8_k2_script"
+    model = onnx.load(FIXTURES / f"{name}.onnx")
+    onnx.save(model, tmp_path / "ext.onnx", save_as_external_data=True, all_tensors_to_one_file=True,
+              location="weights.bin", size_threshold=0)
+    assert (tmp_path / "weights.bin").stat().st_size > 10000
+    out = tmp_path / "out.npz"
+    cli("run", tmp_path / "ext.onnx", "--inputs", FIXTURES / f"{name}.inputs.npz", "--outputs", out)
+    np.testing.assert_allclose(np.load(out)["logits"], np.load(FIXTURES / f"{name}.expected.npz")["logits"], atol=1e-4)
+
+
+def test_expert_stats_and_no_fuse(cli, tmp_path):
+    name = "seed_e8_k2_script"
+    fused = cli("run", FIXTURES / f"{name}.onnx", "--inputs", FIXTURES / f"{name}.inputs.npz", "--expert-stats",
+                "--outputs", tmp_path / "a.npz")
+    assert "expert load of moe_fused_" in fused.stdout and "(14 routed token slots)" in fused.stdout
+    plain = cli("run", FIXTURES / f"{name}.onnx", "--inputs", FIXTURES / f"{name}.inputs.npz", "--expert-stats",
+                "--no-fuse", "--outputs", tmp_path / "b.npz")
+    assert "no fused MoE layer" in plain.stdout
+    np.testing.assert_allclose(np.load(tmp_path / "a.npz")["logits"], np.load(tmp_path / "b.npz")["logits"], rtol=1e-5, atol=1e-6)
+
+
+def test_inspect_lists_fused_layers(cli):
+    proc = cli("inspect", ROOT / "models" / "seed_classifier.onnx")
+    assert "fused MoE layer" in proc.stdout and "experts=8 k=2 hidden=16 inter=16 activation=relu" in proc.stdout
+    assert "routing=softmax-topk-softmax" in proc.stdout
