@@ -104,24 +104,30 @@ inline float activate(MoeActivation a, float v) {
   }
 }
 
-// Runs expert e on its rows [r0, r1) of the sorted order. `gemm_pool` parallelises inside the GEMMs.
-void run_expert(const MoeConfig& c, const MoeWeights& w, int64_t e, int64_t r0, int64_t r1, const float* x,
-                const int32_t* rows, float* gathered, float* hidden, float* up, float* expert_out, ThreadPool* gemm_pool) {
-  const int64_t H = c.hidden, I = c.inter, n = r1 - r0;
-  if (n <= 0) return;
-  float* xg = gathered + r0 * H;
-  for (int64_t r = 0; r < n; ++r) std::memcpy(xg + r * H, x + (rows[r0 + r] / c.k) * H, static_cast<size_t>(H) * 4);
-  float* h = hidden + r0 * I;
-  sgemm(false, n, I, H, 1.f, xg, H, w.w1_t.data<float>() + e * H * I, I, 0.f, h, I, gemm_pool);
-  const float* b1 = w.b1.defined() ? w.b1.data<float>() + e * I : nullptr;
+// Copies the input rows of every (token, slot) pair of expert e into its block of `gathered`.
+void gather_rows(const MoeConfig& c, int64_t r0, int64_t r1, const float* x, const int32_t* rows, float* gathered) {
+  const int64_t H = c.hidden;
+  for (int64_t r = r0; r < r1; ++r) std::memcpy(gathered + r * H, x + (rows[r] / c.k) * H, static_cast<size_t>(H) * 4);
+}
+
+// First projection of expert e for its rows [r0, r1), columns [j0, j1) of the inter dimension:
+// hidden = act(X W1 + b1) [* (X W3 + b3)]; bias and activation applied while the tile is in cache.
+void first_projection(const MoeConfig& c, const MoeWeights& w, int64_t e, int64_t r0, int64_t r1, int64_t j0, int64_t j1,
+                      const float* gathered, float* hidden, float* up, ThreadPool* gemm_pool) {
+  const int64_t H = c.hidden, I = c.inter, n = r1 - r0, cols = j1 - j0;
+  if (n <= 0 || cols <= 0) return;
+  const float* xg = gathered + r0 * H;
+  float* h = hidden + r0 * I + j0;
+  sgemm(false, n, cols, H, 1.f, xg, H, w.w1_t.data<float>() + e * H * I + j0, I, 0.f, h, I, gemm_pool);
+  const float* b1 = w.b1.defined() ? w.b1.data<float>() + e * I + j0 : nullptr;
   if (c.gated) {
-    float* u = up + r0 * I;
-    sgemm(false, n, I, H, 1.f, xg, H, w.w3_t.data<float>() + e * H * I, I, 0.f, u, I, gemm_pool);
-    const float* b3 = w.b3.defined() ? w.b3.data<float>() + e * I : nullptr;
+    float* u = up + r0 * I + j0;
+    sgemm(false, n, cols, H, 1.f, xg, H, w.w3_t.data<float>() + e * H * I + j0, I, 0.f, u, I, gemm_pool);
+    const float* b3 = w.b3.defined() ? w.b3.data<float>() + e * I + j0 : nullptr;
     const bool swiglu = c.activation == MoeActivation::kSilu;
     const float alpha = c.swiglu_alpha, beta = c.swiglu_beta, limit = c.swiglu_limit;
     for (int64_t r = 0; r < n; ++r)
-      for (int64_t i = 0; i < I; ++i) {
+      for (int64_t i = 0; i < cols; ++i) {
         float g = h[r * I + i] + (b1 ? b1[i] : 0.f), v = u[r * I + i] + (b3 ? b3[i] : 0.f);
         if (swiglu) {
           if (limit > 0.f) {
@@ -135,16 +141,27 @@ void run_expert(const MoeConfig& c, const MoeWeights& w, int64_t e, int64_t r0, 
       }
   } else {
     for (int64_t r = 0; r < n; ++r)
-      for (int64_t i = 0; i < I; ++i) h[r * I + i] = activate(c.activation, h[r * I + i] + (b1 ? b1[i] : 0.f));
-  }
-  float* y = expert_out + r0 * H;
-  sgemm(false, n, H, I, 1.f, h, I, w.w2_t.data<float>() + e * I * H, H, 0.f, y, H, gemm_pool);
-  if (w.b2.defined()) {
-    const float* b2 = w.b2.data<float>() + e * H;
-    for (int64_t r = 0; r < n; ++r)
-      for (int64_t j = 0; j < H; ++j) y[r * H + j] += b2[j];
+      for (int64_t i = 0; i < cols; ++i) h[r * I + i] = activate(c.activation, h[r * I + i] + (b1 ? b1[i] : 0.f));
   }
 }
+
+// Second projection of expert e for its rows [r0, r1), output columns [j0, j1): out = hidden W2 + b2.
+void second_projection(const MoeConfig& c, const MoeWeights& w, int64_t e, int64_t r0, int64_t r1, int64_t j0, int64_t j1,
+                       const float* hidden, float* expert_out, ThreadPool* gemm_pool) {
+  const int64_t H = c.hidden, I = c.inter, n = r1 - r0, cols = j1 - j0;
+  if (n <= 0 || cols <= 0) return;
+  float* y = expert_out + r0 * H + j0;
+  sgemm(false, n, cols, I, 1.f, hidden + r0 * I, I, w.w2_t.data<float>() + e * I * H + j0, H, 0.f, y, H, gemm_pool);
+  if (w.b2.defined()) {
+    const float* b2 = w.b2.data<float>() + e * H + j0;
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t j = 0; j < cols; ++j) y[r * H + j] += b2[j];
+  }
+}
+
+// Column tile of the expert GEMMs: wide enough for an efficient GEMM, narrow enough that the tasks
+// (expert x column tile) outnumber the threads when the load is skewed.
+constexpr int64_t kColumnTile = 512;
 
 }  // namespace
 
@@ -202,18 +219,35 @@ void moe_forward(const MoeConfig& c, const MoeWeights& w, const float* x, int64_
   // 2. Rows of each expert made contiguous.
   build_dispatch(ids, T * k, E, d);
   for (int64_t r = 0; r < T * k; ++r) inverse[d.rows[r]] = static_cast<int32_t>(r);
-  // 3. Each expert once over all of its rows. Many active experts: one expert per task, single-
-  //    threaded GEMMs. Few (decode): experts in turn, each GEMM split over the pool.
-  int64_t active = 0;
-  for (int64_t e = 0; e < E; ++e) active += d.counts[e] > 0;
-  if (active >= pool.size() && T * k >= 2 * pool.size()) {
-    pool.parallel_for(E, 1, [&](int64_t e0, int64_t e1) {
-      for (int64_t e = e0; e < e1; ++e)
-        run_expert(c, w, e, d.offsets[e], d.offsets[e + 1], x, d.rows, gathered, hidden, up, expert_out, nullptr);
-    });
+  // 3. Each expert once over all of its rows. Decode (a handful of rows): experts in turn, each GEMM
+  //    split over the pool (memory-bound: split-K streams the weights). Otherwise two phases of
+  //    (expert, column tile) tasks, single-threaded GEMMs, so that both threads stay busy whatever the
+  //    load per expert; each task reads only its slice of the weights, once.
+  if (T * k <= 4 || pool.size() == 1) {
+    for (int64_t e = 0; e < E; ++e) {
+      const int64_t r0 = d.offsets[e], r1 = d.offsets[e + 1];
+      if (r0 == r1) continue;
+      gather_rows(c, r0, r1, x, d.rows, gathered);
+      first_projection(c, w, e, r0, r1, 0, c.inter, gathered, hidden, up, &pool);
+      second_projection(c, w, e, r0, r1, 0, H, hidden, expert_out, &pool);
+    }
   } else {
-    for (int64_t e = 0; e < E; ++e)
-      run_expert(c, w, e, d.offsets[e], d.offsets[e + 1], x, d.rows, gathered, hidden, up, expert_out, &pool);
+    pool.parallel_for(T * k, 64, [&](int64_t r0, int64_t r1) { gather_rows(c, r0, r1, x, d.rows, gathered); });
+    const int64_t tiles1 = (c.inter + kColumnTile - 1) / kColumnTile, tiles2 = (H + kColumnTile - 1) / kColumnTile;
+    pool.parallel_for(E * tiles1, 1, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t e = t / tiles1, j0 = (t % tiles1) * kColumnTile;
+        first_projection(c, w, e, d.offsets[e], d.offsets[e + 1], j0, std::min(c.inter, j0 + kColumnTile), gathered, hidden,
+                         up, nullptr);
+      }
+    });
+    pool.parallel_for(E * tiles2, 1, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t e = t / tiles2, j0 = (t % tiles2) * kColumnTile;
+        second_projection(c, w, e, d.offsets[e], d.offsets[e + 1], j0, std::min(H, j0 + kColumnTile), hidden, expert_out,
+                          nullptr);
+      }
+    });
   }
   // 4. Weighted combine: each output row reads its k expert rows; no write conflicts, no reductions.
   pool.parallel_for(T, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, H * k)), [&](int64_t t0, int64_t t1) {

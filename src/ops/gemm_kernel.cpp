@@ -56,6 +56,7 @@ void gemm_rows(int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t K, float 
 namespace x86 {
 void f32_gemm_small_avx512(int64_t, int64_t, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*,
                            int64_t, float, float*, int64_t);
+void f32_gemv_splitk_avx512(int64_t, int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t, float*);
 }  // namespace x86
 namespace {
 #endif
@@ -69,6 +70,53 @@ RowsKernel select_rows_kernel() {
   return gemm_rows;
 }
 const RowsKernel kRowsKernel = select_rows_kernel();
+
+// Portable split-K partial product (see f32_gemv_splitk_avx512).
+__attribute__((target_clones("avx2,fma", "default")))
+void gemv_splitk_portable(int64_t M, int64_t N, int64_t k0, int64_t k1, const float* A, int64_t lda, const float* B,
+                          int64_t ldb, float* out) {
+  for (int64_t r = 0; r < M; ++r) {
+    float* __restrict o = out + r * N;
+    for (int64_t j = 0; j < N; ++j) o[j] = 0.f;
+    for (int64_t k = k0; k < k1; ++k) {
+      const float a = A[r * lda + k];
+      const float* __restrict b = B + k * ldb;
+      for (int64_t j = 0; j < N; ++j) o[j] += a * b[j];
+    }
+  }
+}
+
+using SplitKKernel = void (*)(int64_t, int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t, float*);
+SplitKKernel select_splitk_kernel() {
+#ifdef SWITCHYARD_X86_KERNELS
+  if (__builtin_cpu_supports("avx512f")) return x86::f32_gemv_splitk_avx512;
+#endif
+  return gemv_splitk_portable;
+}
+const SplitKKernel kSplitKKernel = select_splitk_kernel();
+
+// Memory-bound small-M products (decode): each thread streams its own contiguous block of B's rows
+// into an M x N partial sum; the partials (a few KB) are then added. Buffers grow once per thread.
+void gemv_split_k(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B, int64_t ldb,
+                  float beta, float* C, int64_t ldc, ThreadPool& pool) {
+  const int parts = pool.size();
+  static thread_local std::vector<float> partial;
+  const size_t per = static_cast<size_t>(M * N);
+  if (partial.size() < per * static_cast<size_t>(parts)) partial.resize(per * static_cast<size_t>(parts));
+  float* base = partial.data();
+  pool.parallel_for(parts, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t k0 = K * p / parts, k1 = K * (p + 1) / parts;
+      kSplitKKernel(M, N, k0, k1, A, lda, B, ldb, base + static_cast<size_t>(p) * per);
+    }
+  });
+  for (int64_t r = 0; r < M; ++r)
+    for (int64_t j = 0; j < N; ++j) {
+      float s = 0.f;
+      for (int p = 0; p < parts; ++p) s += base[static_cast<size_t>(p) * per + static_cast<size_t>(r * N + j)];
+      C[r * ldc + j] = alpha * s + (beta == 0.f ? 0.f : beta * C[r * ldc + j]);
+    }
+}
 constexpr int64_t kRowBlock = 4;
 
 }  // namespace
@@ -86,7 +134,7 @@ void sgemm(bool trans_a, int64_t M, int64_t N, int64_t K, float alpha, const flo
   // loops below on every shape measured (bench/README.md); tiny products stay here, where a library
   // call costs more than the arithmetic. oneDNN threads with OpenMP: as many threads as the pool
   // that would have run the portable kernel, one when called from inside a pool task.
-  if (M >= 4 && M * N * K >= 32768) {
+  if (M >= 8 && M * N * K >= 32768) {
     omp_set_num_threads(pool ? pool->size() : 1);
     dnnl_sgemm(trans_a ? 'T' : 'N', 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
@@ -99,6 +147,10 @@ void sgemm(bool trans_a, int64_t M, int64_t N, int64_t K, float alpha, const flo
       for (int64_t m = 0; m < M; ++m) a_copy[static_cast<size_t>(m * K + k)] = A[k * lda + m];
     A = a_copy.data();
     lda = K;
+  }
+  if (M <= 4 && pool && pool->size() > 1 && K >= 64 && N * K >= (int64_t{1} << 18)) {
+    gemv_split_k(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, *pool);
+    return;
   }
   const int64_t col_blocks = (N + kColBlock - 1) / kColBlock;
   const int64_t row_blocks = (M + kRowBlock - 1) / kRowBlock;

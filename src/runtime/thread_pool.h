@@ -34,7 +34,7 @@ class ThreadPool {
       fn(int64_t{0}, n);
       return;
     }
-    if (chunks > size() * 4) chunks = size() * 4;
+    if (chunks > size() * 16) chunks = size() * 16;
     using Fn = std::remove_reference_t<F>;
     auto trampoline = [](void* ctx, int64_t b, int64_t e) { (*static_cast<Fn*>(ctx))(b, e); };
     run(n, chunks, trampoline, const_cast<void*>(static_cast<const void*>(&fn)));

@@ -82,3 +82,51 @@ void f32_gemm_small_avx512(int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64
 }
 
 }  // namespace switchyard::x86
+
+namespace switchyard::x86 {
+
+// Split-K partial product for M <= 4 rows: out[M,N] = A[:, k0:k1] B[k0:k1, :]. Rows of B are read in
+// order, one contiguous block per thread, so a memory-bound GEMV streams at the DRAM's pace; the
+// M x N partial sums stay in L1/L2.
+void f32_gemv_splitk_avx512(int64_t M, int64_t N, int64_t k0, int64_t k1, const float* A, int64_t lda, const float* B,
+                            int64_t ldb, float* out) {
+  for (int64_t r = 0; r < M; ++r)
+    for (int64_t j = 0; j < N; ++j) out[r * N + j] = 0.f;
+  int64_t k = k0;
+  for (; k + 4 <= k1; k += 4) {
+    const float* b0 = B + k * ldb;
+    const float* b1 = b0 + ldb;
+    const float* b2 = b1 + ldb;
+    const float* b3 = b2 + ldb;
+    for (int64_t r = 0; r < M; ++r) {
+      const __m512 a0 = _mm512_set1_ps(A[r * lda + k]), a1 = _mm512_set1_ps(A[r * lda + k + 1]);
+      const __m512 a2 = _mm512_set1_ps(A[r * lda + k + 2]), a3 = _mm512_set1_ps(A[r * lda + k + 3]);
+      float* o = out + r * N;
+      int64_t j = 0;
+      for (; j + 16 <= N; j += 16) {
+        __m512 acc = _mm512_loadu_ps(o + j);
+        acc = _mm512_fmadd_ps(a0, _mm512_loadu_ps(b0 + j), acc);
+        acc = _mm512_fmadd_ps(a1, _mm512_loadu_ps(b1 + j), acc);
+        acc = _mm512_fmadd_ps(a2, _mm512_loadu_ps(b2 + j), acc);
+        acc = _mm512_fmadd_ps(a3, _mm512_loadu_ps(b3 + j), acc);
+        _mm512_storeu_ps(o + j, acc);
+      }
+      if (j < N) {
+        const __mmask16 m = static_cast<__mmask16>((1u << (N - j)) - 1);
+        __m512 acc = _mm512_maskz_loadu_ps(m, o + j);
+        acc = _mm512_fmadd_ps(a0, _mm512_maskz_loadu_ps(m, b0 + j), acc);
+        acc = _mm512_fmadd_ps(a1, _mm512_maskz_loadu_ps(m, b1 + j), acc);
+        acc = _mm512_fmadd_ps(a2, _mm512_maskz_loadu_ps(m, b2 + j), acc);
+        acc = _mm512_fmadd_ps(a3, _mm512_maskz_loadu_ps(m, b3 + j), acc);
+        _mm512_mask_storeu_ps(o + j, m, acc);
+      }
+    }
+  }
+  for (; k < k1; ++k)
+    for (int64_t r = 0; r < M; ++r) {
+      const float a = A[r * lda + k];
+      for (int64_t j = 0; j < N; ++j) out[r * N + j] += a * B[k * ldb + j];
+    }
+}
+
+}  // namespace switchyard::x86
