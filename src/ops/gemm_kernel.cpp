@@ -56,7 +56,8 @@ void gemm_rows(int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t K, float 
 namespace x86 {
 void f32_gemm_small_avx512(int64_t, int64_t, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*,
                            int64_t, float, float*, int64_t);
-void f32_gemv_splitk_avx512(int64_t, int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t, float*);
+void f32_gemm_stream_avx512(int64_t, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t, float,
+                            float*, int64_t);
 }  // namespace x86
 namespace {
 #endif
@@ -71,33 +72,34 @@ RowsKernel select_rows_kernel() {
 }
 const RowsKernel kRowsKernel = select_rows_kernel();
 
-// Portable split-K partial product (see f32_gemv_splitk_avx512).
+// Portable streaming product (see f32_gemm_stream_avx512).
 __attribute__((target_clones("avx2,fma", "default")))
-void gemv_splitk_portable(int64_t M, int64_t N, int64_t k0, int64_t k1, const float* A, int64_t lda, const float* B,
-                          int64_t ldb, float* out) {
+void gemm_stream_portable(int64_t M, int64_t N, int64_t k0, int64_t k1, float alpha, const float* A, int64_t lda,
+                          const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   for (int64_t r = 0; r < M; ++r) {
-    float* __restrict o = out + r * N;
-    for (int64_t j = 0; j < N; ++j) o[j] = 0.f;
+    float* __restrict o = C + r * ldc;
+    for (int64_t j = 0; j < N; ++j) o[j] = beta == 0.f ? 0.f : beta * o[j];
     for (int64_t k = k0; k < k1; ++k) {
-      const float a = A[r * lda + k];
+      const float a = alpha * A[r * lda + k];
       const float* __restrict b = B + k * ldb;
       for (int64_t j = 0; j < N; ++j) o[j] += a * b[j];
     }
   }
 }
 
-using SplitKKernel = void (*)(int64_t, int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t, float*);
-SplitKKernel select_splitk_kernel() {
+using StreamKernel = void (*)(int64_t, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t,
+                              float, float*, int64_t);
+StreamKernel select_stream_kernel() {
 #ifdef SWITCHYARD_X86_KERNELS
-  if (__builtin_cpu_supports("avx512f")) return x86::f32_gemv_splitk_avx512;
+  if (__builtin_cpu_supports("avx512f")) return x86::f32_gemm_stream_avx512;
 #endif
-  return gemv_splitk_portable;
+  return gemm_stream_portable;
 }
-const SplitKKernel kSplitKKernel = select_splitk_kernel();
+const StreamKernel kStreamKernel = select_stream_kernel();
 
-// Memory-bound small-M products (decode): each thread streams its own contiguous block of B's rows
-// into an M x N partial sum; the partials (a few KB) are then added. Buffers grow once per thread.
-void gemv_split_k(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B, int64_t ldb,
+// Memory-bound small-M products on several threads: each thread streams its own contiguous block of
+// B's rows into an M x N partial sum; the partials (a few KB) are then added. Buffers grow once per thread.
+void gemm_split_k(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B, int64_t ldb,
                   float beta, float* C, int64_t ldc, ThreadPool& pool) {
   const int parts = pool.size();
   static thread_local std::vector<float> partial;
@@ -105,10 +107,8 @@ void gemv_split_k(int64_t M, int64_t N, int64_t K, float alpha, const float* A, 
   if (partial.size() < per * static_cast<size_t>(parts)) partial.resize(per * static_cast<size_t>(parts));
   float* base = partial.data();
   pool.parallel_for(parts, 1, [&](int64_t p0, int64_t p1) {
-    for (int64_t p = p0; p < p1; ++p) {
-      const int64_t k0 = K * p / parts, k1 = K * (p + 1) / parts;
-      kSplitKKernel(M, N, k0, k1, A, lda, B, ldb, base + static_cast<size_t>(p) * per);
-    }
+    for (int64_t p = p0; p < p1; ++p)
+      kStreamKernel(M, N, K * p / parts, K * (p + 1) / parts, 1.f, A, lda, B, ldb, 0.f, base + static_cast<size_t>(p) * per, N);
   });
   for (int64_t r = 0; r < M; ++r)
     for (int64_t j = 0; j < N; ++j) {
@@ -117,6 +117,7 @@ void gemv_split_k(int64_t M, int64_t N, int64_t K, float alpha, const float* A, 
       C[r * ldc + j] = alpha * s + (beta == 0.f ? 0.f : beta * C[r * ldc + j]);
     }
 }
+
 constexpr int64_t kRowBlock = 4;
 
 }  // namespace
@@ -148,8 +149,10 @@ void sgemm(bool trans_a, int64_t M, int64_t N, int64_t K, float alpha, const flo
     A = a_copy.data();
     lda = K;
   }
-  if (M <= 4 && pool && pool->size() > 1 && K >= 64 && N * K >= (int64_t{1} << 18)) {
-    gemv_split_k(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, *pool);
+  // Small M over a large B is memory-bound: stream B's rows in order (split over the threads).
+  if (M <= 4 && N >= 32 && N * K >= (int64_t{1} << 14)) {
+    if (pool && pool->size() > 1 && N * K >= (int64_t{1} << 18)) gemm_split_k(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, *pool);
+    else kStreamKernel(M, N, 0, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
   const int64_t col_blocks = (N + kColBlock - 1) / kColBlock;

@@ -85,13 +85,13 @@ void f32_gemm_small_avx512(int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64
 
 namespace switchyard::x86 {
 
-// Split-K partial product for M <= 4 rows: out[M,N] = A[:, k0:k1] B[k0:k1, :]. Rows of B are read in
-// order, one contiguous block per thread, so a memory-bound GEMV streams at the DRAM's pace; the
-// M x N partial sums stay in L1/L2.
-void f32_gemv_splitk_avx512(int64_t M, int64_t N, int64_t k0, int64_t k1, const float* A, int64_t lda, const float* B,
-                            int64_t ldb, float* out) {
+// Streaming product for M <= 4 rows: C[M,N] = alpha A[:, k0:k1] B[k0:k1, :] + beta C, reading B's rows
+// k0..k1 in order (one contiguous block), so memory-bound GEMVs stream at the DRAM's pace; the M x N
+// rows of C stay in L1/L2 while they accumulate. Split-K callers give each thread its own k range.
+void f32_gemm_stream_avx512(int64_t M, int64_t N, int64_t k0, int64_t k1, float alpha, const float* A, int64_t lda,
+                            const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   for (int64_t r = 0; r < M; ++r)
-    for (int64_t j = 0; j < N; ++j) out[r * N + j] = 0.f;
+    for (int64_t j = 0; j < N; ++j) C[r * ldc + j] = beta == 0.f ? 0.f : beta * C[r * ldc + j];
   int64_t k = k0;
   for (; k + 4 <= k1; k += 4) {
     const float* b0 = B + k * ldb;
@@ -99,9 +99,9 @@ void f32_gemv_splitk_avx512(int64_t M, int64_t N, int64_t k0, int64_t k1, const 
     const float* b2 = b1 + ldb;
     const float* b3 = b2 + ldb;
     for (int64_t r = 0; r < M; ++r) {
-      const __m512 a0 = _mm512_set1_ps(A[r * lda + k]), a1 = _mm512_set1_ps(A[r * lda + k + 1]);
-      const __m512 a2 = _mm512_set1_ps(A[r * lda + k + 2]), a3 = _mm512_set1_ps(A[r * lda + k + 3]);
-      float* o = out + r * N;
+      const __m512 a0 = _mm512_set1_ps(alpha * A[r * lda + k]), a1 = _mm512_set1_ps(alpha * A[r * lda + k + 1]);
+      const __m512 a2 = _mm512_set1_ps(alpha * A[r * lda + k + 2]), a3 = _mm512_set1_ps(alpha * A[r * lda + k + 3]);
+      float* o = C + r * ldc;
       int64_t j = 0;
       for (; j + 16 <= N; j += 16) {
         __m512 acc = _mm512_loadu_ps(o + j);
@@ -124,8 +124,8 @@ void f32_gemv_splitk_avx512(int64_t M, int64_t N, int64_t k0, int64_t k1, const 
   }
   for (; k < k1; ++k)
     for (int64_t r = 0; r < M; ++r) {
-      const float a = A[r * lda + k];
-      for (int64_t j = 0; j < N; ++j) out[r * N + j] += a * B[k * ldb + j];
+      const float a = alpha * A[r * lda + k];
+      for (int64_t j = 0; j < N; ++j) C[r * ldc + j] += a * B[k * ldb + j];
     }
 }
 
