@@ -8,6 +8,9 @@
 //   const switchyard::Tensor& logits = request.output("logits");
 #pragma once
 
+#include <chrono>
+#include <exception>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -18,10 +21,20 @@
 
 namespace switchyard {
 
-struct CompileOptions {
-  int threads = 0;         // 0: one per core
-  bool fuse_moe = true;    // fuse exported MoE routing subgraphs into one sparse operator
+enum class PerformanceHint {
+  kLatency,     // one stream: every request gets all the threads
+  kThroughput,  // several streams (one per core by default) run requests side by side
 };
+
+struct CompileOptions {
+  int threads = 0;          // total threads; 0: one per core
+  bool fuse_moe = true;     // fuse exported MoE routing subgraphs into one sparse operator
+  PerformanceHint hint = PerformanceHint::kLatency;
+  int streams = 0;          // parallel streams for async requests; 0: chosen by the hint
+  std::string precision = "fp32";  // only fp32 today; other values are refused
+};
+
+PerformanceHint parse_performance_hint(const std::string& name);  // "latency" | "throughput"
 
 // Declared input or output of a model: -1 marks a dynamic dimension (its name is in dim_names).
 struct PortInfo {
@@ -45,6 +58,15 @@ class InferRequest {
   void set_input(const std::string& name, const Tensor& tensor);
   // Runs the model; throws switchyard::Error on invalid inputs or failures (the request stays usable).
   void infer();
+  // Queues the request on one of the compiled model's streams and returns at once. The inputs'
+  // memory must stay alive until the request completes. Throws if the request is still running.
+  void start_async();
+  // Waits for the request started by start_async(); rethrows its error, if any.
+  void wait();
+  // Waits at most `timeout`; true if the request has completed (wait() then returns at once).
+  bool wait_for(std::chrono::milliseconds timeout);
+  // Called on the stream's thread when an async run ends (null, or the error it ended with).
+  void set_callback(std::function<void(std::exception_ptr)> callback);
   // Output of the last infer(); owned by the request and valid until the next infer().
   const Tensor& output(const std::string& name) const;
   const Tensor& output(size_t index) const;
@@ -64,6 +86,8 @@ class CompiledModel {
   const std::map<std::string, std::string>& metadata() const;
   // What compilation did: fused MoE layers, and why candidates were not fused.
   const std::vector<std::string>& compile_notes() const;
+  int streams() const;             // parallel streams for async requests
+  int threads_per_stream() const;  // threads each request computes with
   InferRequest create_infer_request() const;
   // Convenience: one call with a fresh request; outputs are copies owned by the caller.
   std::map<std::string, Tensor> run(const std::map<std::string, Tensor>& inputs) const;

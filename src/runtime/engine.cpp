@@ -1,6 +1,11 @@
 #include "switchyard/engine.h"
 
+#include <condition_variable>
+#include <mutex>
 #include <thread>
+
+#include "runtime/stream_executor.h"
+#include "switchyard/async_queue.h"
 
 #include "graph/passes/pass_pipeline.h"
 #include "onnx/onnx_import.h"
@@ -12,7 +17,15 @@ struct CompiledModelImpl {
   Model model;
   std::shared_ptr<const Plan> plan;
   std::vector<PortInfo> inputs, outputs;
-  int threads = 1;
+  int threads = 1;             // per request (per stream)
+  int streams = 1;
+  // Started on the first start_async; shared by all requests of the model.
+  mutable std::once_flag executor_once;
+  mutable std::unique_ptr<StreamExecutor> executor;
+  StreamExecutor& streams_executor() const {
+    std::call_once(executor_once, [this] { executor = std::make_unique<StreamExecutor>(streams); });
+    return *executor;
+  }
 };
 
 struct InferRequestImpl {
@@ -23,6 +36,16 @@ struct InferRequestImpl {
   std::vector<bool> is_bound;
   std::vector<Tensor> outputs;      // per model output, valid after infer()
   bool has_run = false;
+  // Async state.
+  std::mutex mutex;
+  std::condition_variable done;
+  bool busy = false;
+  std::exception_ptr error;
+  std::function<void(std::exception_ptr)> callback;
+
+  std::vector<const Tensor*> input_ptrs;  // reused by every run
+
+  void run();  // the body of infer()
 
   explicit InferRequestImpl(std::shared_ptr<const CompiledModelImpl> m)
       : model(m), pool(m->threads), state(m->plan, &pool, nullptr), bound(m->inputs.size()),
@@ -67,8 +90,14 @@ std::shared_ptr<const CompiledModelImpl> finish_compile(Model model, const Compi
   impl->plan = compile_plan(model.graph);
   for (int id : model.graph->inputs) impl->inputs.push_back(port_of(model.graph->values[static_cast<size_t>(id)]));
   for (int id : model.graph->outputs) impl->outputs.push_back(port_of(model.graph->values[static_cast<size_t>(id)]));
+  SY_CHECK(options.precision == "fp32" || options.precision.empty(),
+           "precision '" + options.precision + "' is not supported yet (fp32)");
   int hw = static_cast<int>(std::thread::hardware_concurrency());
-  impl->threads = options.threads > 0 ? options.threads : (hw > 0 ? hw : 1);
+  const int total = options.threads > 0 ? options.threads : (hw > 0 ? hw : 1);
+  int streams = options.streams > 0 ? options.streams : (options.hint == PerformanceHint::kThroughput ? total : 1);
+  streams = std::max(1, std::min(streams, std::max(total, options.streams)));
+  impl->streams = streams;
+  impl->threads = std::max(1, total / streams);
   impl->model = std::move(model);
   return impl;
 }
@@ -91,6 +120,14 @@ const std::vector<PortInfo>& CompiledModel::inputs() const { return impl_->input
 const std::vector<PortInfo>& CompiledModel::outputs() const { return impl_->outputs; }
 const std::map<std::string, std::string>& CompiledModel::metadata() const { return impl_->model.metadata; }
 const std::vector<std::string>& CompiledModel::compile_notes() const { return impl_->model.graph->notes; }
+int CompiledModel::streams() const { return impl_->streams; }
+int CompiledModel::threads_per_stream() const { return impl_->threads; }
+
+PerformanceHint parse_performance_hint(const std::string& name) {
+  if (name == "latency" || name == "LATENCY") return PerformanceHint::kLatency;
+  if (name == "throughput" || name == "THROUGHPUT") return PerformanceHint::kThroughput;
+  throw Error("unknown performance hint '" + name + "' (latency, throughput)");
+}
 
 InferRequest CompiledModel::create_infer_request() const {
   return InferRequest(std::make_unique<InferRequestImpl>(impl_));
@@ -108,7 +145,11 @@ std::map<std::string, Tensor> CompiledModel::run(const std::map<std::string, Ten
 InferRequest::InferRequest(std::unique_ptr<InferRequestImpl> impl) : impl_(std::move(impl)) {}
 InferRequest::InferRequest(InferRequest&&) noexcept = default;
 InferRequest& InferRequest::operator=(InferRequest&&) noexcept = default;
-InferRequest::~InferRequest() = default;
+InferRequest::~InferRequest() {
+  if (!impl_) return;
+  std::unique_lock<std::mutex> lock(impl_->mutex);  // never destroy a request a stream is running
+  impl_->done.wait(lock, [this] { return !impl_->busy; });
+}
 
 void InferRequest::set_input(const std::string& name, const Tensor& tensor) {
   const auto& ports = impl_->model->inputs;
@@ -130,21 +171,83 @@ void InferRequest::set_input(const std::string& name, const Tensor& tensor) {
 }
 
 void InferRequest::infer() {
-  const auto& m = *impl_->model;
-  std::vector<const Tensor*> ins;
-  for (size_t i = 0; i < m.inputs.size(); ++i) {
-    SY_CHECK(impl_->is_bound[i], "input '" + m.inputs[i].name + "' was not set");
-    ins.push_back(&impl_->bound[i]);
+  {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    SY_CHECK(!impl_->busy, "infer() on a request that is still running asynchronously");
   }
-  impl_->has_run = false;
-  impl_->state.run(ins);
+  impl_->run();
+}
+
+void InferRequest::start_async() {
+  InferRequestImpl* impl = impl_.get();
+  {
+    std::lock_guard<std::mutex> lock(impl->mutex);
+    SY_CHECK(!impl->busy, "start_async() on a request that is still running");
+    impl->busy = true;
+    impl->error = nullptr;
+  }
+  impl->model->streams_executor().submit([impl] {
+    std::exception_ptr error;
+    try {
+      impl->run();
+    } catch (...) {
+      error = std::current_exception();
+    }
+    std::function<void(std::exception_ptr)> callback;
+    {
+      std::lock_guard<std::mutex> lock(impl->mutex);
+      impl->error = error;
+      callback = impl->callback;
+    }
+    if (callback) {
+      try {
+        callback(error);
+      } catch (...) {
+        // A throwing callback must not take the stream down; its error is the request's.
+        std::lock_guard<std::mutex> lock(impl->mutex);
+        if (!impl->error) impl->error = std::current_exception();
+      }
+    }
+    {
+      std::lock_guard<std::mutex> lock(impl->mutex);
+      impl->busy = false;
+    }
+    impl->done.notify_all();
+  });
+}
+
+void InferRequest::wait() {
+  std::unique_lock<std::mutex> lock(impl_->mutex);
+  impl_->done.wait(lock, [this] { return !impl_->busy; });
+  if (impl_->error) std::rethrow_exception(impl_->error);
+}
+
+bool InferRequest::wait_for(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(impl_->mutex);
+  return impl_->done.wait_for(lock, timeout, [this] { return !impl_->busy; });
+}
+
+void InferRequest::set_callback(std::function<void(std::exception_ptr)> callback) {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  impl_->callback = std::move(callback);
+}
+
+void InferRequestImpl::run() {
+  const auto& m = *model;
+  input_ptrs.clear();
+  for (size_t i = 0; i < m.inputs.size(); ++i) {
+    SY_CHECK(is_bound[i], "input '" + m.inputs[i].name + "' was not set");
+    input_ptrs.push_back(&bound[i]);
+  }
+  has_run = false;
+  state.run(input_ptrs);
   for (size_t i = 0; i < m.outputs.size(); ++i) {
     int id = m.model.graph->outputs[i];
-    const Tensor* t = impl_->state.value(id);
+    const Tensor* t = state.value(id);
     SY_CHECK(t, "output '" + m.outputs[i].name + "' was not computed");
-    impl_->outputs[i] = *t;
+    outputs[i] = *t;
   }
-  impl_->has_run = true;
+  has_run = true;
 }
 
 const Tensor& InferRequest::output(size_t index) const {

@@ -1,0 +1,73 @@
+#include "switchyard/async_queue.h"
+
+namespace switchyard {
+
+AsyncInferQueue::AsyncInferQueue(const CompiledModel& model, size_t jobs) {
+  if (jobs == 0) jobs = static_cast<size_t>(2 * model.streams());
+  userdata_.assign(jobs, nullptr);
+  for (size_t i = 0; i < jobs; ++i) {
+    requests_.push_back(model.create_infer_request());
+    idle_.push_back(i);
+    requests_.back().set_callback([this, i](std::exception_ptr error) {
+      Callback callback;
+      void* userdata;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        callback = callback_;
+        userdata = userdata_[i];
+      }
+      if (callback) callback(requests_[i], userdata, error);
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        idle_.push_back(i);
+      }
+      changed_.notify_all();
+    });
+  }
+}
+
+AsyncInferQueue::~AsyncInferQueue() { wait_all(); }
+
+void AsyncInferQueue::set_callback(Callback callback) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  callback_ = std::move(callback);
+}
+
+void AsyncInferQueue::start_async(const std::map<std::string, Tensor>& inputs, void* userdata) {
+  size_t i;
+  {
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait(lock, [this] { return !idle_.empty(); });
+    i = idle_.front();
+    idle_.pop_front();
+    userdata_[i] = userdata;
+  }
+  try {
+    InferRequest& request = requests_[i];
+    // The previous job's request may still be finishing its callback bookkeeping: wait for it.
+    request.wait_for(std::chrono::hours(24));
+    for (const auto& [name, tensor] : inputs) request.set_input(name, tensor);
+    request.start_async();
+  } catch (...) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      idle_.push_back(i);
+    }
+    changed_.notify_all();
+    throw;
+  }
+}
+
+void AsyncInferQueue::wait_all() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  changed_.wait(lock, [this] { return idle_.size() == requests_.size(); });
+  lock.unlock();
+  for (auto& r : requests_) r.wait_for(std::chrono::hours(24));
+}
+
+bool AsyncInferQueue::is_ready() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return !idle_.empty();
+}
+
+}  // namespace switchyard

@@ -1,0 +1,30 @@
+// Streams: a fixed set of threads that run queued infer requests side by side (OpenVINO's CPU
+// streams). Each stream computes a request with its own share of the threads; requests on different
+// streams never wait for each other.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace switchyard {
+
+class StreamExecutor {
+ public:
+  explicit StreamExecutor(int streams);
+  ~StreamExecutor();
+  void submit(std::function<void()> task);
+
+ private:
+  void loop();
+  std::vector<std::thread> threads_;
+  std::deque<std::function<void()>> tasks_;
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  bool stop_ = false;
+};
+
+}  // namespace switchyard
