@@ -10,6 +10,12 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <mutex>
+
+#include "switchyard/async_queue.h"
 
 #include "commands.h"
 #include "io/npy.h"
@@ -69,25 +75,215 @@ double measure_gemm_peak(int threads, double seconds) {
   return best;
 }
 
+struct CaseResult {
+  int64_t batch = 0;
+  size_t calls = 0;
+  double seconds = 0, p50 = 0, p90 = 0, p99 = 0, min = 0, max = 0, throughput = 0;
+};
+
+// Slices `batch` rows of every pooled array, moving on by `batch` rows per call.
+class InputPool {
+ public:
+  InputPool(std::vector<std::pair<std::string, Tensor>> arrays) : arrays_(std::move(arrays)) {
+    rows_ = arrays_.at(0).second.dim(0);
+  }
+  int64_t rows() const { return rows_; }
+  std::map<std::string, Tensor> slice(int64_t call, int64_t batch) const {
+    const int64_t offset = (call * batch) % (rows_ - batch + 1);
+    std::map<std::string, Tensor> feeds;
+    for (const auto& [name, t] : arrays_) {
+      Shape s = t.shape();
+      s[0] = batch;
+      const size_t row_bytes = t.nbytes() / static_cast<size_t>(t.dim(0));
+      feeds[name] = Tensor::wrap(t.dtype(), s, static_cast<char*>(const_cast<void*>(t.raw())) + offset * row_bytes);
+    }
+    return feeds;
+  }
+
+ private:
+  std::vector<std::pair<std::string, Tensor>> arrays_;
+  int64_t rows_ = 0;
+};
+
+CaseResult summarize(int64_t batch, std::vector<double>& us, double seconds) {
+  CaseResult r;
+  r.batch = batch;
+  r.calls = us.size();
+  r.seconds = seconds;
+  std::sort(us.begin(), us.end());
+  auto pct = [&](double p) { return us.empty() ? 0.0 : us[static_cast<size_t>(p * static_cast<double>(us.size() - 1))]; };
+  r.p50 = pct(0.5);
+  r.p90 = pct(0.9);
+  r.p99 = pct(0.99);
+  r.min = us.empty() ? 0 : us.front();
+  r.max = us.empty() ? 0 : us.back();
+  r.throughput = seconds > 0 ? static_cast<double>(us.size()) * static_cast<double>(batch) / seconds : 0;
+  return r;
+}
+
+void progress(const char* phase, int64_t batch, double done, double total, size_t calls) {
+  if (!isatty(2)) return;
+  std::fprintf(stderr, "\r[%3d%%] batch %lld %s: %zu calls   ", static_cast<int>(100 * std::min(1.0, done / total)),
+               static_cast<long long>(batch), phase, calls);
+  std::fflush(stderr);
+}
+
+// Sync loop (one request) or `requests` in flight through an AsyncInferQueue.
+CaseResult run_case(const CompiledModel& model, const InputPool& pool, int64_t batch, int requests, double warmup,
+                    double duration) {
+  SY_CHECK(pool.rows() >= batch, "the input pool has " + std::to_string(pool.rows()) + " rows, fewer than batch " +
+                                     std::to_string(batch));
+  std::vector<double> us;
+  us.reserve(1 << 20);
+  if (requests <= 1) {
+    InferRequest request = model.create_infer_request();
+    int64_t call = 0;
+    auto bind = [&] {
+      for (const auto& [name, t] : pool.slice(call++, batch)) request.set_input(name, t);
+    };
+    auto start = Clock::now();
+    while (std::chrono::duration<double>(Clock::now() - start).count() < warmup) {
+      bind();
+      request.infer();
+    }
+    start = Clock::now();
+    double elapsed = 0, last_print = 0;
+    while (elapsed < duration) {
+      bind();
+      auto t0 = Clock::now();
+      request.infer();
+      auto t1 = Clock::now();
+      us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+      elapsed = std::chrono::duration<double>(t1 - start).count();
+      if (elapsed - last_print > 0.5) {
+        progress("measuring", batch, elapsed, duration, us.size());
+        last_print = elapsed;
+      }
+    }
+    return summarize(batch, us, elapsed);
+  }
+  AsyncInferQueue queue(model, static_cast<size_t>(requests));
+  // One timing slot per job in flight; a slot returns to the free list when its callback runs.
+  std::vector<Clock::time_point> started(static_cast<size_t>(requests));
+  std::vector<size_t> free_slots;
+  for (size_t i = 0; i < started.size(); ++i) free_slots.push_back(i);
+  std::mutex m;
+  std::condition_variable slot_freed;
+  bool measuring = false;
+  std::exception_ptr failure;
+  queue.set_callback([&](InferRequest&, void* user, std::exception_ptr error) {
+    auto now = Clock::now();
+    const size_t slot = reinterpret_cast<size_t>(user);
+    {
+      std::lock_guard<std::mutex> lock(m);
+      if (error && !failure) failure = error;
+      if (measuring) us.push_back(std::chrono::duration<double, std::micro>(now - started[slot]).count());
+      free_slots.push_back(slot);
+    }
+    slot_freed.notify_one();
+  });
+  auto run_for = [&](double seconds, bool measure) {
+    {
+      std::lock_guard<std::mutex> lock(m);
+      measuring = measure;
+    }
+    int64_t call = 0;
+    auto start = Clock::now();
+    double elapsed = 0, last_print = 0;
+    while ((elapsed = std::chrono::duration<double>(Clock::now() - start).count()) < seconds) {
+      auto feeds = pool.slice(call++, batch);
+      size_t slot;
+      {
+        std::unique_lock<std::mutex> lock(m);
+        slot_freed.wait(lock, [&] { return !free_slots.empty(); });
+        if (failure) std::rethrow_exception(failure);
+        slot = free_slots.back();
+        free_slots.pop_back();
+        started[slot] = Clock::now();
+      }
+      queue.start_async(feeds, reinterpret_cast<void*>(slot));
+      if (measure && elapsed - last_print > 0.5) {
+        progress("measuring", batch, elapsed, seconds, us.size());
+        last_print = elapsed;
+      }
+    }
+    queue.wait_all();
+    return std::chrono::duration<double>(Clock::now() - start).count();
+  };
+  run_for(warmup, false);
+  const double elapsed = run_for(duration, true);
+  std::lock_guard<std::mutex> lock(m);
+  if (failure) std::rethrow_exception(failure);
+  return summarize(batch, us, elapsed);
+}
+
+// Throughput and p99 latency against batch size, as a standalone SVG.
+void write_plot(const std::string& path, const std::vector<CaseResult>& results, const std::string& title) {
+  SY_CHECK(path.size() > 4 && path.compare(path.size() - 4, 4, ".svg") == 0, "--plot writes SVG: give a .svg file name");
+  const double W = 720, H = 420, L = 80, R = 80, T = 50, B = 60;
+  double max_tp = 1, max_lat = 1;
+  for (const auto& r : results) {
+    max_tp = std::max(max_tp, r.throughput);
+    max_lat = std::max(max_lat, r.p99);
+  }
+  const size_t n = results.size();
+  auto x = [&](size_t i) { return L + (n <= 1 ? (W - L - R) / 2 : (W - L - R) * static_cast<double>(i) / static_cast<double>(n - 1)); };
+  auto y_tp = [&](double v) { return H - B - (H - T - B) * v / (max_tp * 1.1); };
+  auto y_lat = [&](double v) { return H - B - (H - T - B) * v / (max_lat * 1.1); };
+  std::ofstream out(path);
+  SY_CHECK(out, "cannot write '" + path + "'");
+  out << "<svg xmlns='http://www.w3.org/2000/svg' width='" << W << "' height='" << H << "' font-family='sans-serif' font-size='12'>\n"
+      << "<rect width='100%' height='100%' fill='white'/>\n"
+      << "<text x='" << W / 2 << "' y='24' text-anchor='middle' font-size='15'>" << title << "</text>\n"
+      << "<line x1='" << L << "' y1='" << H - B << "' x2='" << W - R << "' y2='" << H - B << "' stroke='black'/>\n"
+      << "<line x1='" << L << "' y1='" << T << "' x2='" << L << "' y2='" << H - B << "' stroke='#1f77b4'/>\n"
+      << "<line x1='" << W - R << "' y1='" << T << "' x2='" << W - R << "' y2='" << H - B << "' stroke='#d62728'/>\n"
+      << "<text x='" << W / 2 << "' y='" << H - 20 << "' text-anchor='middle'>batch size</text>\n"
+      << "<text x='20' y='" << T - 12 << "' fill='#1f77b4'>throughput (rows/s)</text>\n"
+      << "<text x='" << W - R - 40 << "' y='" << T - 12 << "' fill='#d62728'>p99 latency (us)</text>\n";
+  for (int t = 0; t <= 4; ++t) {
+    const double f = t / 4.0;
+    out << "<text x='" << L - 6 << "' y='" << y_tp(max_tp * 1.1 * f) + 4 << "' text-anchor='end' fill='#1f77b4'>"
+        << fmt::format("{:.3g}", max_tp * 1.1 * f) << "</text>\n"
+        << "<text x='" << W - R + 6 << "' y='" << y_lat(max_lat * 1.1 * f) + 4 << "' fill='#d62728'>"
+        << fmt::format("{:.3g}", max_lat * 1.1 * f) << "</text>\n";
+  }
+  std::string tp_points, lat_points;
+  for (size_t i = 0; i < n; ++i) {
+    tp_points += fmt::format("{:.1f},{:.1f} ", x(i), y_tp(results[i].throughput));
+    lat_points += fmt::format("{:.1f},{:.1f} ", x(i), y_lat(results[i].p99));
+    out << "<text x='" << x(i) << "' y='" << H - B + 18 << "' text-anchor='middle'>" << results[i].batch << "</text>\n"
+        << "<circle cx='" << x(i) << "' cy='" << y_tp(results[i].throughput) << "' r='4' fill='#1f77b4'/>\n"
+        << "<circle cx='" << x(i) << "' cy='" << y_lat(results[i].p99) << "' r='4' fill='#d62728'/>\n";
+  }
+  out << "<polyline points='" << tp_points << "' fill='none' stroke='#1f77b4' stroke-width='2'/>\n"
+      << "<polyline points='" << lat_points << "' fill='none' stroke='#d62728' stroke-width='2' stroke-dasharray='6 4'/>\n"
+      << "</svg>\n";
+}
+
 }  // namespace
 
 void add_bench_command(CLI::App& app) {
   struct Options {
-    std::string model, pool, json;
-    int64_t batch = 1;
-    int threads = 0;
+    std::string model, pool, json, plot, hint = "latency";
+    std::vector<int64_t> batches{1};
+    int threads = 0, streams = 0, requests = 0;
     double duration = 3.0, warmup = 0.5;
     bool no_fuse = false, bandwidth = false;
   };
   auto opt = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand("bench", "Latency and throughput of a model over a fixed duration");
   cmd->add_option("model", opt->model, "ONNX model file");
-  cmd->add_option("--inputs", opt->pool, ".npz pool: one array [P, ...] per input, sliced by --batch");
-  cmd->add_option("--batch", opt->batch, "rows per call (first dimension)")->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
+  cmd->add_option("--inputs", opt->pool, ".npz pool: one array [P, ...] per input, sliced by the batch size (default: random)");
+  cmd->add_option("--batch", opt->batches, "batch sizes, e.g. 1,16,64,256 (a sweep)")->delimiter(',');
   cmd->add_option("--threads", opt->threads, "threads (0: one per core)");
-  cmd->add_option("--duration", opt->duration, "seconds to measure");
-  cmd->add_option("--warmup", opt->warmup, "seconds of warm-up");
+  cmd->add_option("--hint", opt->hint, "performance hint")->check(CLI::IsMember({"latency", "throughput"}));
+  cmd->add_option("--streams", opt->streams, "parallel streams (0: by hint)");
+  cmd->add_option("--requests", opt->requests, "requests in flight (0: 1 for latency, 2 x streams for throughput)");
+  cmd->add_option("--duration", opt->duration, "seconds to measure per batch size");
+  cmd->add_option("--warmup", opt->warmup, "seconds of warm-up per batch size");
   cmd->add_option("--json", opt->json, "write the results as JSON");
+  cmd->add_option("--plot", opt->plot, "write an SVG chart of throughput and p99 latency vs batch size");
   cmd->add_flag("--no-fuse", opt->no_fuse, "run the exported graph op by op");
   cmd->add_flag("--memory-bandwidth", opt->bandwidth, "also measure the read bandwidth and FP32 GEMM peak of the threads");
   cmd->callback([opt] {
@@ -101,66 +297,50 @@ void add_bench_command(CLI::App& app) {
       fmt::print("read bandwidth: {:.1f} GB/s, FP32 GEMM peak {:.0f} GFLOP/s ({} threads)\n", gbs, peak, threads);
     }
     if (!opt->model.empty()) {
-      Engine engine;
-      CompiledModel model = engine.compile(opt->model, {threads, !opt->no_fuse});
-      std::vector<std::pair<std::string, Tensor>> pool;
+      CompileOptions options;
+      options.threads = threads;
+      options.fuse_moe = !opt->no_fuse;
+      options.hint = parse_performance_hint(opt->hint);
+      options.streams = opt->streams;
+      CompiledModel model = Engine().compile(opt->model, options);
+      const int requests = opt->requests > 0 ? opt->requests : (options.hint == PerformanceHint::kThroughput ? 2 * model.streams() : 1);
+      const int64_t max_batch = *std::max_element(opt->batches.begin(), opt->batches.end());
+      std::vector<std::pair<std::string, Tensor>> arrays;
       if (!opt->pool.empty()) {
-        pool = read_npz(opt->pool);
-      } else {  // random inputs, dynamic dims set to --batch
+        arrays = read_npz(opt->pool);
+      } else {  // random inputs, dynamic dims set to the largest batch
         std::mt19937 rng(42);
         std::normal_distribution<float> normal(0.f, 1.f);
         for (const auto& in : model.inputs()) {
           SY_CHECK(in.dtype == DType::kFloat32 && in.rank_known, "random inputs need float32 inputs of known rank; give --inputs");
           Shape s;
-          for (int64_t d : in.shape) s.push_back(d < 0 ? opt->batch : d);
+          for (int64_t d : in.shape) s.push_back(d < 0 ? max_batch * 4 : d);
           Tensor t(DType::kFloat32, s);
           for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = normal(rng);
-          pool.emplace_back(in.name, t);
+          arrays.emplace_back(in.name, t);
         }
       }
-      const int64_t rows = pool.at(0).second.dim(0);
-      SY_CHECK(rows >= opt->batch, "the input pool has " + std::to_string(rows) + " rows, fewer than --batch");
-      InferRequest request = model.create_infer_request();
-      int64_t call = 0;
-      auto bind_next = [&] {
-        const int64_t offset = (call * opt->batch) % (rows - opt->batch + 1);
-        for (const auto& [name, t] : pool) {
-          Shape s = t.shape();
-          s[0] = opt->batch;
-          const size_t row_bytes = t.nbytes() / static_cast<size_t>(t.dim(0));
-          request.set_input(name, Tensor::wrap(t.dtype(), s, static_cast<char*>(const_cast<void*>(t.raw())) + offset * row_bytes));
-        }
-        ++call;
-      };
-      auto start = Clock::now();
-      while (std::chrono::duration<double>(Clock::now() - start).count() < opt->warmup) {
-        bind_next();
-        request.infer();
+      InputPool pool(std::move(arrays));
+      fmt::print("[ INFO ] model {}: {} stream(s) x {} thread(s), hint {}, {} request(s) in flight, MoE fusion {}\n", opt->model,
+                 model.streams(), model.threads_per_stream(), opt->hint, requests, opt->no_fuse ? "off" : "on");
+      std::vector<CaseResult> results;
+      for (int64_t batch : opt->batches) {
+        results.push_back(run_case(model, pool, batch, requests, opt->warmup, opt->duration));
+        if (isatty(2)) std::fprintf(stderr, "\r%60s\r", "");
+        const CaseResult& r = results.back();
+        fmt::print("[ INFO ] batch {:>5}: {:>8} calls in {:.1f} s | latency us: median {:.1f}  p90 {:.1f}  p99 {:.1f}  min {:.1f}  max {:.1f} | throughput {:.0f} rows/s\n",
+                   r.batch, r.calls, r.seconds, r.p50, r.p90, r.p99, r.min, r.max, r.throughput);
       }
-      std::vector<double> us;
-      us.reserve(1 << 20);
-      start = Clock::now();
-      double elapsed = 0;
-      while (elapsed < opt->duration) {
-        bind_next();
-        auto t0 = Clock::now();
-        request.infer();
-        auto t1 = Clock::now();
-        us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
-        elapsed = std::chrono::duration<double>(t1 - start).count();
-      }
-      std::vector<double> sorted = us;
-      std::sort(sorted.begin(), sorted.end());
-      auto pct = [&](double p) { return sorted[static_cast<size_t>(p * static_cast<double>(sorted.size() - 1))]; };
-      const double throughput = static_cast<double>(us.size() * static_cast<size_t>(opt->batch)) / elapsed;
-      result.update({{"engine", "switchyard"}, {"model", opt->model}, {"batch", opt->batch}, {"threads", threads},
-                     {"calls", us.size()}, {"p50_us", pct(0.5)}, {"p90_us", pct(0.9)}, {"p99_us", pct(0.99)},
-                     {"min_us", sorted.front()}, {"max_us", sorted.back()}, {"throughput", throughput},
-                     {"fused", !opt->no_fuse}});
-      fmt::print("{}: batch {}, {} threads, {} calls in {:.1f} s\n", opt->model, opt->batch, threads, us.size(), elapsed);
-      fmt::print("latency us: p50 {:.1f}  p90 {:.1f}  p99 {:.1f}  min {:.1f}  max {:.1f}\n", pct(0.5), pct(0.9), pct(0.99),
-                 sorted.front(), sorted.back());
-      fmt::print("throughput: {:.0f} rows/s\n", throughput);
+      result.update({{"engine", "switchyard"}, {"model", opt->model}, {"threads", threads}, {"streams", model.streams()},
+                     {"hint", opt->hint}, {"requests", requests}, {"fused", !opt->no_fuse}});
+      for (const auto& r : results)
+        result["results"].push_back({{"batch", r.batch}, {"calls", r.calls}, {"p50_us", r.p50}, {"p90_us", r.p90},
+                                     {"p99_us", r.p99}, {"min_us", r.min}, {"max_us", r.max}, {"throughput", r.throughput}});
+      // The first batch size's numbers at top level, for scripts that measure one case.
+      const CaseResult& first = results.front();
+      result.update({{"batch", first.batch}, {"calls", first.calls}, {"p50_us", first.p50}, {"p90_us", first.p90},
+                     {"p99_us", first.p99}, {"min_us", first.min}, {"max_us", first.max}, {"throughput", first.throughput}});
+      if (!opt->plot.empty()) write_plot(opt->plot, results, opt->model + " (" + opt->hint + ", " + std::to_string(threads) + " threads)");
     }
     if (!opt->json.empty()) {
       std::ofstream out(opt->json);

@@ -3,6 +3,7 @@
 // streams never wait for each other.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -25,6 +26,8 @@ class StreamExecutor {
   std::mutex mutex_;
   std::condition_variable ready_;
   bool stop_ = false;
+  int sleeping_ = 0;               // guarded by mutex_
+  std::atomic<int> pending_{0};    // queued tasks, read without the lock by spinning streams
 };
 
 }  // namespace switchyard
