@@ -10,7 +10,7 @@ APT_PACKAGES := cmake ninja-build g++ pkg-config libonnx-dev libprotobuf-dev pro
 # For regenerating the model and fixtures only (needs Debian's torch): make train / make fixtures.
 APT_TORCH_PACKAGES := python3-torch python3-numpy python3-onnx
 
-.PHONY: all deps build test demo compare conformance fixtures train clean
+.PHONY: all deps build test test-sanitizers demo compare conformance fixtures train clean
 
 all: build
 
@@ -31,6 +31,19 @@ build: deps $(BUILD)/build.ninja
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	SWITCHYARD_BIN=$(abspath $(BUILD))/switchyard PYTHONPATH=$(abspath $(BUILD))/python $(PYTHON) -m pytest -q tests/python
+
+# AddressSanitizer + UndefinedBehaviorSanitizer over the C++ tests and the CLI tests, and
+# ThreadSanitizer over the concurrency and async tests (own build folders, Debug).
+test-sanitizers: deps
+	cmake -S . -B $(BUILD)-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSWITCHYARD_SANITIZE=ON -DSWITCHYARD_PYTHON=OFF \
+	  -DPython3_EXECUTABLE=$$(command -v $(PYTHON))
+	cmake --build $(BUILD)-asan -j $(JOBS)
+	cd $(BUILD)-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j $(JOBS)
+	SWITCHYARD_BIN=$(abspath $(BUILD))-asan/switchyard $(PYTHON) -m pytest -q tests/python --ignore=tests/python/test_python_api.py
+	cmake -S . -B $(BUILD)-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSWITCHYARD_TSAN=ON -DSWITCHYARD_PYTHON=OFF \
+	  -DPython3_EXECUTABLE=$$(command -v $(PYTHON))
+	cmake --build $(BUILD)-tsan -j $(JOBS) --target switchyard_tests
+	TSAN_OPTIONS=halt_on_error=1 $(BUILD)-tsan/tests/switchyard_tests --gtest_filter='Concurrency*:Async*:ThreadPool*'
 
 demo: build
 	@echo "== switchyard inspect models/seed_classifier.onnx"

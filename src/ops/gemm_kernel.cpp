@@ -1,3 +1,4 @@
+#include "ops/cpu_dispatch.h"
 #include "ops/gemm_kernel.h"
 
 #include <algorithm>
@@ -40,7 +41,7 @@ inline void micro_tile(int64_t K, float alpha, const float* A, int64_t lda, cons
       C[r * ldc + w] = alpha * acc[r][w] + (beta == 0.f ? 0.f : beta * C[r * ldc + w]);
 }
 
-__attribute__((target_clones("avx512f", "avx2,fma", "default")))
+SY_MULTIVERSION("avx512f", "avx2,fma", "default")
 void gemm_rows(int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t K, float alpha, const float* A, int64_t lda,
                const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   for (int64_t j = j0; j < j1; j += 16) {
@@ -73,7 +74,7 @@ RowsKernel select_rows_kernel() {
 const RowsKernel kRowsKernel = select_rows_kernel();
 
 // Portable streaming product (see f32_gemm_stream_avx512).
-__attribute__((target_clones("avx2,fma", "default")))
+SY_MULTIVERSION("avx2,fma", "default")
 void gemm_stream_portable(int64_t M, int64_t N, int64_t k0, int64_t k1, float alpha, const float* A, int64_t lda,
                           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   for (int64_t r = 0; r < M; ++r) {

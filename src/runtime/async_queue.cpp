@@ -17,10 +17,8 @@ AsyncInferQueue::AsyncInferQueue(const CompiledModel& model, size_t jobs) {
         userdata = userdata_[i];
       }
       if (callback) callback(requests_[i], userdata, error);
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        idle_.push_back(i);
-      }
+      std::lock_guard<std::mutex> lock(mutex_);  // notify under the lock: the queue may be destroyed right after
+      idle_.push_back(i);
       changed_.notify_all();
     });
   }

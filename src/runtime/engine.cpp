@@ -208,10 +208,10 @@ void InferRequest::start_async() {
         if (!impl->error) impl->error = std::current_exception();
       }
     }
-    {
-      std::lock_guard<std::mutex> lock(impl->mutex);
-      impl->busy = false;
-    }
+    // Notify under the lock: once a waiter sees busy == false it may destroy the request, so the
+    // stream must not touch it after unlocking.
+    std::lock_guard<std::mutex> lock(impl->mutex);
+    impl->busy = false;
     impl->done.notify_all();
   });
 }
