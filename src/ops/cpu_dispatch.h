@@ -6,5 +6,5 @@
 #if defined(SWITCHYARD_NO_IFUNC)
 #define SY_MULTIVERSION(...)
 #else
-#define SY_MULTIVERSION(...) SY_MULTIVERSION(__VA_ARGS__)
+#define SY_MULTIVERSION(...) __attribute__((target_clones(__VA_ARGS__)))
 #endif
