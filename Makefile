@@ -10,7 +10,8 @@ APT_PACKAGES := cmake ninja-build g++ pkg-config libonnx-dev libprotobuf-dev pro
 # For regenerating the model and fixtures only (needs Debian's torch): make train / make fixtures.
 APT_TORCH_PACKAGES := python3-torch python3-numpy python3-onnx
 
-.PHONY: all deps build test test-sanitizers demo compare conformance fixtures train clean
+.PHONY: all deps build test test-sanitizers fuzz demo compare conformance fixtures train clean
+FUZZ_SECONDS ?= 60
 
 all: build
 
@@ -44,6 +45,11 @@ test-sanitizers: deps
 	  -DPython3_EXECUTABLE=$$(command -v $(PYTHON))
 	cmake --build $(BUILD)-tsan -j $(JOBS) --target switchyard_tests
 	TSAN_OPTIONS=halt_on_error=1 $(BUILD)-tsan/tests/switchyard_tests --gtest_filter='Concurrency*:Async*:ThreadPool*'
+
+# libFuzzer (clang, ASan + UBSan) on the model loader + graph passes, .npy and .npz readers.
+fuzz: deps
+	@dpkg -s clang libclang-rt-14-dev >/dev/null 2>&1 || $(SUDO) apt-get install -y -qq clang libclang-rt-14-dev >/dev/null
+	tests/fuzz/run_fuzzers.sh $(FUZZ_SECONDS) $(BUILD)-fuzz
 
 demo: build
 	@echo "== switchyard inspect models/seed_classifier.onnx"
