@@ -13,6 +13,7 @@ void add_run_command(CLI::App& app) {
     std::vector<std::string> input_files;
     int threads = 0;
     bool expert_stats = false, no_fuse = false;
+    size_t memory_limit_mb = 0;
   };
   auto opt = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand("run", "Run a model on NumPy inputs and write its outputs");
@@ -23,6 +24,7 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--threads", opt->threads, "threads (0: one per core)");
   cmd->add_flag("--expert-stats", opt->expert_stats, "print how many tokens each expert of each fused MoE layer got");
   cmd->add_flag("--no-fuse", opt->no_fuse, "run the exported graph op by op (no MoE fusion)");
+  cmd->add_option("--memory-limit", opt->memory_limit_mb, "memory ceiling in MiB for weights + buffers (0: none)");
   cmd->callback([opt] {
     std::vector<std::pair<std::string, Tensor>> feeds;
     if (!opt->inputs_npz.empty()) feeds = read_npz(opt->inputs_npz);
@@ -32,7 +34,11 @@ void add_run_command(CLI::App& app) {
       feeds.emplace_back(spec.substr(0, eq), read_npy(spec.substr(eq + 1)));
     }
     Engine engine;
-    CompiledModel model = engine.compile(opt->model, {opt->threads, !opt->no_fuse});
+    CompileOptions options;
+    options.threads = opt->threads;
+    options.fuse_moe = !opt->no_fuse;
+    options.memory_limit_bytes = opt->memory_limit_mb << 20;
+    CompiledModel model = engine.compile(opt->model, options);
     InferRequest request = model.create_infer_request();
     for (const auto& [name, t] : feeds) request.set_input(name, t);
     request.infer();

@@ -32,6 +32,9 @@ struct CompileOptions {
   PerformanceHint hint = PerformanceHint::kLatency;
   int streams = 0;          // parallel streams for async requests; 0: chosen by the hint
   std::string precision = "fp32";  // only fp32 today; other values are refused
+  // Ceiling on the memory of the compiled model: weights, plus each request's buffers (0: none).
+  // Exceeding it is a clear error at compile or infer time, never an out-of-memory kill.
+  size_t memory_limit_bytes = 0;
 };
 
 PerformanceHint parse_performance_hint(const std::string& name);  // "latency" | "throughput"

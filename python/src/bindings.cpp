@@ -90,13 +90,14 @@ NodeArg node_arg(const PortInfo& p) {
 class Session {
  public:
   Session(const std::string& path, int threads, const std::string& hint, const std::string& precision, int streams,
-          bool fuse_moe) {
+          bool fuse_moe, size_t memory_limit_bytes) {
     CompileOptions o;
     o.threads = threads;
     o.hint = parse_performance_hint(hint);
     o.precision = precision;
     o.streams = streams;
     o.fuse_moe = fuse_moe;
+    o.memory_limit_bytes = memory_limit_bytes;
     model_ = Engine().compile(path, o);
   }
 
@@ -260,9 +261,9 @@ PYBIND11_MODULE(_switchyard, m) {
       .def("__repr__", [](const NodeArg& a) { return "NodeArg(name='" + a.name + "', type='" + a.type + "')"; });
 
   py::class_<Session>(m, "InferenceSession")
-      .def(py::init<const std::string&, int, const std::string&, const std::string&, int, bool>(), py::arg("path"),
+      .def(py::init<const std::string&, int, const std::string&, const std::string&, int, bool, size_t>(), py::arg("path"),
            py::arg("threads") = 0, py::arg("hint") = "latency", py::arg("precision") = "fp32", py::arg("streams") = 0,
-           py::arg("fuse_moe") = true)
+           py::arg("fuse_moe") = true, py::arg("memory_limit_bytes") = 0)
       .def("run", &Session::run, py::arg("output_names"), py::arg("input_feed"))
       .def("get_inputs", [](const Session& s) {
         std::vector<NodeArg> v;

@@ -16,6 +16,7 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr int kMaxSubgraphDepth = 32;
+constexpr int kMaxNodesPerGraph = 1000000;
 constexpr size_t kMaxModelBytes = size_t{4} << 30;
 
 DType dtype_from_onnx(int t, const std::string& where) {
@@ -229,6 +230,8 @@ struct Importer {
     SY_CHECK(depth <= kMaxSubgraphDepth, "graph '" + gp.name() + "': subgraphs nested deeper than " +
                                              std::to_string(kMaxSubgraphDepth));
     SY_CHECK(gp.sparse_initializer_size() == 0, "graph '" + gp.name() + "': sparse initializers are not supported");
+    SY_CHECK(gp.node_size() <= kMaxNodesPerGraph, "graph '" + gp.name() + "' has " + std::to_string(gp.node_size()) +
+                                                      " nodes, more than the limit of " + std::to_string(kMaxNodesPerGraph));
     auto g = std::make_shared<Graph>();
     g->name = gp.name();
     std::set<std::string> initializer_names;

@@ -18,6 +18,7 @@ struct CompiledModelImpl {
   std::shared_ptr<const Plan> plan;
   std::vector<PortInfo> inputs, outputs;
   int threads = 1;             // per request (per stream)
+  size_t memory_limit = 0;     // per request's buffers, after the weights (0: none)
   int streams = 1;
   // Started on the first start_async; shared by all requests of the model.
   mutable std::once_flag executor_once;
@@ -49,7 +50,9 @@ struct InferRequestImpl {
 
   explicit InferRequestImpl(std::shared_ptr<const CompiledModelImpl> m)
       : model(m), pool(m->threads), state(m->plan, &pool, nullptr), bound(m->inputs.size()),
-        is_bound(m->inputs.size(), false), outputs(m->outputs.size()) {}
+        is_bound(m->inputs.size(), false), outputs(m->outputs.size()) {
+    state.set_memory_limit(m->memory_limit);
+  }
 };
 
 namespace {
@@ -86,6 +89,14 @@ std::shared_ptr<const CompiledModelImpl> finish_compile(Model model, const Compi
     std::string list;
     for (const auto& m : missing) list += (list.empty() ? "" : ", ") + m;
     throw Error("unsupported operator(s): " + list);
+  }
+  if (options.memory_limit_bytes) {
+    size_t weights = 0;
+    for (const Value& v : model.graph->values)
+      if (v.constant) weights += v.constant->nbytes();
+    SY_CHECK(weights < options.memory_limit_bytes, "memory ceiling of " + std::to_string(options.memory_limit_bytes) +
+                                                       " bytes exceeded: the weights alone take " + std::to_string(weights));
+    impl->memory_limit = options.memory_limit_bytes - weights;
   }
   impl->plan = compile_plan(model.graph);
   for (int id : model.graph->inputs) impl->inputs.push_back(port_of(model.graph->values[static_cast<size_t>(id)]));

@@ -199,6 +199,7 @@ ExecState& ExecState::child(size_t node, const std::string& attr) {
   SY_CHECK(sub != plan_->subplans[node].end(),
            plan_->graph->nodes[node].describe() + ": no subgraph attribute '" + attr + "'");
   auto state = std::make_unique<ExecState>(sub->second, pool_, this);
+  state->memory_limit_ = memory_limit_;
   ExecState& ref = *state;
   children_[key] = std::move(state);
   return ref;
@@ -207,14 +208,20 @@ ExecState& ExecState::child(size_t node, const std::string& attr) {
 namespace {
 
 // Grows a buffer to hold `bytes`; returns true if it had to allocate. `what` names it in errors
-// (a callable, so that the common no-allocation path builds no string).
+// (a callable, so that the common no-allocation path builds no string). `in_use` is the request's
+// total buffer bytes, checked against `limit` (0: none) before anything is allocated.
 template <typename What>
-bool reserve(std::shared_ptr<void>& memory, size_t& capacity, size_t bytes, What what) {
+bool reserve(std::shared_ptr<void>& memory, size_t& capacity, size_t bytes, What what, size_t& in_use, size_t limit) {
   if (bytes <= capacity && memory) return false;
   size_t cap = std::max<size_t>(64, ((bytes + 63) / 64) * 64);
+  if (limit && in_use - capacity + cap > limit)
+    throw Error("memory ceiling exceeded: " + what() + " needs " + std::to_string(cap) + " bytes; the request's buffers " +
+                "already use " + std::to_string(in_use - capacity) + " of the " + std::to_string(limit) +
+                " bytes the ceiling leaves after the weights");
   void* p = std::aligned_alloc(64, cap);
   SY_CHECK(p, "out of memory allocating " + std::to_string(cap) + " bytes for " + what());
   memory = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+  in_use = in_use - capacity + cap;
   capacity = cap;
   return true;
 }
@@ -224,7 +231,8 @@ bool reserve(std::shared_ptr<void>& memory, size_t& capacity, size_t bytes, What
 void* ExecState::scratch(size_t node, size_t bytes) {
   if (scratch_.size() < plan_->graph->nodes.size()) scratch_.resize(plan_->graph->nodes.size());
   Slot& slot = scratch_[node];
-  if (reserve(slot.memory, slot.capacity, bytes, [&] { return "scratch of " + plan_->graph->nodes[node].describe(); }))
+  if (reserve(slot.memory, slot.capacity, bytes, [&] { return "scratch of " + plan_->graph->nodes[node].describe(); },
+              root()->bytes_in_use_, memory_limit_))
     ++allocations_;
   return slot.memory.get();
 }
@@ -234,7 +242,8 @@ Tensor& ExecState::allocate(int value_id, DType dtype, const Shape& shape) {
   Slot& slot = slots_[static_cast<size_t>(s)];
   size_t bytes = static_cast<size_t>(checked_numel(shape)) * dtype_size(dtype);
   if (reserve(slot.memory, slot.capacity, bytes,
-              [&] { return "value '" + plan_->graph->values[static_cast<size_t>(value_id)].name + "'"; }))
+              [&] { return "value '" + plan_->graph->values[static_cast<size_t>(value_id)].name + "'"; },
+              root()->bytes_in_use_, memory_limit_))
     ++allocations_;
   Tensor& t = computed_[static_cast<size_t>(value_id)];
   t = Tensor::view(dtype, shape, slot.memory.get(), slot.memory);

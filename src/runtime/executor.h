@@ -49,6 +49,8 @@ class ExecState {
   ExecState& child(size_t node, const std::string& attr);
   // Buffer (re)allocations so far, including subgraph states: flat once shapes repeat.
   size_t allocations() const;
+  // Refuse to grow the request's buffers (all subgraph states included) past `bytes` (0: no limit).
+  void set_memory_limit(size_t bytes) { memory_limit_ = bytes; }
 
  private:
   friend class NodeContext;
@@ -68,6 +70,9 @@ class ExecState {
   std::vector<Slot> scratch_;  // per node
   std::map<std::pair<size_t, std::string>, std::unique_ptr<ExecState>> children_;
   size_t allocations_ = 0;
+  size_t memory_limit_ = 0;
+  size_t bytes_in_use_ = 0;  // meaningful in the outermost state
+  ExecState* root() { return parent_ ? const_cast<ExecState*>(parent_)->root() : this; }
   std::unique_ptr<NodeContext> context_;  // reused for every node of every run
 };
 

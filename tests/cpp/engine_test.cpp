@@ -151,3 +151,34 @@ TEST(Npy, RoundTripThroughNpz) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Engine, MemoryCeiling) {
+  Engine engine;
+  CompileOptions tight;
+  tight.memory_limit_bytes = 1000;  // less than the weights
+  try {
+    engine.compile(kSeed.string(), tight);
+    ADD_FAILURE() << "compiled over the ceiling";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("the weights alone take"), std::string::npos) << e.what();
+  }
+  CompileOptions some;
+  some.memory_limit_bytes = 200000;  // weights (~70 KB) fit; a batch of 4096 images does not
+  CompiledModel model = engine.compile(kSeed.string(), some);
+  InferRequest request = model.create_infer_request();
+  Tensor big(DType::kFloat32, {4096, 1, 28, 28});
+  request.set_input("image", big);
+  try {
+    request.infer();
+    ADD_FAILURE() << "ran over the ceiling";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("memory ceiling exceeded"), std::string::npos) << e.what();
+  }
+  Tensor small = random_images(2, 3);  // the same request still serves what fits
+  request.set_input("image", small);
+  EXPECT_NO_THROW(request.infer());
+}
+
+}  // namespace
