@@ -15,7 +15,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr int kMaxSubgraphDepth = 32;
+constexpr int kMaxSubgraphDepth = 16;  // protobuf itself refuses ~30 levels of graph nesting
 constexpr int kMaxNodesPerGraph = 1000000;
 constexpr size_t kMaxModelBytes = size_t{4} << 30;
 

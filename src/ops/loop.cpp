@@ -1,19 +1,21 @@
 // Loop: body(iteration, cond, carried...) -> (cond, carried..., scan outputs...) until the trip
 // count M is reached or cond turns false. Scan outputs are stacked along a new axis 0.
 #include <cstring>
+#include <limits>
 
 #include "ops/op_utils.h"
 
 namespace switchyard {
 namespace {
 
-constexpr int64_t kMaxIterations = int64_t{1} << 31;
+// A hostile trip count (or a condition that never turns false) must not hang a service.
+constexpr int64_t kMaxIterations = 1000000;
 
 class Loop final : public Kernel {
  public:
   explicit Loop(const KernelBuildInfo& info) : node_(info.node) {}
   void compute(KernelContext& ctx) const override {
-    const int64_t max_trip = ctx.has_input(0) ? ctx.input(0).as_int64(0) : kMaxIterations;
+    const int64_t max_trip = ctx.has_input(0) ? ctx.input(0).as_int64(0) : std::numeric_limits<int64_t>::max();
     bool cond = ctx.has_input(1) ? ctx.input(1).as_double(0) != 0 : true;
     const int num_carried = ctx.num_inputs() - 2;
     std::vector<Tensor> carried;
@@ -24,6 +26,8 @@ class Loop final : public Kernel {
     Tensor iter(DType::kInt64, {}), cond_t(DType::kBool, {});
     int64_t i = 0;
     for (; i < max_trip && cond; ++i) {
+      SY_CHECK(i < kMaxIterations, node_.describe() + ": more than " + std::to_string(kMaxIterations) +
+                                       " iterations (the limit for one Loop)");
       iter.data<int64_t>()[0] = i;
       cond_t.data<bool>()[0] = cond;
       std::vector<const Tensor*> ins{&iter, &cond_t};

@@ -33,7 +33,9 @@ class ReshapeLike final : public Kernel {
       int64_t axis = node_.attr_int("axis", 1);
       if (axis < 0) axis += r;
       SY_CHECK(axis >= 0 && axis <= r, node_.describe() + ": axis out of range");
-      return {rows_of(in, static_cast<size_t>(axis)), x.numel() / std::max<int64_t>(1, rows_of(in, static_cast<size_t>(axis)))};
+      int64_t cols = 1;  // product of the trailing dims (not numel / rows: rows may be 0)
+      for (size_t d = static_cast<size_t>(axis); d < in.size(); ++d) cols *= in[d];
+      return {rows_of(in, static_cast<size_t>(axis)), cols};
     }
     if (op == "Squeeze") {
       auto ax = axes(ctx);
