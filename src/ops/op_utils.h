@@ -70,6 +70,26 @@ inline int64_t rows_of(const Shape& s, size_t until) {
   return n;
 }
 
+// Visits the elements of `shape` in row-major order: fn(i, offset) with offset = base + sum idx[d] * strides[d]
+// (the input offset of output element i for strided copies: Slice, Transpose; or an output slot: reductions).
+template <typename F>
+void for_each_strided(const Shape& shape, const std::vector<int64_t>& strides, int64_t base, F&& fn) {
+  const int64_t n = checked_numel(shape);
+  const size_t r = shape.size();
+  std::vector<int64_t> idx(r, 0);
+  int64_t off = base;
+  for (int64_t i = 0; i < n; ++i) {
+    fn(i, off);
+    for (size_t d = r; d-- > 0;) {
+      ++idx[d];
+      off += strides[d];
+      if (idx[d] < shape[d]) break;
+      off -= strides[d] * shape[d];
+      idx[d] = 0;
+    }
+  }
+}
+
 // Calls fn(out_index, a_offset, b_offset, inner_count, a_inner_stride, b_inner_stride) for each
 // contiguous inner run of a broadcast binary op: the innermost output dim is walked by the caller.
 template <typename F>

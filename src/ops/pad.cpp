@@ -41,9 +41,11 @@ class Pad final : public Kernel {
     SY_DISPATCH_BYTES(x.dtype(), node_.describe(), {
       T fill{};
       if (ctx.has_input(2) && ctx.input(2).numel() > 0) std::memcpy(&fill, ctx.input(2).raw(), sizeof(T));
-      if (node_.opset < 11 && x.dtype() == DType::kFloat32) {
-        float v = node_.attr_float("value", 0.f);
-        std::memcpy(&fill, &v, sizeof(T));
+      if constexpr (sizeof(T) == sizeof(float)) {
+        if (node_.opset < 11 && x.dtype() == DType::kFloat32) {
+          float v = node_.attr_float("value", 0.f);
+          std::memcpy(&fill, &v, sizeof(T));
+        }
       }
       const T* xp = static_cast<const T*>(x.raw());
       T* yp = static_cast<T*>(y.raw());

@@ -24,7 +24,7 @@ class Pool final : public Kernel {
       out[0] = n;
       out[1] = c;
       Tensor& y = ctx.output(0, DType::kFloat32, out);
-      const int64_t area = n * c ? x.numel() / (n * c) : 0;
+      const int64_t area = (n * c) != 0 ? x.numel() / (n * c) : 0;
       for (int64_t i = 0; i < n * c; ++i) {
         const float* p = x.data<float>() + i * area;
         float acc = max_ ? -std::numeric_limits<float>::infinity() : 0.f;

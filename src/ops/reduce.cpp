@@ -61,10 +61,7 @@ class Reduce final : public Kernel {
     if (op == "ReduceLogSumExp") init = -std::numeric_limits<double>::infinity();
     std::vector<double> acc(static_cast<size_t>(out_n), init);
     // LogSumExp: first pass max for stability.
-    const int64_t n = x.numel();
-    std::vector<int64_t> idx(static_cast<size_t>(r), 0);
-    int64_t off = 0;
-    for (int64_t i = 0; i < n; ++i) {
+    for_each_strided(x.shape(), ostride, 0, [&](int64_t i, int64_t off) {
       double v = x.as_double(i);
       double& a = acc[static_cast<size_t>(off)];
       if (op == "ReduceSum" || op == "ReduceMean" || op == "ReduceLogSum") a += v;
@@ -74,29 +71,13 @@ class Reduce final : public Kernel {
       else if (op == "ReduceL1") a += std::fabs(v);
       else if (op == "ReduceL2" || op == "ReduceSumSquare") a += v * v;
       else a = std::max(a, v);  // LogSumExp pass 1
-      for (int64_t d = r - 1; d >= 0; --d) {
-        size_t du = static_cast<size_t>(d);
-        off += ostride[du];
-        if (++idx[du] < x.dim(d)) break;
-        off -= ostride[du] * x.dim(d);
-        idx[du] = 0;
-      }
-    }
+    });
     if (op == "ReduceLogSumExp") {
       std::vector<double> sum(acc.size(), 0.0);
-      std::fill(idx.begin(), idx.end(), 0);
-      off = 0;
-      for (int64_t i = 0; i < n; ++i) {
+      for_each_strided(x.shape(), ostride, 0, [&](int64_t i, int64_t off) {
         double m = acc[static_cast<size_t>(off)];
         sum[static_cast<size_t>(off)] += std::exp(x.as_double(i) - (std::isinf(m) ? 0 : m));
-        for (int64_t d = r - 1; d >= 0; --d) {
-          size_t du = static_cast<size_t>(d);
-          off += ostride[du];
-          if (++idx[du] < x.dim(d)) break;
-          off -= ostride[du] * x.dim(d);
-          idx[du] = 0;
-        }
-      }
+      });
       for (size_t i = 0; i < acc.size(); ++i) acc[i] = (std::isinf(acc[i]) ? 0 : acc[i]) + std::log(sum[i]);
     }
     for (double& a : acc) {

@@ -67,18 +67,7 @@ class Slice final : public Kernel {
     SY_DISPATCH_BYTES(x.dtype(), node_.describe(), {
       const T* xp = static_cast<const T*>(x.raw());
       T* yp = static_cast<T*>(y.raw());
-      std::vector<int64_t> idx(static_cast<size_t>(r), 0);
-      int64_t off = base;
-      for (int64_t i = 0; i < n; ++i) {
-        yp[i] = xp[off];
-        for (size_t d = static_cast<size_t>(r); d-- > 0;) {
-          ++idx[d];
-          off += st[d];
-          if (idx[d] < out[d]) break;
-          off -= st[d] * out[d];
-          idx[d] = 0;
-        }
-      }
+      for_each_strided(out, st, base, [&](int64_t i, int64_t off) { yp[i] = xp[off]; });
     });
   }
   const Node& node_;

@@ -29,22 +29,10 @@ class Transpose final : public Kernel {
     for (size_t i = r; i-- > 1;) in_strides[i - 1] = in_strides[i] * x.shape()[i];
     std::vector<int64_t> st(r);  // input stride for each output dim
     for (size_t i = 0; i < r; ++i) st[i] = in_strides[static_cast<size_t>(perm[i])];
-    const int64_t n = y.numel();
     SY_DISPATCH_BYTES(x.dtype(), node_.describe(), {
       const T* xp = static_cast<const T*>(x.raw());
       T* yp = static_cast<T*>(y.raw());
-      std::vector<int64_t> idx(r, 0);
-      int64_t off = 0;
-      for (int64_t i = 0; i < n; ++i) {
-        yp[i] = xp[off];
-        for (size_t d = r; d-- > 0;) {
-          ++idx[d];
-          off += st[d];
-          if (idx[d] < out[d]) break;
-          off -= st[d] * out[d];
-          idx[d] = 0;
-        }
-      }
+      for_each_strided(out, st, 0, [&](int64_t i, int64_t off) { yp[i] = xp[off]; });
     });
   }
   const Node& node_;
