@@ -8,8 +8,7 @@
 //             normalize (none|softmax|sum). Weights must be initializers: they are prepacked here.
 // Graph passes in src/graph/passes/ create this node from exported routing subgraphs; a model may
 // also contain it directly (domain "ai.switchyard", version 1).
-#include "moe/moe_layer.h"
-#include "ops/op_utils.h"
+#include "ops/moe_kernel.h"
 
 namespace switchyard {
 namespace {
@@ -53,17 +52,8 @@ class MoE final : public Kernel {
 
   void compute(KernelContext& ctx) const override {
     const Tensor& x = ctx.input(0);
-    SY_CHECK(x.dtype() == DType::kFloat32, node_.describe() + ": X must be float32");
-    SY_CHECK(x.rank() >= 1 && x.dim(-1) == cfg_.hidden, node_.describe() + ": X " + shape_str(x.shape()) +
-                                                             " must end in the hidden size " + std::to_string(cfg_.hidden));
-    const int64_t tokens = x.numel() / cfg_.hidden;
-    Tensor& y = ctx.output(0, DType::kFloat32, x.shape());
-    int64_t* counts = ctx.wants_output(1) ? ctx.output(1, DType::kInt64, {cfg_.num_experts}).data<int64_t>() : nullptr;
-    void* scratch = ctx.scratch(moe_scratch_bytes(cfg_, tokens));
-    moe_forward(cfg_, weights_, x.data<float>(), tokens, y.data<float>(), counts, scratch, ctx.pool());
+    run_moe_layer(ctx, cfg_, weights_, x, moe_tokens(node_, cfg_, x, 1));
   }
-
-  const MoeConfig& config() const { return cfg_; }
 
  private:
   const Node& node_;

@@ -8,8 +8,7 @@
 // Routing: softmax over all experts, top-k, optionally renormalised by the sum of the k weights.
 #include <cstring>
 
-#include "moe/moe_layer.h"
-#include "ops/op_utils.h"
+#include "ops/moe_kernel.h"
 
 namespace switchyard {
 namespace {
@@ -99,16 +98,12 @@ class MicrosoftMoE final : public Kernel {
   void compute(KernelContext& ctx) const override {
     const Tensor& x = ctx.input(0);
     const Tensor& logits = ctx.input(1);
-    SY_CHECK(x.dtype() == DType::kFloat32 && logits.dtype() == DType::kFloat32, node_.describe() + ": inputs must be float32");
-    SY_CHECK(x.rank() >= 2 && x.dim(-1) == cfg_.hidden, node_.describe() + ": input " + shape_str(x.shape()) +
-                                                            " must end in hidden size " + std::to_string(cfg_.hidden));
-    const int64_t tokens = x.numel() / cfg_.hidden;
+    const int64_t tokens = moe_tokens(node_, cfg_, x, 2);
+    SY_CHECK(logits.dtype() == DType::kFloat32, node_.describe() + ": router_probs must be float32");
     SY_CHECK(logits.rank() == 2 && logits.dim(0) == tokens && logits.dim(1) == cfg_.num_experts,
              node_.describe() + ": router_probs " + shape_str(logits.shape()) + " must be [" + std::to_string(tokens) + "," +
                  std::to_string(cfg_.num_experts) + "]");
-    Tensor& y = ctx.output(0, DType::kFloat32, x.shape());
-    void* scratch = ctx.scratch(moe_scratch_bytes(cfg_, tokens));
-    moe_forward(cfg_, weights_, x.data<float>(), tokens, y.data<float>(), nullptr, scratch, ctx.pool(), logits.data<float>());
+    run_moe_layer(ctx, cfg_, weights_, x, tokens, logits.data<float>());
   }
 
  private:
