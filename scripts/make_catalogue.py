@@ -114,6 +114,18 @@ def main():
         e.key, e.value = k, v
     add("external data past the file end", "outside file", save_model("external_short.onnx", graph_model(
         [helper.make_node("Add", ["x", "w"], ["y"])], [f32("x", [2])], [f32("y", [2])], [t])), ok_in)
+    # Offsets are strings in the proto: not a number (found by fuzz_model), and one that overflows offset+length.
+    for name, offset, expect in (("offset_text", "A", "offset 'A' is not an integer"),
+                                 ("offset_huge", "9223372036854775800", "outside file")):
+        t = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[2], data_location=TensorProto.EXTERNAL)
+        for k, v in {"location": "short.bin", "offset": offset, "length": "8"}.items():
+            e = t.external_data.add()
+            e.key, e.value = k, v
+        add(f"external data {name}", expect, save_model(f"external_{name}.onnx", graph_model(
+            [helper.make_node("Add", ["x", "w"], ["y"])], [f32("x", [2])], [f32("y", [2])], [t])), ok_in)
+    # A node with fewer inputs than its operator takes (found by fuzz_model: the MoE pass read past them).
+    add("node with too few inputs", "has 1 inputs, Mul takes 2..2", save_model("arity.onnx", graph_model(
+        [helper.make_node("Mul", ["x"], ["y"])], [f32("x", [2])], [f32("y", [2])])), ok_in)
     # Types and attributes.
     seq_in = helper.make_tensor_sequence_value_info("x", TensorProto.FLOAT, [2])
     add("sequence input", "has sequence type", save_model("sequence_input.onnx", graph_model(

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -21,7 +23,14 @@ float preprocess_scale(const CompiledModel& model) {
   auto it = model.metadata().find("switchyard.preprocess");
   if (it == model.metadata().end()) return 1.f / 255.f;
   auto pos = it->second.find("scale=");
-  return pos == std::string::npos ? 1.f / 255.f : std::stof(it->second.substr(pos + 6));
+  if (pos == std::string::npos) return 1.f / 255.f;
+  // The metadata comes from the model file: anything but a positive number is reported, not thrown raw.
+  char* end = nullptr;
+  const char* text = it->second.c_str() + pos + 6;
+  float scale = std::strtof(text, &end);
+  SY_CHECK(end != text && std::isfinite(scale) && scale > 0.f,
+           "model metadata switchyard.preprocess: scale '" + std::string(text) + "' is not a positive number");
+  return scale;
 }
 
 Shape batch_shape(const PortInfo& in, int64_t batch) {

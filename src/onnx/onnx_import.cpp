@@ -1,6 +1,7 @@
 #include "onnx/onnx_import.h"
 
 #include <onnx/onnx_pb.h>
+#include <onnx/defs/schema.h>
 #include <onnx/shape_inference/implementation.h>
 
 #include <filesystem>
@@ -8,6 +9,7 @@
 #include <functional>
 #include <set>
 #include <sstream>
+#include <charconv>
 #include <cstring>
 
 namespace switchyard {
@@ -69,6 +71,15 @@ std::string confined_path(const std::string& base_dir, const std::string& locati
   return full.string();
 }
 
+// external_data values are strings in the proto; a non-number is the file's fault, not a crash.
+int64_t parse_external_number(const std::string& text, const char* key, const std::string& where) {
+  int64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  SY_CHECK(ec == std::errc() && end == text.data() + text.size() && !text.empty(),
+           where + ": external data " + key + " '" + text + "' is not an integer");
+  return value;
+}
+
 template <typename Src, typename Dst>
 void copy_field(const Src& field, Dst* out, int64_t n, const std::string& where) {
   SY_CHECK(field.size() == n, where + ": holds " + std::to_string(field.size()) + " values, shape needs " + std::to_string(n));
@@ -95,8 +106,8 @@ Tensor tensor_from_proto(const onnx::TensorProto& p, const std::string& base_dir
     int64_t offset = 0, length = -1;
     for (const auto& kv : p.external_data()) {
       if (kv.key() == "location") location = kv.value();
-      else if (kv.key() == "offset") offset = std::stoll(kv.value());
-      else if (kv.key() == "length") length = std::stoll(kv.value());
+      else if (kv.key() == "offset") offset = parse_external_number(kv.value(), "offset", where);
+      else if (kv.key() == "length") length = parse_external_number(kv.value(), "length", where);
     }
     SY_CHECK(!location.empty(), where + ": external data without a location");
     std::string path = confined_path(base_dir, location, where);
@@ -104,7 +115,7 @@ Tensor tensor_from_proto(const onnx::TensorProto& p, const std::string& base_dir
     auto fsize = static_cast<int64_t>(fs::file_size(path, ec));
     SY_CHECK(!ec, where + ": cannot open external data file '" + location + "'");
     if (length < 0) length = fsize - offset;
-    SY_CHECK(offset >= 0 && length >= 0 && offset + length <= fsize,
+    SY_CHECK(offset >= 0 && length >= 0 && offset <= fsize && length <= fsize - offset,
              where + ": external data range is outside file '" + location + "'");
     SY_CHECK(static_cast<size_t>(length) == bytes,
              where + ": external data has " + std::to_string(length) + " bytes, shape needs " + std::to_string(bytes));
@@ -164,6 +175,29 @@ Tensor load_tensor_pb(const std::string& path) {
 }
 
 namespace {
+
+// Inputs and outputs counted against the operator's ONNX schema (when libonnx knows the op), so
+// that graph passes and kernels can rely on the arity: a Mul with one input is the file's error.
+void check_arity(const Node& node) {
+  // Only opsets that libonnx knows: for newer ones its latest schema may predate added inputs.
+  const auto& known = onnx::OpSchemaRegistry::DomainToVersionRange::Instance().Map();
+  auto range = known.find(node.domain);
+  if (range == known.end() || node.opset > range->second.second) return;
+  const onnx::OpSchema* schema = onnx::OpSchemaRegistry::Schema(node.op_type, node.opset, node.domain);
+  if (!schema) return;
+  const int ins = static_cast<int>(node.inputs.size()), outs = static_cast<int>(node.outputs.size());
+  SY_CHECK(ins >= schema->min_input() && ins <= schema->max_input(),
+           node.describe() + ": has " + std::to_string(ins) + " inputs, " + node.op_type + " takes " +
+               std::to_string(schema->min_input()) + ".." + std::to_string(schema->max_input()));
+  SY_CHECK(outs >= schema->min_output() && outs <= schema->max_output(),
+           node.describe() + ": has " + std::to_string(outs) + " outputs, " + node.op_type + " takes " +
+               std::to_string(schema->min_output()) + ".." + std::to_string(schema->max_output()));
+  const auto& formal = schema->inputs();
+  for (int i = 0; i < ins && i < static_cast<int>(formal.size()); ++i)
+    SY_CHECK(node.inputs[static_cast<size_t>(i)] >= 0 || formal[static_cast<size_t>(i)].GetOption() != onnx::OpSchema::Single,
+             node.describe() + ": required input " + std::to_string(i) + " ('" + formal[static_cast<size_t>(i)].GetName() +
+                 "') is empty");
+}
 
 struct Importer {
   const Model& model;
@@ -349,6 +383,7 @@ struct Importer {
         if (it != infos.end()) fill_type(v, *it->second);
         node.outputs.push_back(g->add_value(std::move(v)));
       }
+      check_arity(node);
       g->nodes.push_back(std::move(node));
     }
     for (const auto& out : gp.output()) {

@@ -25,8 +25,15 @@ PY
 status=0
 for target in model npy npz; do
   echo "== fuzz_$target for ${seconds}s"
-  ASAN_OPTIONS=detect_leaks=1 "$build/fuzz_$target" "$corpus/$target" -max_total_time="$seconds" -timeout=10 \
-    -rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix="$build/crash-$target-" 2>&1 \
-    | grep -E "stat::number_of_executed_units|ERROR|SUMMARY|Done" || status=1
+  log="$build/fuzz_$target.log"
+  if ASAN_OPTIONS=detect_leaks=1 "$build/fuzz_$target" "$corpus/$target" -max_total_time="$seconds" -timeout=10 \
+      -rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix="$build/crash-$target-" >"$log" 2>&1; then
+    grep -E "stat::number_of_executed_units|Done" "$log"
+  else
+    # Show the report (what was thrown or where it crashed) and the input, so a CI log is enough to fix it.
+    status=1
+    grep -n -m1 -B2 -A30 -E "ERROR|terminate called|deadly signal|timeout|out-of-memory" "$log" || tail -40 "$log"
+    grep -E "^Base64:|Test unit written" "$log" || true
+  fi
 done
 exit $status
