@@ -139,6 +139,15 @@ void first_projection(const MoeConfig& c, const MoeWeights& w, int64_t e, int64_
           h[r * I + i] = activate(c.activation, g) * v;
         }
       }
+  } else if (c.activation == MoeActivation::kRelu) {
+    // The common case gets a loop the compiler vectorises (no per-element switch).
+    for (int64_t r = 0; r < n; ++r) {
+      float* __restrict row = h + r * I;
+      if (b1)
+        for (int64_t i = 0; i < cols; ++i) row[i] = std::max(row[i] + b1[i], 0.f);
+      else
+        for (int64_t i = 0; i < cols; ++i) row[i] = std::max(row[i], 0.f);
+    }
   } else {
     for (int64_t r = 0; r < n; ++r)
       for (int64_t i = 0; i < cols; ++i) h[r * I + i] = activate(c.activation, h[r * I + i] + (b1 ? b1[i] : 0.f));

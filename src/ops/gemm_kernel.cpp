@@ -128,6 +128,11 @@ void transpose_matrix(const float* in, int64_t rows, int64_t cols, float* out) {
     for (int64_t c = 0; c < cols; ++c) out[c * rows + r] = in[r * cols + c];
 }
 
+void sgemm_small(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
+                 int64_t ldc) {
+  if (M > 0 && N > 0) kRowsKernel(0, M, 0, N, K, 1.f, A, lda, B, ldb, 0.f, C, ldc);
+}
+
 void sgemm(bool trans_a, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B,
            int64_t ldb, float beta, float* C, int64_t ldc, ThreadPool* pool) {
   if (M <= 0 || N <= 0) return;

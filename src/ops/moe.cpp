@@ -3,12 +3,18 @@
 // Inputs:  0 X [..., H]; 1 router weight [E, H]; 2 router bias [E] (optional);
 //          3 fc1 weight [E, I, H]; 4 fc1 bias [E, I] (opt.); 5 fc2 weight [E, H, I]; 6 fc2 bias [E, H] (opt.);
 //          7 fc3 weight [E, I, H] (optional: gated / SwiGLU experts); 8 fc3 bias [E, I] (opt.)
-// Outputs: 0 Y, shape of X; 1 expert_counts [E] int64 (optional): tokens routed to each expert.
+//          9 input projection weight [H, Kin] (optional), 10 its bias [H] (opt.),
+//          11 output projection weight [N, H] (optional), 12 its bias [N] (opt.): dense layers folded
+//          around the layer (see src/moe/moe_block.h); X is then [T, Kin] and Y [T, N].
+// Outputs: 0 Y, shape of X (last dim N with an output projection); 1 expert_counts [E] int64
+//          (optional): tokens routed to each expert.
 // Attributes: k, activation (relu|gelu|silu|identity), scoring (softmax|sigmoid),
 //             normalize (none|softmax|sum). Weights must be initializers: they are prepacked here.
 // Graph passes in src/graph/passes/ create this node from exported routing subgraphs; a model may
 // also contain it directly (domain "ai.switchyard", version 1).
+#include "moe/moe_block.h"
 #include "ops/moe_kernel.h"
+#include "runtime/thread_pool.h"
 
 namespace switchyard {
 namespace {
@@ -45,20 +51,41 @@ class MoE final : public Kernel {
     try {
       weights_ = pack_moe_weights(cfg_, *router, constant(2, false), *w1, constant(4, false), *w2, constant(6, false), w3,
                                   constant(8, false));
+      if (const Tensor* win = constant(9, false)) in_ = pack_dense_projection(*win, constant(10, false), "input projection");
+      if (const Tensor* wout = constant(11, false)) out_ = pack_dense_projection(*wout, constant(12, false), "output projection");
     } catch (const Error& e) {
       throw Error(node_.describe() + ": " + e.what());
     }
+    SY_CHECK(!in_.defined() || in_.out == cfg_.hidden, node_.describe() + ": input projection must produce " +
+                                                          std::to_string(cfg_.hidden) + " features, not " + std::to_string(in_.out));
+    SY_CHECK(!out_.defined() || out_.in == cfg_.hidden, node_.describe() + ": output projection must take " +
+                                                            std::to_string(cfg_.hidden) + " features, not " + std::to_string(out_.in));
   }
 
   void compute(KernelContext& ctx) const override {
     const Tensor& x = ctx.input(0);
-    run_moe_layer(ctx, cfg_, weights_, x, moe_tokens(node_, cfg_, x, 1));
+    if (!in_.defined() && !out_.defined()) {
+      run_moe_layer(ctx, cfg_, weights_, x, moe_tokens(node_, cfg_, x, 1));
+      return;
+    }
+    const int64_t x_cols = in_.defined() ? in_.in : cfg_.hidden;
+    SY_CHECK(x.dtype() == DType::kFloat32, node_.describe() + ": input must be float32");
+    SY_CHECK(x.rank() >= 1 && x.dim(-1) == x_cols,
+             node_.describe() + ": input " + shape_str(x.shape()) + " must end in " + std::to_string(x_cols));
+    const int64_t tokens = x.numel() / x_cols;
+    Shape y_shape = x.shape();
+    y_shape.back() = out_.defined() ? out_.out : cfg_.hidden;
+    Tensor& y = ctx.output(0, DType::kFloat32, y_shape);
+    int64_t* counts = ctx.wants_output(1) ? ctx.output(1, DType::kInt64, {cfg_.num_experts}).data<int64_t>() : nullptr;
+    void* scratch = ctx.scratch(moe_block_scratch_bytes(cfg_, in_, out_, tokens, ctx.pool().size()));
+    moe_block_forward(cfg_, weights_, in_, out_, x.data<float>(), tokens, y.data<float>(), counts, scratch, ctx.pool());
   }
 
  private:
   const Node& node_;
   MoeConfig cfg_;
   MoeWeights weights_;
+  DenseProjection in_, out_;  // folded dense layers (undefined when absent)
 };
 
 SY_REGISTER_OP("ai.switchyard", "MoE", 1, make_factory<MoE>());

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "io/npy.h"
+#include "moe/moe_block.h"
 #include "moe/moe_layer.h"
 #include "runtime/thread_pool.h"
 #include "switchyard/engine.h"
@@ -144,6 +145,57 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{64, 8, 32, 16, 256, MoeActivation::kSilu, MoeScoring::kSoftmax, MoeNormalize::kSum, true, false, 2},
                       Case{3, 3, 5, 7, 9, MoeActivation::kIdentity, MoeScoring::kSoftmax, MoeNormalize::kNone, false, false, 1}));
 
+// Dense layers folded around the layer (moe_block.h): y = Out(MoE(In(x))) against the reference,
+// for row counts around the 32-row tile and both with and without each projection.
+TEST(MoeBlock, FoldedDenseLayersMatchReference) {
+  for (int threads : {1, 2})
+    for (int64_t T : {0, 1, 5, 31, 32, 33, 64, 100})
+      for (int mode = 0; mode < 3; ++mode) {  // 0: both projections, 1: input only, 2: output only
+        std::mt19937 rng(static_cast<unsigned>(T * 7 + mode));
+        const int64_t Kin = 50, E = 8, H = 16, I = 16, N = 10;
+        MoeConfig c{E, 2, H, I, MoeActivation::kRelu, MoeScoring::kSoftmax, MoeNormalize::kSoftmax, false};
+        Tensor router = randn({E, H}, rng), rb = randn({E}, rng), w1 = randn({E, I, H}, rng, 0.3f), b1 = randn({E, I}, rng),
+               w2 = randn({E, H, I}, rng, 0.3f), b2 = randn({E, H}, rng);
+        Tensor win = randn({H, Kin}, rng, 0.2f), bin = randn({H}, rng), wout = randn({N, H}, rng, 0.3f), bout = randn({N}, rng);
+        const bool use_in = mode != 2, use_out = mode != 1;
+        MoeWeights w = pack_moe_weights(c, router, &rb, w1, &b1, w2, &b2, nullptr, nullptr);
+        DenseProjection in = use_in ? pack_dense_projection(win, &bin, "in") : DenseProjection{};
+        DenseProjection out = use_out ? pack_dense_projection(wout, &bout, "out") : DenseProjection{};
+        const int64_t x_cols = use_in ? Kin : H, y_cols = use_out ? N : H;
+        Tensor x = randn({T, x_cols}, rng);
+        // Reference: the dense layers in double, the MoE layer by the reference above.
+        Tensor h(DType::kFloat32, {T, H});
+        for (int64_t t = 0; t < T; ++t)
+          for (int64_t o = 0; o < H; ++o) {
+            double s = use_in ? bin.data<float>()[o] : 0.0;
+            if (use_in)
+              for (int64_t i = 0; i < Kin; ++i) s += static_cast<double>(win.data<float>()[o * Kin + i]) * x.data<float>()[t * Kin + i];
+            else s = x.data<float>()[t * H + o];
+            h.data<float>()[t * H + o] = static_cast<float>(s);
+          }
+        auto z = reference(c, h, router, rb, w1, b1, w2, b2, Tensor(), Tensor());
+        std::vector<double> ref(static_cast<size_t>(T * y_cols));
+        for (int64_t t = 0; t < T; ++t)
+          for (int64_t o = 0; o < y_cols; ++o) {
+            double s = use_out ? bout.data<float>()[o] : 0.0;
+            if (use_out)
+              for (int64_t i = 0; i < H; ++i) s += static_cast<double>(wout.data<float>()[o * H + i]) * z[static_cast<size_t>(t * H + i)];
+            else s = z[static_cast<size_t>(t * H + o)];
+            ref[static_cast<size_t>(t * y_cols + o)] = s;
+          }
+        ThreadPool pool(threads);
+        std::vector<char> scratch(moe_block_scratch_bytes(c, in, out, T, threads) + 64);
+        void* aligned = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) & ~uintptr_t{63});
+        std::vector<float> y(static_cast<size_t>(T * y_cols));
+        std::vector<int64_t> counts(static_cast<size_t>(E), -1);
+        moe_block_forward(c, w, in, out, x.data<float>(), T, y.data(), counts.data(), aligned, pool);
+        for (size_t i = 0; i < y.size(); ++i) ASSERT_NEAR(y[i], ref[i], 1e-4 * (1 + std::fabs(ref[i]))) << "T=" << T << " mode " << mode;
+        int64_t total = 0;
+        for (auto n : counts) total += n;
+        EXPECT_EQ(total, T * 2);
+      }
+}
+
 std::vector<std::string> moe_fixtures() {
   std::vector<std::string> names;
   for (const auto& e : fs::directory_iterator(fs::path(SWITCHYARD_SOURCE_DIR) / "tests" / "fixtures"))
@@ -163,6 +215,10 @@ TEST_P(FusedVsUnfused, AgreeAndFuse) {
   CompiledModel unfused = engine.compile((dir / (GetParam() + ".onnx")).string(), {2, false});
   ASSERT_FALSE(fused.compile_notes().empty());
   EXPECT_EQ(fused.compile_notes()[0].rfind("fused MoE layer", 0), 0u) << fused.compile_notes()[0];
+  if (GetParam().rfind("seed", 0) == 0) {  // the seed classifiers also fold their embedding and head
+    ASSERT_GE(fused.compile_notes().size(), 2u);
+    EXPECT_EQ(fused.compile_notes()[1].rfind("folded dense layers into MoE", 0), 0u) << fused.compile_notes()[1];
+  }
   auto inputs = read_npz((dir / (GetParam() + ".inputs.npz")).string());
   // Fixture inputs, and fresh random ones with more tokens (other routing).
   std::mt19937 rng(7);

@@ -16,5 +16,6 @@ void run_graph_passes(Model& model, const PassOptions& options = {});
 void fold_constants(Graph& graph);        // constant_folding.cpp
 void eliminate_dead_nodes(Graph& graph);  // dead_code_elimination.cpp
 void fuse_moe_routing(Graph& graph);      // fuse_moe_routing.cpp
+void fuse_dense_around_moe(Graph& graph); // fuse_dense_around_moe.cpp
 
 }  // namespace switchyard

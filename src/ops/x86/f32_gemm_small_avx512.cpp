@@ -71,12 +71,56 @@ void rows_block(int64_t K, float alpha, const float* A, int64_t lda, const float
   }
 }
 
+// R rows x one vector of up to 16 columns (narrow layers such as 784 -> 16): R independent
+// accumulators hide the FMA latency, and each B row loaded serves R rows. The fully unrolled row
+// loop keeps the accumulators in registers (the generic tile above does not reach this: ~2.8 vs
+// ~7 M rows/s per core on 784 -> 16, measured).
+template <int R>
+void narrow_tile(int64_t K, float alpha, const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                 int64_t ldc, int64_t width) {
+  const __mmask16 mask = width >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << width) - 1);
+  __m512 acc[R];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+  if (width == 16) {
+    for (int64_t k = 0; k < K; ++k) {
+      const __m512 b = _mm512_loadu_ps(B + k * ldb);
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(A[r * lda + k]), b, acc[r]);
+    }
+  } else {
+    for (int64_t k = 0; k < K; ++k) {
+      const __m512 b = _mm512_maskz_loadu_ps(mask, B + k * ldb);
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(A[r * lda + k]), b, acc[r]);
+    }
+  }
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+    __m512 out = _mm512_mul_ps(va, acc[r]);
+    if (beta != 0.f) out = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mask, C + r * ldc), out);
+    _mm512_mask_storeu_ps(C + r * ldc, mask, out);
+  }
+}
+
 }  // namespace
 
 // Rows [i0, i1) x columns [j0, j1) of C.
 void f32_gemm_small_avx512(int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t K, float alpha, const float* A,
                            int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   int64_t i = i0;
+  // Narrow products: column strips of 16, 12 rows at a time.
+  if (j1 - j0 <= 32 && i1 - i0 >= 8) {
+    for (int64_t j = j0; j < j1; j += 16) {
+      const int64_t width = std::min<int64_t>(16, j1 - j);
+      int64_t r = i0;
+      for (; r + 12 <= i1; r += 12) narrow_tile<12>(K, alpha, A + r * lda, lda, B + j, ldb, beta, C + r * ldc + j, ldc, width);
+      for (; r + 4 <= i1; r += 4) narrow_tile<4>(K, alpha, A + r * lda, lda, B + j, ldb, beta, C + r * ldc + j, ldc, width);
+      for (; r < i1; ++r) rows_block<1>(K, alpha, A + r * lda, lda, B, ldb, beta, C + r * ldc, ldc, j, j + width);
+    }
+    return;
+  }
   for (; i + 4 <= i1; i += 4) rows_block<4>(K, alpha, A + i * lda, lda, B, ldb, beta, C + i * ldc, ldc, j0, j1);
   for (; i < i1; ++i) rows_block<1>(K, alpha, A + i * lda, lda, B, ldb, beta, C + i * ldc, ldc, j0, j1);
 }
