@@ -34,6 +34,19 @@ void ThreadPool::work_on_current_job() {
 void ThreadPool::run(int64_t n, int64_t chunks, Trampoline fn, void* ctx) {
   std::lock_guard<std::mutex> call(call_mutex_);
 #ifdef SWITCHYARD_WITH_OPENMP
+  if (chunks == threads_) {
+    // One chunk per thread, by thread number: with dynamic scheduling the calling thread would take
+    // the other thread's chunk too whenever that thread is a little late to the region.
+#pragma omp parallel num_threads(threads_)
+    {
+      // The runtime may grant fewer threads than asked (nested regions): then each takes several.
+      for (int64_t c = omp_get_thread_num(); c < chunks; c += omp_get_num_threads()) {
+        const int64_t begin = n * c / chunks, end = n * (c + 1) / chunks;
+        if (begin < end) fn(ctx, begin, end);
+      }
+    }
+    return;
+  }
 #pragma omp parallel for num_threads(threads_) schedule(dynamic, 1)
   for (int64_t c = 0; c < chunks; ++c) {
     const int64_t begin = n * c / chunks, end = n * (c + 1) / chunks;

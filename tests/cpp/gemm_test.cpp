@@ -1,5 +1,5 @@
 // The FP32 GEMM entry points (sgemm, sgemm_small) against a double-precision reference, sweeping the
-// shapes that select different kernels: every row remainder of the 12/4/1-row narrow tiles, column
+// shapes that select different kernels: every row remainder of the 16/8/4/1-row narrow tiles, column
 // tails below one vector, K = 1, alpha/beta, one thread and a pool.
 #include <gtest/gtest.h>
 

