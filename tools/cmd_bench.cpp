@@ -21,6 +21,7 @@
 #include "io/npy.h"
 #include "ops/gemm_kernel.h"
 #include "runtime/thread_pool.h"
+#include "runtime/spin.h"
 #include "switchyard/engine.h"
 
 namespace switchyard::cli {
@@ -169,6 +170,8 @@ CaseResult run_case(const CompiledModel& model, const InputPool& pool, int64_t b
   for (size_t i = 0; i < started.size(); ++i) free_slots.push_back(i);
   std::mutex m;
   std::condition_variable slot_freed;
+  std::atomic<size_t> free_count{free_slots.size()};
+  const bool spin = static_cast<unsigned>(model.streams() * model.threads_per_stream()) < std::thread::hardware_concurrency();
   bool measuring = false;
   std::exception_ptr failure;
   queue.set_callback([&](InferRequest&, void* user, std::exception_ptr error) {
@@ -179,6 +182,7 @@ CaseResult run_case(const CompiledModel& model, const InputPool& pool, int64_t b
       if (error && !failure) failure = error;
       if (measuring) us.push_back(std::chrono::duration<double, std::micro>(now - started[slot]).count());
       free_slots.push_back(slot);
+      free_count.store(free_slots.size(), std::memory_order_release);
     }
     slot_freed.notify_one();
   });
@@ -193,12 +197,16 @@ CaseResult run_case(const CompiledModel& model, const InputPool& pool, int64_t b
     while ((elapsed = std::chrono::duration<double>(Clock::now() - start).count()) < seconds) {
       auto feeds = pool.slice(call++, batch);
       size_t slot;
+      // Spin briefly for a free slot before sleeping (as the queue itself does): a condition-variable
+      // wake-up can take longer than a batch-1 request.
+      if (spin) spin_until([&] { return free_count.load(std::memory_order_acquire) != 0; }, 50);
       {
         std::unique_lock<std::mutex> lock(m);
         slot_freed.wait(lock, [&] { return !free_slots.empty(); });
         if (failure) std::rethrow_exception(failure);
         slot = free_slots.back();
         free_slots.pop_back();
+        free_count.store(free_slots.size(), std::memory_order_release);
         started[slot] = Clock::now();
       }
       queue.start_async(feeds, reinterpret_cast<void*>(slot));
@@ -267,7 +275,7 @@ void add_bench_command(CLI::App& app) {
   struct Options {
     std::string model, pool, json, plot, hint = "latency";
     std::vector<int64_t> batches{1};
-    int threads = 0, streams = 0, requests = 0;
+    int threads = 0, streams = 0, requests = 0, auto_batch = -1;
     double duration = 3.0, warmup = 0.5;
     bool no_fuse = false, bandwidth = false;
   };
@@ -280,6 +288,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--hint", opt->hint, "performance hint")->check(CLI::IsMember({"latency", "throughput"}));
   cmd->add_option("--streams", opt->streams, "parallel streams (0: by hint)");
   cmd->add_option("--requests", opt->requests, "requests in flight (0: 1 for latency, 2 x streams for throughput)");
+  cmd->add_option("--auto-batch", opt->auto_batch, "stack queued requests into one run, up to N (-1: by hint, 0: off)");
   cmd->add_option("--duration", opt->duration, "seconds to measure per batch size");
   cmd->add_option("--warmup", opt->warmup, "seconds of warm-up per batch size");
   cmd->add_option("--json", opt->json, "write the results as JSON");
@@ -302,6 +311,7 @@ void add_bench_command(CLI::App& app) {
       options.fuse_moe = !opt->no_fuse;
       options.hint = parse_performance_hint(opt->hint);
       options.streams = opt->streams;
+      options.auto_batch = opt->auto_batch;
       CompiledModel model = Engine().compile(opt->model, options);
       const int requests = opt->requests > 0 ? opt->requests : (options.hint == PerformanceHint::kThroughput ? 2 * model.streams() : 1);
       const int64_t max_batch = *std::max_element(opt->batches.begin(), opt->batches.end());
@@ -323,6 +333,8 @@ void add_bench_command(CLI::App& app) {
       InputPool pool(std::move(arrays));
       fmt::print("[ INFO ] model {}: {} stream(s) x {} thread(s), hint {}, {} request(s) in flight, MoE fusion {}\n", opt->model,
                  model.streams(), model.threads_per_stream(), opt->hint, requests, opt->no_fuse ? "off" : "on");
+      if (model.auto_batch() > 1) fmt::print("[ INFO ] auto-batching: queued requests stacked up to {} per run\n", model.auto_batch());
+      else if (options.hint == PerformanceHint::kThroughput) fmt::print("[ INFO ] auto-batching {}\n", model.auto_batch_note());
       std::vector<CaseResult> results;
       for (int64_t batch : opt->batches) {
         results.push_back(run_case(model, pool, batch, requests, opt->warmup, opt->duration));
@@ -331,7 +343,12 @@ void add_bench_command(CLI::App& app) {
         fmt::print("[ INFO ] batch {:>5}: {:>8} calls in {:.1f} s | latency us: median {:.1f}  p90 {:.1f}  p99 {:.1f}  min {:.1f}  max {:.1f} | throughput {:.0f} rows/s\n",
                    r.batch, r.calls, r.seconds, r.p50, r.p90, r.p99, r.min, r.max, r.throughput);
       }
+      const AutoBatchStats stats = model.auto_batch_stats();
+      if (stats.batched_runs > 0)
+        fmt::print("[ INFO ] auto-batching: {} requests ran in {} stacked runs ({:.1f} per run)\n", stats.batched_requests,
+                   stats.batched_runs, static_cast<double>(stats.batched_requests) / static_cast<double>(stats.batched_runs));
       result.update({{"engine", "switchyard"}, {"model", opt->model}, {"threads", threads}, {"streams", model.streams()},
+                     {"auto_batch", model.auto_batch()}, {"batched_runs", stats.batched_runs}, {"batched_requests", stats.batched_requests},
                      {"hint", opt->hint}, {"requests", requests}, {"fused", !opt->no_fuse}});
       for (const auto& r : results)
         result["results"].push_back({{"batch", r.batch}, {"calls", r.calls}, {"p50_us", r.p50}, {"p90_us", r.p90},

@@ -6,8 +6,10 @@
 //   queue.wait_all();
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <memory>
 #include <mutex>
 
 #include "switchyard/engine.h"
@@ -37,7 +39,9 @@ class AsyncInferQueue {
   std::vector<InferRequest> requests_;
   std::vector<void*> userdata_;
   std::deque<size_t> idle_;
-  Callback callback_;
+  std::atomic<size_t> idle_count_{0};  // idle_.size(), readable without the lock
+  bool spin_ = false;                  // watch for a free request briefly before sleeping
+  std::shared_ptr<const Callback> callback_;
   mutable std::mutex mutex_;
   std::condition_variable changed_;
 };

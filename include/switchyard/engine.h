@@ -35,6 +35,17 @@ struct CompileOptions {
   // Ceiling on the memory of the compiled model: weights, plus each request's buffers (0: none).
   // Exceeding it is a clear error at compile or infer time, never an out-of-memory kill.
   size_t memory_limit_bytes = 0;
+  // Auto-batching of async requests: a stream that finds several compatible requests queued runs
+  // them stacked along dim 0 as one batch (never waiting for more to arrive). Only for models whose
+  // rows are provably independent (see CompiledModel::auto_batch_note). -1: on with the throughput
+  // hint (up to 64 requests), off with the latency hint; 0 or 1: off; N: up to N requests.
+  int auto_batch = -1;
+};
+
+// Counters of auto-batching since compile.
+struct AutoBatchStats {
+  uint64_t batched_runs = 0;       // runs that stacked two or more requests
+  uint64_t batched_requests = 0;   // requests served by those runs
 };
 
 PerformanceHint parse_performance_hint(const std::string& name);  // "latency" | "throughput"
@@ -74,6 +85,7 @@ class InferRequest {
   const Tensor& output(const std::string& name) const;
   const Tensor& output(size_t index) const;
   // Per-expert token counts of the last infer(), one entry per fused MoE layer (expert-load telemetry).
+  // For a request that ran stacked with others (auto-batching), the counts of that whole batch.
   std::vector<std::pair<std::string, Tensor>> expert_counts() const;
 
  private:
@@ -91,6 +103,9 @@ class CompiledModel {
   const std::vector<std::string>& compile_notes() const;
   int streams() const;             // parallel streams for async requests
   int threads_per_stream() const;  // threads each request computes with
+  int auto_batch() const;                 // most requests stacked per run; 1: auto-batching off
+  const std::string& auto_batch_note() const;  // why it is off, if it is
+  AutoBatchStats auto_batch_stats() const;
   InferRequest create_infer_request() const;
   // Convenience: one call with a fresh request; outputs are copies owned by the caller.
   std::map<std::string, Tensor> run(const std::map<std::string, Tensor>& inputs) const;

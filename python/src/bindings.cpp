@@ -90,7 +90,7 @@ NodeArg node_arg(const PortInfo& p) {
 class Session {
  public:
   Session(const std::string& path, int threads, const std::string& hint, const std::string& precision, int streams,
-          bool fuse_moe, size_t memory_limit_bytes) {
+          bool fuse_moe, size_t memory_limit_bytes, int auto_batch) {
     CompileOptions o;
     o.threads = threads;
     o.hint = parse_performance_hint(hint);
@@ -98,6 +98,7 @@ class Session {
     o.streams = streams;
     o.fuse_moe = fuse_moe;
     o.memory_limit_bytes = memory_limit_bytes;
+    o.auto_batch = auto_batch;
     model_ = Engine().compile(path, o);
   }
 
@@ -261,9 +262,9 @@ PYBIND11_MODULE(_switchyard, m) {
       .def("__repr__", [](const NodeArg& a) { return "NodeArg(name='" + a.name + "', type='" + a.type + "')"; });
 
   py::class_<Session>(m, "InferenceSession")
-      .def(py::init<const std::string&, int, const std::string&, const std::string&, int, bool, size_t>(), py::arg("path"),
+      .def(py::init<const std::string&, int, const std::string&, const std::string&, int, bool, size_t, int>(), py::arg("path"),
            py::arg("threads") = 0, py::arg("hint") = "latency", py::arg("precision") = "fp32", py::arg("streams") = 0,
-           py::arg("fuse_moe") = true, py::arg("memory_limit_bytes") = 0)
+           py::arg("fuse_moe") = true, py::arg("memory_limit_bytes") = 0, py::arg("auto_batch") = -1)
       .def("run", &Session::run, py::arg("output_names"), py::arg("input_feed"))
       .def("get_inputs", [](const Session& s) {
         std::vector<NodeArg> v;
@@ -277,6 +278,7 @@ PYBIND11_MODULE(_switchyard, m) {
       })
       .def_property_readonly("compile_notes", [](const Session& s) { return s.model_.compile_notes(); })
       .def_property_readonly("streams", [](const Session& s) { return s.model_.streams(); })
+      .def_property_readonly("auto_batch", [](const Session& s) { return s.model_.auto_batch(); })
       .def("_last_input_pointers", [](const Session& s) { return s.last_input_pointers_; });
 
   py::class_<RequestView>(m, "InferRequest")

@@ -1,9 +1,19 @@
 #include "runtime/stream_executor.h"
 
+#include <algorithm>
+
+#include "runtime/spin.h"
+
 namespace switchyard {
 
-StreamExecutor::StreamExecutor(int streams) {
-  for (int i = 0; i < (streams < 1 ? 1 : streams); ++i) threads_.emplace_back([this] { loop(); });
+namespace {
+constexpr int kSpinMicros = 50;  // how long an idle stream watches the queue before sleeping
+}  // namespace
+
+
+StreamExecutor::StreamExecutor(int streams, size_t max_batch, Runner runner)
+    : runner_(std::move(runner)), max_batch_(std::max<size_t>(1, max_batch)) {
+  for (int i = 0; i < (streams < 1 ? 1 : streams); ++i) threads_.emplace_back([this, i] { loop(i); });
 }
 
 StreamExecutor::~StreamExecutor() {
@@ -15,34 +25,42 @@ StreamExecutor::~StreamExecutor() {
   for (auto& t : threads_) t.join();
 }
 
-void StreamExecutor::submit(std::function<void()> task) {
+void StreamExecutor::submit(Job job) {
   bool wake;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    tasks_.push_back(std::move(task));
-    pending_.store(static_cast<int>(tasks_.size()), std::memory_order_release);
+    jobs_.push_back(job);
+    pending_.store(static_cast<int>(jobs_.size()), std::memory_order_release);
     wake = sleeping_ > 0;
   }
-  if (wake) ready_.notify_one();  // spinning streams pick the task up without a wake-up
+  if (wake) ready_.notify_one();  // spinning streams pick the job up without a wake-up
 }
 
-void StreamExecutor::loop() {
+void StreamExecutor::loop(int stream) {
+  std::vector<Job> taken;
+  taken.reserve(max_batch_);
   for (;;) {
-    // Small requests (a few microseconds) would spend more time in wake-ups than computing: look
-    // for work for a short while before sleeping.
-    for (int spin = 0; spin < 4000 && pending_.load(std::memory_order_acquire) == 0; ++spin) std::this_thread::yield();
-    std::function<void()> task;
+    // Requests of a few microseconds would spend more time in wake-ups than computing: watch the
+    // queue for a short while before sleeping. A pause loop, not sched_yield: yielding is a system
+    // call per turn and hands the core back and forth with the thread that submits the requests.
+    spin_until([this] { return pending_.load(std::memory_order_acquire) != 0; }, kSpinMicros);
     {
       std::unique_lock<std::mutex> lock(mutex_);
       ++sleeping_;
-      ready_.wait(lock, [this] { return stop_ || !tasks_.empty(); });
+      ready_.wait(lock, [this] { return stop_ || !jobs_.empty(); });
       --sleeping_;
-      if (tasks_.empty()) return;  // stopping, and nothing left to run
-      task = std::move(tasks_.front());
-      tasks_.pop_front();
-      pending_.store(static_cast<int>(tasks_.size()), std::memory_order_release);
+      if (jobs_.empty()) return;  // stopping, and nothing left to run
+      taken.clear();
+      taken.push_back(jobs_.front());
+      jobs_.pop_front();
+      const uint64_t key = taken.front().batch_key;
+      while (key != 0 && taken.size() < max_batch_ && !jobs_.empty() && jobs_.front().batch_key == key) {
+        taken.push_back(jobs_.front());
+        jobs_.pop_front();
+      }
+      pending_.store(static_cast<int>(jobs_.size()), std::memory_order_release);
     }
-    task();  // tasks catch their own errors
+    runner_(stream, taken.data(), taken.size());
   }
 }
 

@@ -44,7 +44,7 @@ TEST(Gemm, NarrowAndSmallShapesMatchReference) {
   ThreadPool pool(2);
   for (int64_t M : {1, 2, 3, 4, 5, 7, 8, 11, 12, 13, 16, 24, 25, 32, 37})
     for (int64_t N : {1, 5, 15, 16, 17, 31, 32, 33, 64, 70})
-      for (int64_t K : {1, 9, 130}) {
+      for (int64_t K : {1, 9, 67, 130}) {
         check(M, N, K, 1.f, 0.f, true, nullptr);
         check(M, N, K, 0.5f, 0.f, false, nullptr);
         check(M, N, K, 1.5f, -0.25f, false, &pool);

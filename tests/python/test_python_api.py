@@ -70,7 +70,7 @@ def test_other_threads_run_while_computing(tmp_path):
 
 
 def test_async_queue_callbacks_with_userdata():
-    session = switchyard.InferenceSession(SEED, threads=2, hint="throughput")
+    session = switchyard.InferenceSession(SEED, threads=2, hint="throughput", auto_batch=0)
     assert session.streams == 2
     images = np.random.default_rng(2).random((200, 1, 1, 28, 28), dtype=np.float32)
     expected = [session.run(None, {"image": im})[0] for im in images]

@@ -104,6 +104,40 @@ void narrow_tile(int64_t K, float alpha, const float* A, int64_t lda, const floa
   }
 }
 
+// R <= 4 rows x one vector, K split over four accumulators per row: few rows (a handful of
+// stacked batch-1 requests) would otherwise be bound by the FMA latency of one chain per row.
+template <int R>
+void narrow_splitk(int64_t K, float alpha, const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                   int64_t ldc, int64_t width) {
+  const __mmask16 mask = width >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << width) - 1);
+  __m512 acc[R][4];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < 4; ++j) acc[r][j] = _mm512_setzero_ps();
+  int64_t k = 0;
+  for (; k + 4 <= K; k += 4) {
+    __m512 b[4];
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) b[j] = _mm512_maskz_loadu_ps(mask, B + (k + j) * ldb);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) acc[r][j] = _mm512_fmadd_ps(_mm512_set1_ps(A[r * lda + k + j]), b[j], acc[r][j]);
+  }
+  for (; k < K; ++k) {
+    const __m512 b = _mm512_maskz_loadu_ps(mask, B + k * ldb);
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) acc[r][0] = _mm512_fmadd_ps(_mm512_set1_ps(A[r * lda + k]), b, acc[r][0]);
+  }
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r) {
+    __m512 out = _mm512_mul_ps(va, _mm512_add_ps(_mm512_add_ps(acc[r][0], acc[r][1]), _mm512_add_ps(acc[r][2], acc[r][3])));
+    if (beta != 0.f) out = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mask, C + r * ldc), out);
+    _mm512_mask_storeu_ps(C + r * ldc, mask, out);
+  }
+}
+
 }  // namespace
 
 // Rows [i0, i1) x columns [j0, j1) of C.
@@ -120,6 +154,21 @@ void f32_gemm_small_avx512(int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64
       for (; r + 8 <= i1; r += 8) narrow_tile<8>(K, alpha, A + r * lda, lda, B + j, ldb, beta, C + r * ldc + j, ldc, width);
       for (; r + 4 <= i1; r += 4) narrow_tile<4>(K, alpha, A + r * lda, lda, B + j, ldb, beta, C + r * ldc + j, ldc, width);
       for (; r < i1; ++r) rows_block<1>(K, alpha, A + r * lda, lda, B, ldb, beta, C + r * ldc, ldc, j, j + width);
+    }
+    return;
+  }
+  // A few rows of one vector with a long K (stacked batch-1 requests through an embedding).
+  if (j1 - j0 <= 16 && K >= 64) {
+    const int64_t width = j1 - j0;
+    A += i * lda;
+    C += i * ldc + j0;
+    B += j0;
+    for (; i + 4 <= i1; i += 4, A += 4 * lda, C += 4 * ldc) narrow_splitk<4>(K, alpha, A, lda, B, ldb, beta, C, ldc, width);
+    switch (i1 - i) {
+      case 3: narrow_splitk<3>(K, alpha, A, lda, B, ldb, beta, C, ldc, width); break;
+      case 2: narrow_splitk<2>(K, alpha, A, lda, B, ldb, beta, C, ldc, width); break;
+      case 1: narrow_splitk<1>(K, alpha, A, lda, B, ldb, beta, C, ldc, width); break;
+      default: break;
     }
     return;
   }
