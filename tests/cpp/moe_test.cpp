@@ -8,6 +8,7 @@
 #include "io/npy.h"
 #include "moe/moe_block.h"
 #include "moe/moe_layer.h"
+#include "moe/routing.h"
 #include "runtime/thread_pool.h"
 #include "switchyard/engine.h"
 
@@ -144,6 +145,24 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{8, 2, 64, 96, 7, MoeActivation::kSilu, MoeScoring::kSoftmax, MoeNormalize::kSum, true, true, 2},
                       Case{64, 8, 32, 16, 256, MoeActivation::kSilu, MoeScoring::kSoftmax, MoeNormalize::kSum, true, false, 2},
                       Case{3, 3, 5, 7, 9, MoeActivation::kIdentity, MoeScoring::kSoftmax, MoeNormalize::kNone, false, false, 1}));
+
+// Top-k as PyTorch's topk: ties go to the lower expert index, NaN ranks above every number.
+TEST(Routing, TiesToLowerIndexAndNaNFirst) {
+  MoeConfig c{5, 2, 1, 1, MoeActivation::kRelu, MoeScoring::kSigmoid, MoeNormalize::kNone, false};
+  const float nan = std::nanf("");
+  const float logits[] = {1.f, 3.f, 3.f, 0.f, 3.f,     // tie of three: experts 1 and 2
+                          -1.f, -2.f, nan, 5.f, nan,   // both NaNs before 5, the lower index first
+                          0.f, -0.f, 0.f, -0.f, 0.f};  // all equal (-0 == +0): experts 0 and 1
+  int32_t ids[6];
+  float w[6];
+  route_tokens(c, logits, 3, ids, w);
+  EXPECT_EQ(ids[0], 1);
+  EXPECT_EQ(ids[1], 2);
+  EXPECT_EQ(ids[2], 2);
+  EXPECT_EQ(ids[3], 4);
+  EXPECT_EQ(ids[4], 0);
+  EXPECT_EQ(ids[5], 1);
+}
 
 // Dense layers folded around the layer (moe_block.h): y = Out(MoE(In(x))) against the reference,
 // for row counts around the 32-row tile and both with and without each projection.
