@@ -155,10 +155,11 @@ void sgemm(bool trans_a, int64_t M, int64_t N, int64_t K, float alpha, const flo
     A = a_copy.data();
     lda = K;
   }
-  // Small M over a large B is memory-bound: stream B's rows in order (split over the threads). Up to
-  // 16 rows when B is at least 1 MiB (the experts of a many-expert layer get a few rows each): the
-  // tiled kernel walks B by 64-column strips, a pattern the prefetchers follow poorly (E=128 prefill
-  // ran at a third of the read bandwidth).
+  // Small M over a large B is memory-bound: stream B's rows in order (split over the threads). Also
+  // for the 5..7 rows below oneDNN's threshold when B is at least 1 MiB (the experts of a many-expert
+  // layer get a few rows each): the tiled kernel walks B by 64-column strips, a pattern the
+  // prefetchers follow poorly (E=128 prefill ran at a third of the read bandwidth). From 8 rows on,
+  // oneDNN is faster (streaming 16 rows measured 20% slower on E=32).
   if ((M <= 4 && N >= 32 && N * K >= (int64_t{1} << 14)) || (M <= 16 && N >= 64 && N * K >= (int64_t{1} << 18))) {
     if (pool && pool->size() > 1 && N * K >= (int64_t{1} << 18)) gemm_split_k(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, *pool);
     else kStreamKernel(M, N, 0, K, alpha, A, lda, B, ldb, beta, C, ldc);
