@@ -84,6 +84,10 @@ class InferRequest {
   // Output of the last infer(); owned by the request and valid until the next infer().
   const Tensor& output(const std::string& name) const;
   const Tensor& output(size_t index) const;
+  // Hands output `index` of the last infer() over to the caller without copying: the request gives
+  // that buffer up and allocates a new one on its next run (one allocation per call, as runtimes that
+  // return fresh outputs do). Outputs that are views of inputs or constants come back as copies.
+  Tensor take_output(size_t index);
   // Per-expert token counts of the last infer(), one entry per fused MoE layer (expert-load telemetry).
   // For a request that ran stacked with others (auto-batching), the counts of that whole batch.
   std::vector<std::pair<std::string, Tensor>> expert_counts() const;

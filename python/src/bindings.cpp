@@ -68,6 +68,14 @@ Tensor as_tensor(const std::string& name, const py::handle& obj, std::vector<py:
   return Tensor::wrap(dt, shape, const_cast<void*>(arr.data()));
 }
 
+// Zero-copy: the array's base keeps the tensor (and so its buffer) alive.
+py::array to_numpy_owned(Tensor t) {
+  std::vector<py::ssize_t> shape(t.shape().begin(), t.shape().end());
+  auto* holder = new Tensor(std::move(t));
+  py::capsule base(holder, [](void* p) { delete static_cast<Tensor*>(p); });
+  return py::array(numpy_dtype(holder->dtype()), shape, holder->raw(), base);
+}
+
 py::array to_numpy(const Tensor& t) {
   std::vector<py::ssize_t> shape(t.shape().begin(), t.shape().end());
   py::array out(numpy_dtype(t.dtype()), shape);
@@ -86,6 +94,8 @@ NodeArg node_arg(const PortInfo& p) {
     a.shape.push_back(p.shape[i] >= 0 ? py::object(py::int_(p.shape[i])) : py::object(py::str(p.dim_names[i])));
   return a;
 }
+
+constexpr size_t kHandOverBytes = 64 * 1024;
 
 class Session {
  public:
@@ -119,8 +129,14 @@ class Session {
       py::gil_scoped_release release;
       request.infer();
     }
+    // Large outputs are handed over without a copy (the request allocates a new buffer next call);
+    // small ones are copied, which is cheaper than a fresh allocation.
     std::vector<py::array> out;
-    for (size_t i : wanted) out.push_back(to_numpy(request.output(i)));
+    for (size_t i : wanted) {
+      const Tensor& t = request.output(i);
+      out.push_back(t.nbytes() >= kHandOverBytes && t.dtype() != DType::kBool ? to_numpy_owned(request.take_output(i))
+                                                                               : to_numpy(t));
+    }
     return out;
   }
 

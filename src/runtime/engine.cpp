@@ -461,6 +461,22 @@ std::vector<std::pair<std::string, Tensor>> InferRequest::expert_counts() const 
   return out;
 }
 
+Tensor InferRequest::take_output(size_t index) {
+  const Tensor& out = output(index);
+  if (impl_->ran_stacked) {  // the request's own copy of its rows: hand it over, copy next time
+    Tensor t = out;
+    impl_->own_outputs[index] = Tensor();
+    impl_->own_storage[index] = Tensor();
+    return t;
+  }
+  const int id = impl_->model->model.graph->outputs[index];
+  // The same value may be several outputs: only hand the buffer over once.
+  for (size_t j = 0; j < index; ++j)
+    if (impl_->model->model.graph->outputs[j] == id) return out.clone();
+  Tensor t = out;
+  return impl_->state.detach(id) ? t : out.clone();
+}
+
 const Tensor& InferRequest::output(const std::string& name) const {
   return output(index_of(impl_->model->outputs, name, "output"));
 }

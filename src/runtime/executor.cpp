@@ -251,6 +251,17 @@ Tensor& ExecState::allocate(int value_id, DType dtype, const Shape& shape) {
   return t;
 }
 
+bool ExecState::detach(int id) {
+  const int s = plan_->slot_of_value[static_cast<size_t>(id)];
+  if (s < 0 || env_[static_cast<size_t>(id)] != &computed_[static_cast<size_t>(id)]) return false;
+  Slot& slot = slots_[static_cast<size_t>(s)];
+  if (!slot.memory || slot.memory.get() != computed_[static_cast<size_t>(id)].raw()) return false;
+  root()->bytes_in_use_ -= slot.capacity;
+  slot.memory.reset();
+  slot.capacity = 0;
+  return true;
+}
+
 size_t ExecState::allocations() const {
   size_t n = allocations_;
   for (const auto& [key, child] : children_) n += child->allocations();

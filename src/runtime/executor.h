@@ -49,6 +49,10 @@ class ExecState {
   ExecState& child(size_t node, const std::string& attr);
   // Buffer (re)allocations so far, including subgraph states: flat once shapes repeat.
   size_t allocations() const;
+  // Gives the buffer holding value `id` away (its tensors keep it alive) so that the next run
+  // allocates a new one: zero-copy hand-over of an output. False when the value has no buffer of
+  // its own (a graph input, a constant or a view), the caller then copies.
+  bool detach(int id);
   // Refuse to grow the request's buffers (all subgraph states included) past `bytes` (0: no limit).
   void set_memory_limit(size_t bytes) { memory_limit_ = bytes; }
 

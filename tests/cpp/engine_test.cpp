@@ -89,6 +89,29 @@ TEST(Engine, ErrorsLeaveTheRequestUsable) {
   for (int64_t i = 0; i < again.numel(); ++i) EXPECT_EQ(again.data<float>()[i], expected.data<float>()[i]);
 }
 
+// take_output hands the buffer over: the next run writes elsewhere and the taken tensor keeps its values.
+TEST(Engine, TakeOutputHandsTheBufferOver) {
+  Engine engine;
+  CompiledModel model = engine.compile(kSeed.string(), {2});
+  InferRequest request = model.create_infer_request();
+  Tensor a = random_images(5, 1), b = random_images(5, 2);
+  request.set_input("image", b);
+  request.infer();
+  Tensor expected_b = request.output(0).clone();
+  request.set_input("image", a);
+  request.infer();
+  Tensor expected_a = request.output(0).clone();
+  Tensor taken = request.take_output(0);
+  EXPECT_EQ(taken.raw(), request.output(0).raw());  // no copy
+  request.set_input("image", b);
+  request.infer();
+  EXPECT_NE(request.output(0).raw(), taken.raw());
+  for (int64_t i = 0; i < taken.numel(); ++i) {
+    EXPECT_EQ(taken.data<float>()[i], expected_a.data<float>()[i]);
+    EXPECT_EQ(request.output(0).data<float>()[i], expected_b.data<float>()[i]);
+  }
+}
+
 TEST(Engine, RuntimeFailureThenSuccess) {
   // MatMul with data-dependent inner dims: a bad pair fails in the kernel, a good pair then works.
   std::string path = (kFixtures / "tiny_attention_trace.onnx").string();

@@ -102,3 +102,25 @@ def test_errors_are_exceptions_and_session_stays_usable():
     with pytest.raises(switchyard.SwitchyardError, match="cannot open"):
         switchyard.InferenceSession("/nonexistent.onnx")
     assert session.run(None, {"image": np.zeros((2, 1, 28, 28), np.float32)})[0].shape == (2, 10)
+
+
+def test_large_outputs_are_handed_over_without_copy(tmp_path):
+    # Relu over [N, 4096]: 1 MiB outputs. Each call's result is the request's own buffer, handed over
+    # (the array's base keeps it alive); the next call writes a new buffer, not the old one.
+    from onnx import TensorProto, helper
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4096])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 4096])])
+    path = tmp_path / "relu.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    session = switchyard.InferenceSession(str(path), threads=1)
+    a = np.random.default_rng(0).normal(size=(64, 4096)).astype(np.float32)
+    b = -a
+    ya, = session.run(None, {"x": a})
+    yb, = session.run(None, {"x": b})
+    assert not ya.flags.owndata and ya.base is not None  # not a copy made by NumPy
+    assert not np.shares_memory(ya, yb)
+    np.testing.assert_array_equal(ya, np.maximum(a, 0))  # untouched by the second call
+    np.testing.assert_array_equal(yb, np.maximum(b, 0))
+    small, = switchyard.InferenceSession(SEED).run(None, {"image": np.zeros((1, 1, 28, 28), np.float32)})
+    assert small.flags.owndata  # 40 bytes: copied, cheaper than a new buffer
