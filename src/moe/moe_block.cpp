@@ -5,6 +5,9 @@
 
 #include "ops/gemm_kernel.h"
 #include "runtime/thread_pool.h"
+#ifdef SWITCHYARD_X86_KERNELS
+#include "ops/x86/f32_moe_tiny_avx512.h"
+#endif
 
 namespace switchyard {
 
@@ -47,6 +50,13 @@ void dense_rows(const DenseProjection& p, const float* x, int64_t rows, float* y
   }
 }
 
+#ifdef SWITCHYARD_X86_KERNELS
+const bool kHasAvx512 = [] {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") != 0;
+}();
+#endif
+
 }  // namespace
 
 DenseProjection pack_dense_projection(const Tensor& weight, const Tensor* bias, const char* name) {
@@ -66,6 +76,11 @@ DenseProjection pack_dense_projection(const Tensor& weight, const Tensor* bias, 
   return p;
 }
 
+bool& disable_tiny_kernel() {
+  static bool disabled = false;
+  return disabled;
+}
+
 size_t moe_block_scratch_bytes(const MoeConfig& c, const DenseProjection& in, const DenseProjection& out, int64_t,
                                int threads) {
   return part_layout(c, in, out).total * static_cast<size_t>(std::max(threads, 1));
@@ -81,6 +96,25 @@ void moe_block_forward(const MoeConfig& c, const MoeWeights& w, const DenseProje
   const int64_t tiles = (T + kTileRows - 1) / kTileRows;
   const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(pool.size(), tiles));
   static ThreadPool serial(1);  // the MoE layer inside a tile runs on this thread only
+#ifdef SWITCHYARD_X86_KERNELS
+  // Tiny experts (the seed classifier): router, top-k, experts and output projection per row in
+  // registers instead of the generic layer's dispatch and per-expert GEMM calls.
+  const bool tiny = kHasAvx512 && !disable_tiny_kernel() && x86::tiny_moe_supported(c, out.defined() ? out.out : 0);
+  x86::TinyMoe tm{&c,
+                  w.router_t.data<float>(),
+                  w.router_b.defined() ? w.router_b.data<float>() : nullptr,
+                  w.w1_t.data<float>(),
+                  w.b1.defined() ? w.b1.data<float>() : nullptr,
+                  w.w2_t.data<float>(),
+                  w.b2.defined() ? w.b2.data<float>() : nullptr};
+  if (out.defined()) {
+    tm.out_t = out.w_t.data<float>();
+    tm.out_b = out.b.defined() ? out.b.data<float>() : nullptr;
+    tm.out_n = out.out;
+  }
+#else
+  const bool tiny = false;
+#endif
   pool.parallel_for(parts, 1, [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) {
       char* base = static_cast<char*>(scratch) + static_cast<size_t>(p) * l.total;
@@ -95,6 +129,12 @@ void moe_block_forward(const MoeConfig& c, const MoeWeights& w, const DenseProje
           dense_rows(in, moe_in, rows, h);
           moe_in = h;
         }
+#ifdef SWITCHYARD_X86_KERNELS
+        if (tiny) {
+          x86::f32_moe_tiny_avx512(tm, moe_in, rows, y + r0 * y_cols, y_cols, counts);
+          continue;
+        }
+#endif
         float* moe_out = out.defined() ? reinterpret_cast<float*>(base + l.moe_out) : y + r0 * y_cols;
         int64_t tile_counts[1024];
         moe_forward(c, w, moe_in, rows, moe_out, tile_counts, base + l.moe_scratch, serial);

@@ -26,6 +26,9 @@ DenseProjection pack_dense_projection(const Tensor& weight, const Tensor* bias, 
 size_t moe_block_scratch_bytes(const MoeConfig& cfg, const DenseProjection& in, const DenseProjection& out,
                                int64_t tokens, int threads);
 
+// Tests set this to compare the AVX-512 tiny-expert kernel with the generic tile path.
+bool& disable_tiny_kernel();
+
 // y[T, out.out (or H)] from x[T, in.in (or H)].
 void moe_block_forward(const MoeConfig& cfg, const MoeWeights& w, const DenseProjection& in, const DenseProjection& out,
                        const float* x, int64_t tokens, float* y, int64_t* expert_counts, void* scratch, ThreadPool& pool);

@@ -215,6 +215,39 @@ TEST(MoeBlock, FoldedDenseLayersMatchReference) {
       }
 }
 
+// The AVX-512 tiny-expert kernel (used where the CPU has AVX-512) against the generic tile path,
+// over every size it covers, with and without biases and an output projection.
+TEST(MoeBlock, TinyExpertKernelMatchesGenericPath) {
+  for (int64_t H : {16, 32, 64})
+    for (int64_t I : {16, 32, 64})
+      for (int variant = 0; variant < 4; ++variant) {
+        const int64_t E = variant == 0 ? 16 : 3 + 2 * variant, k = 1 + variant % 3, N = variant % 2 ? 7 : 0, T = 45;
+        const MoeNormalize norm = variant == 1 ? MoeNormalize::kNone : (variant == 2 ? MoeNormalize::kSum : MoeNormalize::kSoftmax);
+        MoeConfig c{E, k, H, I, variant == 3 ? MoeActivation::kIdentity : MoeActivation::kRelu, MoeScoring::kSoftmax, norm, false};
+        std::mt19937 rng(static_cast<unsigned>(H * 100 + I * 10 + variant));
+        Tensor router = randn({E, H}, rng), rb = randn({E}, rng), w1 = randn({E, I, H}, rng, 0.3f), b1 = randn({E, I}, rng),
+               w2 = randn({E, H, I}, rng, 0.3f), b2 = randn({E, H}, rng), wout = randn({7, H}, rng, 0.3f), bout = randn({7}, rng);
+        const bool biases = variant != 2;
+        MoeWeights w = pack_moe_weights(c, router, biases ? &rb : nullptr, w1, biases ? &b1 : nullptr, w2,
+                                        biases ? &b2 : nullptr, nullptr, nullptr);
+        DenseProjection in, out = N ? pack_dense_projection(wout, biases ? &bout : nullptr, "out") : DenseProjection{};
+        Tensor x = randn({T, H}, rng);
+        const int64_t cols = N ? N : H;
+        ThreadPool pool(2);
+        std::vector<char> scratch(moe_block_scratch_bytes(c, in, out, T, 2) + 64);
+        void* aligned = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) & ~uintptr_t{63});
+        std::vector<float> fast(static_cast<size_t>(T * cols)), generic(fast.size());
+        std::vector<int64_t> fast_counts(static_cast<size_t>(E)), generic_counts(static_cast<size_t>(E));
+        moe_block_forward(c, w, in, out, x.data<float>(), T, fast.data(), fast_counts.data(), aligned, pool);
+        disable_tiny_kernel() = true;
+        moe_block_forward(c, w, in, out, x.data<float>(), T, generic.data(), generic_counts.data(), aligned, pool);
+        disable_tiny_kernel() = false;
+        EXPECT_EQ(fast_counts, generic_counts) << "H=" << H << " I=" << I << " variant " << variant;
+        for (size_t i = 0; i < fast.size(); ++i)
+          ASSERT_NEAR(fast[i], generic[i], 1e-4 * (1 + std::fabs(generic[i]))) << "H=" << H << " I=" << I << " variant " << variant;
+      }
+}
+
 std::vector<std::string> moe_fixtures() {
   std::vector<std::string> names;
   for (const auto& e : fs::directory_iterator(fs::path(SWITCHYARD_SOURCE_DIR) / "tests" / "fixtures"))
