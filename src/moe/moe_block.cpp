@@ -99,7 +99,8 @@ void moe_block_forward(const MoeConfig& c, const MoeWeights& w, const DenseProje
 #ifdef SWITCHYARD_X86_KERNELS
   // Tiny experts (the seed classifier): router, top-k, experts and output projection per row in
   // registers instead of the generic layer's dispatch and per-expert GEMM calls.
-  const bool tiny = kHasAvx512 && !disable_tiny_kernel() && x86::tiny_moe_supported(c, out.defined() ? out.out : 0);
+  const bool tiny = kHasAvx512 && !disable_tiny_kernel() && !w.selection_bias.defined() &&
+                    x86::tiny_moe_supported(c, out.defined() ? out.out : 0);
   x86::TinyMoe tm{&c,
                   w.router_t.data<float>(),
                   w.router_b.defined() ? w.router_b.data<float>() : nullptr,

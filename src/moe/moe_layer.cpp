@@ -65,7 +65,8 @@ Tensor pack_bias(const Tensor* b, int64_t n, const char* name) {
 inline size_t align64(size_t n) { return (n + 63) & ~size_t{63}; }
 
 struct ScratchLayout {
-  size_t logits, ids, weights, counts, offsets, rows, inverse, gathered, hidden, up, expert_out, total;
+  size_t logits, ids, weights, counts, offsets, rows, inverse, gathered, hidden, up, expert_out, shared_hidden, shared_up,
+      shared_out, total;
 };
 
 ScratchLayout layout(const MoeConfig& c, int64_t T) {
@@ -89,6 +90,10 @@ ScratchLayout layout(const MoeConfig& c, int64_t T) {
   l.hidden = take(pairs * I * 4);
   l.up = c.gated ? take(pairs * I * 4) : 0;
   l.expert_out = take(pairs * H * 4);
+  const size_t Is = static_cast<size_t>(c.shared_inter), Tn = static_cast<size_t>(T);
+  l.shared_hidden = Is ? take(Tn * Is * 4) : 0;
+  l.shared_up = Is && c.gated ? take(Tn * Is * 4) : 0;
+  l.shared_out = Is ? take(Tn * H * 4) : 0;
   l.total = off;
   return l;
 }
@@ -193,6 +198,34 @@ MoeWeights pack_moe_weights(const MoeConfig& c, const Tensor& router, const Tens
   return w;
 }
 
+void pack_moe_extras(const MoeConfig& c, MoeWeights& w, const Tensor* selection_bias, const Tensor* shared_w1,
+                     const Tensor* shared_w2, const Tensor* shared_w3, const Tensor* shared_gate) {
+  const int64_t E = c.num_experts, H = c.hidden, Is = c.shared_inter;
+  SY_CHECK(c.n_group >= 1 && E % c.n_group == 0, "MoE: n_group must divide the " + std::to_string(E) + " experts");
+  SY_CHECK(c.topk_group >= 1 && c.topk_group <= c.n_group, "MoE: topk_group must be in 1..n_group");
+  SY_CHECK(c.k <= c.topk_group * (E / c.n_group), "MoE: k is larger than the experts of the topk_group best groups");
+  w.selection_bias = pack_bias(selection_bias, E, "selection bias");
+  SY_CHECK((Is > 0) == (shared_w1 != nullptr) && (shared_w1 != nullptr) == (shared_w2 != nullptr),
+           "MoE: shared experts need both fc1 and fc2 weights");
+  if (!shared_w1) {
+    SY_CHECK(!shared_w3 && !shared_gate, "MoE: shared fc3 or gate given without shared experts");
+    return;
+  }
+  SY_CHECK(c.gated == (shared_w3 != nullptr), "MoE: gated experts need shared fc3 weights (and only they)");
+  auto transposed = [](const Tensor& t, int64_t N, int64_t K, const char* name) {
+    SY_CHECK(t.dtype() == DType::kFloat32 && t.numel() == N * K,
+             std::string("MoE: ") + name + " must be float32 with " + std::to_string(N * K) + " elements, got " +
+                 shape_str(t.shape()));
+    Tensor out(DType::kFloat32, {K, N});
+    transpose_matrix(t.data<float>(), N, K, out.data<float>());
+    return out;
+  };
+  w.shared_w1_t = transposed(*shared_w1, Is, H, "shared fc1 weight");
+  w.shared_w2_t = transposed(*shared_w2, H, Is, "shared fc2 weight");
+  if (shared_w3) w.shared_w3_t = transposed(*shared_w3, Is, H, "shared fc3 weight");
+  w.shared_gate = pack_bias(shared_gate, H, "shared gate");
+}
+
 size_t moe_scratch_bytes(const MoeConfig& c, int64_t tokens) { return layout(c, tokens).total; }
 
 void moe_forward(const MoeConfig& c, const MoeWeights& w, const float* x, int64_t T, float* y, int64_t* expert_counts,
@@ -224,7 +257,7 @@ void moe_forward(const MoeConfig& c, const MoeWeights& w, const float* x, int64_
   if (w.router_b.defined())
     for (int64_t t = 0; t < T; ++t)
       for (int64_t e = 0; e < E; ++e) logits[t * E + e] += w.router_b.data<float>()[e];
-  route_tokens(c, logits, T, ids, weights);
+  route_tokens(c, logits, T, ids, weights, w.selection_bias.defined() ? w.selection_bias.data<float>() : nullptr);
   // 2. Rows of each expert made contiguous.
   build_dispatch(ids, T * k, E, d);
   for (int64_t r = 0; r < T * k; ++r) inverse[d.rows[r]] = static_cast<int32_t>(r);
@@ -272,6 +305,45 @@ void moe_forward(const MoeConfig& c, const MoeWeights& w, const float* x, int64_
       }
     }
   });
+  // 5. Shared experts: one dense MLP over every token, added (scaled by its sigmoid gate if any).
+  if (c.shared_inter > 0) {
+    const int64_t Is = c.shared_inter;
+    auto* sh = reinterpret_cast<float*>(base + l.shared_hidden);
+    auto* su = c.gated ? reinterpret_cast<float*>(base + l.shared_up) : nullptr;
+    auto* so = reinterpret_cast<float*>(base + l.shared_out);
+    sgemm(false, T, Is, H, 1.f, x, H, w.shared_w1_t.data<float>(), Is, 0.f, sh, Is, &pool);
+    if (c.gated) sgemm(false, T, Is, H, 1.f, x, H, w.shared_w3_t.data<float>(), Is, 0.f, su, Is, &pool);
+    pool.parallel_for(T, std::max<int64_t>(1, 4096 / Is), [&](int64_t t0, int64_t t1) {
+      for (int64_t i = t0 * Is; i < t1 * Is; ++i) {
+        if (!c.gated) {
+          sh[i] = activate(c.activation, sh[i]);
+          continue;
+        }
+        float g = sh[i], v = su[i];
+        if (c.activation == MoeActivation::kSilu) {
+          if (c.swiglu_limit > 0.f) {
+            g = std::min(g, c.swiglu_limit);
+            v = std::max(-c.swiglu_limit, std::min(v, c.swiglu_limit));
+          }
+          sh[i] = g / (1.f + std::exp(-c.swiglu_alpha * g)) * (v + c.swiglu_beta);
+        } else {
+          sh[i] = activate(c.activation, g) * v;
+        }
+      }
+    });
+    sgemm(false, T, H, Is, 1.f, sh, Is, w.shared_w2_t.data<float>(), H, 0.f, so, H, &pool);
+    pool.parallel_for(T, std::max<int64_t>(1, 4096 / H), [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        float scale = 1.f;
+        if (w.shared_gate.defined()) {
+          float dot = 0.f;
+          for (int64_t j = 0; j < H; ++j) dot += x[t * H + j] * w.shared_gate.data<float>()[j];
+          scale = 1.f / (1.f + std::exp(-dot));
+        }
+        for (int64_t j = 0; j < H; ++j) y[t * H + j] += scale * so[t * H + j];
+      }
+    });
+  }
   if (expert_counts) std::memcpy(expert_counts, d.counts, static_cast<size_t>(E) * 8);
 }
 

@@ -4,7 +4,7 @@
 //   p = score(x Wr^T + br)                    score: softmax | sigmoid
 //   (v, e) = topk(p, k)                       ties -> lower expert index (as PyTorch / ONNX Runtime)
 //   w = normalize(v)                          none | softmax (the seed classifier) | sum (Mixtral)
-//   y = sum_j w_j * expert_{e_j}(x)
+//   y = sum_j w_j * expert_{e_j}(x) [+ gate(x) * shared(x)]
 //   expert(x) = W2 act(W1 x + b1) + b2        or, gated (SwiGLU): W2 (act(W1 x + b1) * (W3 x + b3)) + b2
 #pragma once
 
@@ -38,6 +38,15 @@ struct MoeConfig {
   // Gated silu generalised as in ONNX Runtime's MoE: clamp g to <= limit and l to [-limit, limit],
   // then g * sigmoid(alpha * g) * (l + beta). Mixtral: alpha 1, beta 0, no limit.
   float swiglu_alpha = 1.f, swiglu_beta = 0.f, swiglu_limit = 0.f;  // limit 0: no clamp
+  // Grouped top-k (DeepSeek): the experts form n_group equal groups, and only the experts of the
+  // topk_group groups with the best group score (their best expert, or with group_top2 the sum of
+  // their best two, as DeepSeek-V3) compete for the k slots.
+  int64_t n_group = 1, topk_group = 1;
+  bool group_top2 = false;
+  float routed_scaling = 1.f;  // multiplies the final routing weights (DeepSeek's routed_scaling_factor)
+  // Shared experts (DeepSeek, Qwen-MoE): one MLP of this width, same activation and gating as the
+  // routed experts, applied to every token and added to the output (0: none).
+  int64_t shared_inter = 0;
 };
 
 // Weights prepacked at compile time into the layout the GEMM streams (row-major K x N per expert).
@@ -47,7 +56,14 @@ struct MoeWeights {
   Tensor w1_t, b1;   // [E, H, I], [E, I] (b1 may be undefined)
   Tensor w3_t, b3;   // gated only: [E, H, I], [E, I]
   Tensor w2_t, b2;   // [E, I, H], [E, H]
+  Tensor selection_bias;  // [E] or undefined: added to the scores for choosing experts only (DeepSeek-V3)
+  Tensor shared_w1_t, shared_w3_t, shared_w2_t;  // [H, Is], [H, Is] (gated), [Is, H]
+  Tensor shared_gate;     // [H] or undefined: the shared output is scaled by sigmoid(x . gate) (Qwen-MoE)
 };
+
+// Packs the optional parts: selection bias [E], shared experts fc1/fc3 [Is, H], fc2 [H, Is], gate [H].
+void pack_moe_extras(const MoeConfig& cfg, MoeWeights& w, const Tensor* selection_bias, const Tensor* shared_w1,
+                     const Tensor* shared_w2, const Tensor* shared_w3, const Tensor* shared_gate);
 
 // Packs PyTorch/ONNX-layout weights: router [E,H], w1/w3 [E,I,H], w2 [E,H,I] (nn.Linear layout).
 MoeWeights pack_moe_weights(const MoeConfig& cfg, const Tensor& router, const Tensor* router_b, const Tensor& w1,

@@ -41,12 +41,46 @@ inline int64_t order_key(float f) {
   return f != f ? (int64_t{1} << 32) : key;
 }
 
+// Grouped top-k: scores the n_group groups of c (their best expert, or the sum of their best two),
+// keeps the topk_group best groups (ties to the lower group) and sets every other expert to -inf.
+void limit_to_best_groups(const MoeConfig& cfg, float* c, int64_t* scratch_keys) {
+  const int64_t G = cfg.num_experts / cfg.n_group;
+  int64_t* group_keys = scratch_keys;  // n_group <= E entries
+  for (int64_t g = 0; g < cfg.n_group; ++g) {
+    float best = -INFINITY, second = -INFINITY;
+    for (int64_t e = g * G; e < (g + 1) * G; ++e) {
+      if (c[e] > best) {
+        second = best;
+        best = c[e];
+      } else if (c[e] > second) {
+        second = c[e];
+      }
+    }
+    group_keys[g] = order_key(cfg.group_top2 && G > 1 ? best + second : best);
+  }
+  uint64_t keep[1024 / 64] = {};
+  for (int64_t j = 0; j < cfg.topk_group; ++j) {
+    int64_t pick = 0, pick_key = -1;
+    for (int64_t g = 0; g < cfg.n_group; ++g)
+      if (group_keys[g] > pick_key) {
+        pick_key = group_keys[g];
+        pick = g;
+      }
+    group_keys[pick] = -2;
+    keep[pick >> 6] |= uint64_t{1} << (pick & 63);
+  }
+  for (int64_t g = 0; g < cfg.n_group; ++g)
+    if (!(keep[g >> 6] & (uint64_t{1} << (g & 63))))
+      for (int64_t e = g * G; e < (g + 1) * G; ++e) c[e] = -INFINITY;
+}
+
 }  // namespace
 
-void route_tokens(const MoeConfig& cfg, const float* logits, int64_t tokens, int32_t* expert_ids, float* weights) {
+void route_tokens(const MoeConfig& cfg, const float* logits, int64_t tokens, int32_t* expert_ids, float* weights,
+                  const float* selection_bias) {
   const int64_t E = cfg.num_experts, k = cfg.k;
   constexpr int64_t kMaxStackExperts = 1024;
-  float probs_stack[kMaxStackExperts];
+  float probs_stack[kMaxStackExperts], choice_stack[kMaxStackExperts];
   int64_t keys_stack[kMaxStackExperts];
   for (int64_t t = 0; t < tokens; ++t) {
     const float* l = logits + t * E;
@@ -70,7 +104,15 @@ void route_tokens(const MoeConfig& cfg, const float* logits, int64_t tokens, int
     int32_t* ids = expert_ids + t * k;
     float* w = weights + t * k;
     int64_t* keys = keys_stack;
-    for (int64_t e = 0; e < E; ++e) keys[e] = order_key(p[e]);
+    // The scores that choose (bias-shifted, limited to the best groups); the weights stay p.
+    const float* choice = p;
+    if (selection_bias || cfg.n_group > 1) {
+      float* c = choice_stack;
+      for (int64_t e = 0; e < E; ++e) c[e] = p[e] + (selection_bias ? selection_bias[e] : 0.f);
+      if (cfg.n_group > 1) limit_to_best_groups(cfg, c, keys);
+      choice = c;
+    }
+    for (int64_t e = 0; e < E; ++e) keys[e] = order_key(choice[e]);
     for (int64_t j = 0; j < k; ++j) {
       int64_t best = 0, best_key = -1;
       for (int64_t e = 0; e < E; ++e) {
@@ -91,6 +133,8 @@ void route_tokens(const MoeConfig& cfg, const float* logits, int64_t tokens, int
       for (int64_t j = 0; j < k; ++j) sum += w[j];
       for (int64_t j = 0; j < k; ++j) w[j] /= sum;
     }
+    if (cfg.routed_scaling != 1.f)
+      for (int64_t j = 0; j < k; ++j) w[j] *= cfg.routed_scaling;
   }
 }
 

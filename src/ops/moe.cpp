@@ -6,10 +6,15 @@
 //          9 input projection weight [H, Kin] (optional), 10 its bias [H] (opt.),
 //          11 output projection weight [N, H] (optional), 12 its bias [N] (opt.): dense layers folded
 //          around the layer (see src/moe/moe_block.h); X is then [T, Kin] and Y [T, N].
+//          13 selection bias [E] (optional; DeepSeek-V3's e_score_correction_bias: shifts the scores
+//          that choose the experts, not the weights); 14 shared fc1 [Is, H], 15 shared fc2 [H, Is],
+//          16 shared fc3 [Is, H] (gated), 17 shared gate [H] (optional; Qwen-MoE): shared experts,
+//          one MLP applied to every token and added (times sigmoid(x . gate) if given).
 // Outputs: 0 Y, shape of X (last dim N with an output projection); 1 expert_counts [E] int64
 //          (optional): tokens routed to each expert.
 // Attributes: k, activation (relu|gelu|silu|identity), scoring (softmax|sigmoid),
-//             normalize (none|softmax|sum). Weights must be initializers: they are prepacked here.
+//             normalize (none|softmax|sum); n_group, topk_group, group_score (max|top2sum):
+//             grouped top-k (DeepSeek); routed_scaling_factor (multiplies the routing weights). Weights must be initializers: they are prepacked here.
 // Graph passes in src/graph/passes/ create this node from exported routing subgraphs; a model may
 // also contain it directly (domain "ai.switchyard", version 1).
 #include "moe/moe_block.h"
@@ -51,6 +56,20 @@ class MoE final : public Kernel {
     try {
       weights_ = pack_moe_weights(cfg_, *router, constant(2, false), *w1, constant(4, false), *w2, constant(6, false), w3,
                                   constant(8, false));
+      cfg_.n_group = node_.attr_int("n_group", 1);
+      cfg_.topk_group = node_.attr_int("topk_group", cfg_.n_group);
+      const std::string group_score = node_.attr_string("group_score", "max");
+      SY_CHECK(group_score == "max" || group_score == "top2sum", "unknown group_score '" + group_score + "' (max, top2sum)");
+      cfg_.group_top2 = group_score == "top2sum";
+      cfg_.routed_scaling = node_.attr_float("routed_scaling_factor", 1.f);
+      const Tensor* shared_w1 = constant(14, false);
+      if (shared_w1) {
+        SY_CHECK(shared_w1->rank() == 2 && shared_w1->dim(1) == cfg_.hidden,
+                 "shared fc1 must be [Is, " + std::to_string(cfg_.hidden) + "], got " + shape_str(shared_w1->shape()));
+        cfg_.shared_inter = shared_w1->dim(0);
+      }
+      pack_moe_extras(cfg_, weights_, constant(13, false), shared_w1, constant(15, false), constant(16, false),
+                      constant(17, false));
       if (const Tensor* win = constant(9, false)) in_ = pack_dense_projection(*win, constant(10, false), "input projection");
       if (const Tensor* wout = constant(11, false)) out_ = pack_dense_projection(*wout, constant(12, false), "output projection");
     } catch (const Error& e) {

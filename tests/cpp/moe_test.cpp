@@ -146,6 +146,89 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{64, 8, 32, 16, 256, MoeActivation::kSilu, MoeScoring::kSoftmax, MoeNormalize::kSum, true, false, 2},
                       Case{3, 3, 5, 7, 9, MoeActivation::kIdentity, MoeScoring::kSoftmax, MoeNormalize::kNone, false, false, 1}));
 
+// DeepSeek / Qwen-MoE parts against a plain double-precision reference: sigmoid scores with a
+// selection-only bias, grouped top-k (group score = best expert or sum of the best two), weights
+// renormalised and scaled, plus a gated shared expert with and without its sigmoid gate.
+TEST(MoeLayer, GroupedTopKSelectionBiasAndSharedExperts) {
+  for (int variant = 0; variant < 4; ++variant) {
+    const int64_t E = 16, k = 4, H = 24, I = 20, Is = 36, T = 70;
+    MoeConfig c{E, k, H, I, MoeActivation::kSilu, MoeScoring::kSigmoid, MoeNormalize::kSum, true};
+    c.n_group = 4;
+    c.topk_group = 2;
+    c.group_top2 = variant % 2 == 1;
+    c.routed_scaling = 2.5f;
+    c.shared_inter = Is;
+    const bool gate = variant >= 2;
+    std::mt19937 rng(static_cast<unsigned>(variant + 11));
+    Tensor x = randn({T, H}, rng), router = randn({E, H}, rng), w1 = randn({E, I, H}, rng, 0.3f), w2 = randn({E, H, I}, rng, 0.3f),
+           w3 = randn({E, I, H}, rng, 0.3f), bias = randn({E}, rng, 0.2f), s1 = randn({Is, H}, rng, 0.3f),
+           s2 = randn({H, Is}, rng, 0.3f), s3 = randn({Is, H}, rng, 0.3f), g = randn({H}, rng, 0.3f);
+    MoeWeights w = pack_moe_weights(c, router, nullptr, w1, nullptr, w2, nullptr, &w3, nullptr);
+    pack_moe_extras(c, w, &bias, &s1, &s2, &s3, gate ? &g : nullptr);
+    std::vector<char> scratch(moe_scratch_bytes(c, T) + 64);
+    void* aligned = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) & ~uintptr_t{63});
+    std::vector<float> y(static_cast<size_t>(T * H));
+    ThreadPool pool(2);
+    moe_forward(c, w, x.data<float>(), T, y.data(), nullptr, aligned, pool);
+    auto silu = [](double v) { return v / (1.0 + std::exp(-v)); };
+    for (int64_t t = 0; t < T; ++t) {
+      const float* xt = x.data<float>() + t * H;
+      std::vector<double> p(E), choice(E);
+      for (int64_t e = 0; e < E; ++e) {
+        double l = 0;
+        for (int64_t h = 0; h < H; ++h) l += static_cast<double>(router.data<float>()[e * H + h]) * xt[h];
+        p[static_cast<size_t>(e)] = 1.0 / (1.0 + std::exp(-l));
+        choice[static_cast<size_t>(e)] = p[static_cast<size_t>(e)] + bias.data<float>()[e];
+      }
+      std::vector<std::pair<double, int64_t>> groups;
+      for (int64_t gi = 0; gi < 4; ++gi) {
+        std::vector<double> v(choice.begin() + gi * 4, choice.begin() + gi * 4 + 4);
+        std::sort(v.rbegin(), v.rend());
+        groups.push_back({c.group_top2 ? v[0] + v[1] : v[0], gi});
+      }
+      std::stable_sort(groups.begin(), groups.end(), [](auto& a, auto& b) { return a.first > b.first; });
+      std::vector<int64_t> order;
+      for (int64_t e = 0; e < E; ++e)
+        if (e / 4 == groups[0].second || e / 4 == groups[1].second) order.push_back(e);
+      std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return choice[static_cast<size_t>(a)] > choice[static_cast<size_t>(b)]; });
+      double sum = 0;
+      for (int64_t j = 0; j < k; ++j) sum += p[static_cast<size_t>(order[static_cast<size_t>(j)])];
+      std::vector<double> ref(H, 0.0);
+      auto mlp = [&](const float* a, const float* b, const float* cc, int64_t n, double scale) {  // fc1 [n,H], fc2 [H,n], fc3
+        std::vector<double> hid(static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; ++i) {
+          double g1 = 0, u = 0;
+          for (int64_t h = 0; h < H; ++h) {
+            g1 += static_cast<double>(a[i * H + h]) * xt[h];
+            u += static_cast<double>(cc[i * H + h]) * xt[h];
+          }
+          hid[static_cast<size_t>(i)] = silu(g1) * u;
+        }
+        for (int64_t o = 0; o < H; ++o) {
+          double v = 0;
+          for (int64_t i = 0; i < n; ++i) v += static_cast<double>(b[o * n + i]) * hid[static_cast<size_t>(i)];
+          ref[static_cast<size_t>(o)] += scale * v;
+        }
+      };
+      for (int64_t j = 0; j < k; ++j) {
+        const int64_t e = order[static_cast<size_t>(j)];
+        mlp(w1.data<float>() + e * I * H, w2.data<float>() + e * H * I, w3.data<float>() + e * I * H, I,
+            2.5 * p[static_cast<size_t>(e)] / sum);
+      }
+      double gs = 1.0;
+      if (gate) {
+        double dot = 0;
+        for (int64_t h = 0; h < H; ++h) dot += static_cast<double>(g.data<float>()[h]) * xt[h];
+        gs = 1.0 / (1.0 + std::exp(-dot));
+      }
+      mlp(s1.data<float>(), s2.data<float>(), s3.data<float>(), Is, gs);
+      for (int64_t o = 0; o < H; ++o)
+        ASSERT_NEAR(y[static_cast<size_t>(t * H + o)], ref[static_cast<size_t>(o)], 1e-4 * (1 + std::fabs(ref[static_cast<size_t>(o)])))
+            << "variant " << variant << " token " << t << " dim " << o;
+    }
+  }
+}
+
 // Top-k as PyTorch's topk: ties go to the lower expert index, NaN ranks above every number.
 TEST(Routing, TiesToLowerIndexAndNaNFirst) {
   MoeConfig c{5, 2, 1, 1, MoeActivation::kRelu, MoeScoring::kSigmoid, MoeNormalize::kNone, false};

@@ -16,12 +16,13 @@ struct TinyMoe {
 };
 
 // True for the shapes the kernel covers: E <= 16, H and I in {16, 32, 64}, not gated, ReLU or
-// identity, softmax scoring, at most 16 outputs.
+// identity, softmax scoring, at most 16 outputs; no expert groups, weight scaling or shared experts
+// (the caller also checks that there is no selection bias).
 inline bool tiny_moe_supported(const MoeConfig& c, int64_t out_n) {
   auto small = [](int64_t n) { return n == 16 || n == 32 || n == 64; };
   return c.num_experts <= 16 && c.k <= c.num_experts && small(c.hidden) && small(c.inter) && !c.gated &&
          (c.activation == MoeActivation::kRelu || c.activation == MoeActivation::kIdentity) &&
-         c.scoring == MoeScoring::kSoftmax && out_n <= 16;
+         c.scoring == MoeScoring::kSoftmax && out_n <= 16 && c.n_group == 1 && c.routed_scaling == 1.f && c.shared_inter == 0;
 }
 
 // y[r, :] for rows r < rows of x [rows, H]; counts[e] += tokens routed to e.
