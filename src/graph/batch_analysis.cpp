@@ -56,6 +56,8 @@ std::string rows_independent(const Graph& g) {
       out = Kind::kConstant;  // computed from constants only (dead after folding, but harmless)
     } else if (n.attrs.count("then_branch") || n.attrs.count("body") || n.attrs.count("else_branch")) {
       return why;
+    } else if (n.inputs.empty() || n.inputs[0] < 0) {
+      return why;
     } else {
       const Value& x = g.values[static_cast<size_t>(n.inputs[0])];
       const int rank = rank_of(x);
@@ -87,21 +89,23 @@ std::string rows_independent(const Graph& g) {
           if (in < 0 || !ok) continue;
           const Value& v = g.values[static_cast<size_t>(in)];
           if (k(in) == Kind::kRows) ok = rank_of(v) == out_rank;
-          else ok = rank_of(v) < out_rank || (rank_of(v) == out_rank && v.constant && v.constant->dim(0) == 1);
+          else ok = (v.constant ? v.constant->rank() : rank_of(v)) < out_rank ||
+                    (v.constant && v.constant->rank() == out_rank && v.constant->dim(0) == 1);
         }
         if (ok) out = Kind::kRows;
       } else if (op == "Gemm") {
         if (k(n.inputs[0]) == Kind::kRows && n.attr_int("transA", 0) == 0 && others_constant()) {
           bool c_ok = n.inputs.size() < 3 || n.inputs[2] < 0;
           if (!c_ok) {
-            const Tensor& c = *g.values[static_cast<size_t>(n.inputs[2])].constant;
-            c_ok = c.rank() <= 1 || c.dim(0) == 1;
+            const auto& c = g.values[static_cast<size_t>(n.inputs[2])].constant;
+            c_ok = c && (c->rank() <= 1 || c->dim(0) == 1);
           }
           if (c_ok) out = Kind::kRows;
         }
       } else if (op == "MatMul") {
-        const Value& b = g.values[static_cast<size_t>(n.inputs[1])];
-        if (k(n.inputs[0]) == Kind::kRows && rank >= 2 && k(n.inputs[1]) == Kind::kConstant && rank_of(b) <= 2)
+        if (n.inputs.size() == 2 && n.inputs[1] >= 0 && k(n.inputs[0]) == Kind::kRows && rank >= 2 &&
+            k(n.inputs[1]) == Kind::kConstant && rank_of(g.values[static_cast<size_t>(n.inputs[1])]) <= 2 &&
+            rank_of(g.values[static_cast<size_t>(n.inputs[1])]) >= 1)
           out = Kind::kRows;
       } else if (kRowwiseWithWeights.count(op)) {
         if (k(n.inputs[0]) == Kind::kRows && others_constant() && n.attr_int("training_mode", 0) == 0) out = Kind::kRows;
@@ -110,8 +114,10 @@ std::string rows_independent(const Graph& g) {
       } else if (op == "Reshape") {
         // Constant target shape keeping dim 0 (0 = copy it), or -1 there with every other dim fixed
         // and equal in product to the input's fixed trailing dims.
+        if (n.inputs.size() < 2 || n.inputs[1] < 0) return why;
         const Value& s = g.values[static_cast<size_t>(n.inputs[1])];
-        if (k(n.inputs[1]) == Kind::kConstant && s.constant && s.constant->numel() >= 1 && rank >= 1) {
+        if (k(n.inputs[1]) == Kind::kConstant && s.constant && s.constant->dtype() == DType::kInt64 &&
+            s.constant->numel() >= 1 && rank >= 1) {
           const int64_t* dims = s.constant->data<int64_t>();
           int64_t rest = 1, in_rest = 1;
           bool fixed = true;
@@ -140,7 +146,7 @@ std::string rows_independent(const Graph& g) {
         std::vector<int64_t> axes = n.attr_ints("axes");
         if (n.inputs.size() > 1 && n.inputs[1] >= 0) {
           const Value& a = g.values[static_cast<size_t>(n.inputs[1])];
-          if (!a.constant) return why;
+          if (!a.constant || a.constant->dtype() != DType::kInt64) return why;
           axes.assign(a.constant->data<int64_t>(), a.constant->data<int64_t>() + a.constant->numel());
         }
         const int out_rank = op == "Squeeze" ? rank : rank + static_cast<int>(axes.size());

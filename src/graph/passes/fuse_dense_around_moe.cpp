@@ -35,9 +35,11 @@ struct Folded {
 
 // A Gemm y = alpha * A B' + beta * C with constant B and C (C broadcast over rows): as nn.Linear.
 bool as_linear(const Graph& g, const Node& n, Folded& out) {
-  if (n.op_type != "Gemm" || !n.domain.empty() || n.attr_int("transA", 0) != 0 || n.inputs.size() < 2) return false;
+  if (n.op_type != "Gemm" || !n.domain.empty() || n.attr_int("transA", 0) != 0 || n.inputs.size() < 2 || n.inputs[0] < 0 ||
+      n.inputs[1] < 0)
+    return false;
   const Value& b = g.values[static_cast<size_t>(n.inputs[1])];
-  if (n.inputs[1] < 0 || !b.constant || b.constant->dtype() != DType::kFloat32 || b.constant->rank() != 2) return false;
+  if (!b.constant || b.constant->dtype() != DType::kFloat32 || b.constant->rank() != 2) return false;
   if (b.constant->numel() * 4 > static_cast<int64_t>(kMaxProjectionBytes)) return false;
   const bool trans_b = n.attr_int("transB", 0) != 0;
   const float alpha = n.attr_float("alpha", 1.f), beta = n.attr_float("beta", 1.f);
@@ -88,7 +90,9 @@ void fuse_dense_around_moe(Graph& g) {
   std::set<int> removed;
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     Node& moe = g.nodes[i];
-    if (moe.op_type != "MoE" || moe.domain != "ai.switchyard" || moe.inputs.size() < 6 || moe.inputs.size() > 9) continue;
+    if (moe.op_type != "MoE" || moe.domain != "ai.switchyard" || moe.inputs.size() < 6 || moe.inputs.size() > 9 ||
+        moe.outputs.empty() || moe.inputs[0] < 0)
+      continue;
     size_t expert_bytes = 0;
     for (int slot : {3, 5, 7})
       if (static_cast<size_t>(slot) < moe.inputs.size() && moe.inputs[static_cast<size_t>(slot)] >= 0) {
