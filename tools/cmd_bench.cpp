@@ -18,6 +18,7 @@
 #include "switchyard/async_queue.h"
 
 #include "commands.h"
+#include "io/idx.h"
 #include "io/npy.h"
 #include "ops/gemm_kernel.h"
 #include "runtime/thread_pool.h"
@@ -273,7 +274,7 @@ void write_plot(const std::string& path, const std::vector<CaseResult>& results,
 
 void add_bench_command(CLI::App& app) {
   struct Options {
-    std::string model, pool, json, plot, hint = "latency";
+    std::string model, pool, json, plot, hint = "latency", dataset, data_dir = "/usr/share/datasets/fashion-mnist";
     std::vector<int64_t> batches{1};
     int threads = 0, streams = 0, requests = 0, auto_batch = -1;
     double duration = 3.0, warmup = 0.5;
@@ -283,6 +284,9 @@ void add_bench_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("bench", "Latency and throughput of a model over a fixed duration");
   cmd->add_option("model", opt->model, "ONNX model file");
   cmd->add_option("--inputs", opt->pool, ".npz pool: one array [P, ...] per input, sliced by the batch size (default: random)");
+  cmd->add_option("--dataset", opt->dataset, "inputs from a dataset's test images (pixels x 1/255), instead of --inputs")
+      ->check(CLI::IsMember({"fashion-mnist"}));
+  cmd->add_option("--data-dir", opt->data_dir, "where the dataset's IDX files are");
   cmd->add_option("--batch", opt->batches, "batch sizes, e.g. 1,16,64,256 (a sweep)")->delimiter(',');
   cmd->add_option("--threads", opt->threads, "threads (0: one per core)");
   cmd->add_option("--hint", opt->hint, "performance hint")->check(CLI::IsMember({"latency", "throughput"}));
@@ -318,6 +322,19 @@ void add_bench_command(CLI::App& app) {
       std::vector<std::pair<std::string, Tensor>> arrays;
       if (!opt->pool.empty()) {
         arrays = read_npz(opt->pool);
+      } else if (!opt->dataset.empty()) {
+        // The 10,000 Fashion-MNIST test images, shaped as the model's single image input.
+        SY_CHECK(model.inputs().size() == 1 && model.inputs()[0].dtype == DType::kFloat32,
+                 "--dataset needs a model with one float32 input");
+        Tensor images = read_idx(opt->data_dir + "/t10k-images-idx3-ubyte.gz");
+        SY_CHECK(images.rank() == 3 && images.dim(1) == 28 && images.dim(2) == 28, "unexpected Fashion-MNIST layout in " + opt->data_dir);
+        const PortInfo& in = model.inputs()[0];
+        Shape shape = {images.dim(0), 784};
+        if (in.rank_known && in.shape.size() == 4) shape = {images.dim(0), 1, 28, 28};
+        if (in.rank_known && in.shape.size() == 3) shape = {images.dim(0), 28, 28};
+        Tensor pixels(DType::kFloat32, shape);
+        for (int64_t i = 0; i < pixels.numel(); ++i) pixels.data<float>()[i] = images.data<uint8_t>()[i] * (1.f / 255.f);
+        arrays.emplace_back(in.name, pixels);
       } else {  // random inputs, dynamic dims set to the largest batch
         std::mt19937 rng(42);
         std::normal_distribution<float> normal(0.f, 1.f);
