@@ -1,5 +1,7 @@
 #include "moe/moe_block.h"
 
+#include "moe/scratch_layout.h"
+
 #include <algorithm>
 #include <cstring>
 
@@ -17,26 +19,20 @@ namespace {
 // (32 rows x 16..64 floats), and a 64-row batch still splits evenly over two threads.
 constexpr int64_t kTileRows = 32;
 
-inline size_t align64(size_t n) { return (n + 63) & ~size_t{63}; }
-
 struct PartLayout {
   size_t hidden_in, moe_out, moe_scratch, counts, total;
 };
 
 PartLayout part_layout(const MoeConfig& c, const DenseProjection& in, const DenseProjection& out) {
   PartLayout l{};
-  size_t off = 0;
-  auto take = [&](size_t bytes) {
-    size_t at = off;
-    off += align64(bytes);
-    return at;
-  };
+  ScratchLayoutBuilder b;
+  auto take = [&](size_t bytes) { return b.take(bytes); };
   const auto rows_h = static_cast<size_t>(kTileRows * c.hidden) * 4;
   l.hidden_in = in.defined() ? take(rows_h) : 0;
   l.moe_out = out.defined() ? take(rows_h) : 0;
   l.counts = take(static_cast<size_t>(c.num_experts) * 8);
   l.moe_scratch = take(moe_scratch_bytes(c, kTileRows));
-  l.total = off;
+  l.total = b.total();
   return l;
 }
 

@@ -1,5 +1,7 @@
 #include "moe/moe_layer.h"
 
+#include "moe/scratch_layout.h"
+
 #include <cmath>
 #include <cstring>
 
@@ -62,8 +64,6 @@ Tensor pack_bias(const Tensor* b, int64_t n, const char* name) {
   return b->clone();
 }
 
-inline size_t align64(size_t n) { return (n + 63) & ~size_t{63}; }
-
 struct ScratchLayout {
   size_t logits, ids, weights, counts, offsets, rows, inverse, gathered, hidden, up, expert_out, shared_hidden, shared_up,
       shared_out, total;
@@ -73,12 +73,8 @@ ScratchLayout layout(const MoeConfig& c, int64_t T) {
   const size_t pairs = static_cast<size_t>(T * c.k), E = static_cast<size_t>(c.num_experts);
   const size_t H = static_cast<size_t>(c.hidden), I = static_cast<size_t>(c.inter);
   ScratchLayout l{};
-  size_t off = 0;
-  auto take = [&](size_t bytes) {
-    size_t at = off;
-    off += align64(bytes);
-    return at;
-  };
+  ScratchLayoutBuilder b;
+  auto take = [&](size_t bytes) { return b.take(bytes); };
   l.logits = take(static_cast<size_t>(T) * E * 4);
   l.ids = take(pairs * 4);
   l.weights = take(pairs * 4);
@@ -94,7 +90,7 @@ ScratchLayout layout(const MoeConfig& c, int64_t T) {
   l.shared_hidden = Is ? take(Tn * Is * 4) : 0;
   l.shared_up = Is && c.gated ? take(Tn * Is * 4) : 0;
   l.shared_out = Is ? take(Tn * H * 4) : 0;
-  l.total = off;
+  l.total = b.total();
   return l;
 }
 
