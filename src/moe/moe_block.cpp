@@ -95,15 +95,10 @@ void moe_block_forward(const MoeConfig& c, const MoeWeights& w, const DenseProje
 #ifdef SWITCHYARD_X86_KERNELS
   // Tiny experts (the seed classifier): router, top-k, experts and output projection per row in
   // registers instead of the generic layer's dispatch and per-expert GEMM calls.
-  const bool tiny = kHasAvx512 && !disable_tiny_kernel() && !w.selection_bias.defined() &&
+  const bool tiny = kHasAvx512 && !disable_tiny_kernel() && !w.selection_bias.defined() && w.w1_t.defined() &&
                     x86::tiny_moe_supported(c, out.defined() ? out.out : 0);
-  x86::TinyMoe tm{&c,
-                  w.router_t.data<float>(),
-                  w.router_b.defined() ? w.router_b.data<float>() : nullptr,
-                  w.w1_t.data<float>(),
-                  w.b1.defined() ? w.b1.data<float>() : nullptr,
-                  w.w2_t.data<float>(),
-                  w.b2.defined() ? w.b2.data<float>() : nullptr};
+  auto ptr = [](const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; };
+  x86::TinyMoe tm{&c, ptr(w.router_t), ptr(w.router_b), ptr(w.w1_t), ptr(w.b1), ptr(w.w2_t), ptr(w.b2)};
   if (out.defined()) {
     tm.out_t = out.w_t.data<float>();
     tm.out_b = out.b.defined() ? out.b.data<float>() : nullptr;

@@ -2,12 +2,16 @@
 
 #include "moe/scratch_layout.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "moe/dispatch.h"
 #include "moe/routing.h"
 #include "ops/gemm_kernel.h"
+#include "ops/gemm_panel.h"
+#include "ops/vector_math.h"
+#include "ops/cpu_dispatch.h"
 #include "runtime/thread_pool.h"
 
 namespace switchyard {
@@ -57,6 +61,14 @@ Tensor pack_transposed(const Tensor& w, int64_t E, int64_t N, int64_t K, const c
   return out;
 }
 
+// [E, N, K] (nn.Linear weights per expert) -> 32-column panels per expert.
+Tensor pack_panels(const Tensor& w, int64_t E, int64_t N, int64_t K, const char* name) {
+  SY_CHECK(w.dtype() == DType::kFloat32 && w.numel() == E * N * K,
+           std::string("MoE: ") + name + " must be float32 with " + std::to_string(E * N * K) + " elements, got " +
+               shape_str(w.shape()));
+  return pack_panels_from_linear(w.data<float>(), E, N, K);
+}
+
 Tensor pack_bias(const Tensor* b, int64_t n, const char* name) {
   if (!b) return Tensor();
   SY_CHECK(b->dtype() == DType::kFloat32 && b->numel() == n,
@@ -100,7 +112,7 @@ inline float activate(MoeActivation a, float v) {
     case MoeActivation::kGelu: return 0.5f * v * (1.f + std::erf(v * 0.70710678118654752f));
     case MoeActivation::kGeluTanh:
       return 0.5f * v * (1.f + std::tanh(0.7978845608028654f * (v + 0.044715f * v * v * v)));
-    case MoeActivation::kSilu: return v / (1.f + std::exp(-v));
+    case MoeActivation::kSilu: return v * sigmoid(v);
     default: return v;
   }
 }
@@ -111,35 +123,41 @@ void gather_rows(const MoeConfig& c, int64_t r0, int64_t r1, const float* x, con
   for (int64_t r = r0; r < r1; ++r) std::memcpy(gathered + r * H, x + (rows[r] / c.k) * H, static_cast<size_t>(H) * 4);
 }
 
-// First projection of expert e for its rows [r0, r1), columns [j0, j1) of the inter dimension:
-// hidden = act(X W1 + b1) [* (X W3 + b3)]; bias and activation applied while the tile is in cache.
-void first_projection(const MoeConfig& c, const MoeWeights& w, int64_t e, int64_t r0, int64_t r1, int64_t j0, int64_t j1,
-                      const float* gathered, float* hidden, float* up, ThreadPool* gemm_pool) {
-  const int64_t H = c.hidden, I = c.inter, n = r1 - r0, cols = j1 - j0;
-  if (n <= 0 || cols <= 0) return;
-  const float* xg = gathered + r0 * H;
-  float* h = hidden + r0 * I + j0;
-  sgemm(false, n, cols, H, 1.f, xg, H, w.w1_t.data<float>() + e * H * I + j0, I, 0.f, h, I, gemm_pool);
-  const float* b1 = w.b1.defined() ? w.b1.data<float>() + e * I + j0 : nullptr;
+// The gated activation over n values, in place in h: ONNX Runtime's generalised SwiGLU
+// h = g * sigmoid(alpha g) * (v + beta) with g clamped to <= limit and v to [-limit, limit] when
+// limit > 0 (Mixtral: alpha 1, beta 0, no limit), or act(g) * v for the other activations.
+SY_MULTIVERSION("avx512f", "avx2,fma", "default")
+void gated_activation(const MoeConfig& c, float* __restrict h, const float* __restrict u, int64_t n) {
+  if (c.activation != MoeActivation::kSilu) {
+    for (int64_t i = 0; i < n; ++i) h[i] = activate(c.activation, h[i]) * u[i];
+    return;
+  }
+  const float alpha = c.swiglu_alpha, beta = c.swiglu_beta, limit = c.swiglu_limit;
+  if (limit > 0.f) {
+    for (int64_t i = 0; i < n; ++i) {
+      const float g = std::min(h[i], limit), v = std::max(-limit, std::min(u[i], limit));
+      h[i] = g * sigmoid(alpha * g) * (v + beta);
+    }
+  } else {
+    for (int64_t i = 0; i < n; ++i) h[i] = h[i] * sigmoid(alpha * h[i]) * (u[i] + beta);
+  }
+}
+
+// Bias and activation on the first projection's tile (rows x cols at h, leading dimension I), while it
+// is in cache; gated: h = act(h + b1) * (u + b3).
+void finish_first_projection(const MoeConfig& c, const float* b1, const float* b3, int64_t n, int64_t cols, float* h,
+                             float* u) {
+  const int64_t I = c.inter;
   if (c.gated) {
-    float* u = up + r0 * I + j0;
-    sgemm(false, n, cols, H, 1.f, xg, H, w.w3_t.data<float>() + e * H * I + j0, I, 0.f, u, I, gemm_pool);
-    const float* b3 = w.b3.defined() ? w.b3.data<float>() + e * I + j0 : nullptr;
-    const bool swiglu = c.activation == MoeActivation::kSilu;
-    const float alpha = c.swiglu_alpha, beta = c.swiglu_beta, limit = c.swiglu_limit;
-    for (int64_t r = 0; r < n; ++r)
-      for (int64_t i = 0; i < cols; ++i) {
-        float g = h[r * I + i] + (b1 ? b1[i] : 0.f), v = u[r * I + i] + (b3 ? b3[i] : 0.f);
-        if (swiglu) {
-          if (limit > 0.f) {
-            g = std::min(g, limit);
-            v = std::max(-limit, std::min(v, limit));
-          }
-          h[r * I + i] = g / (1.f + std::exp(-alpha * g)) * (v + beta);
-        } else {
-          h[r * I + i] = activate(c.activation, g) * v;
-        }
-      }
+    for (int64_t r = 0; r < n; ++r) {
+      float* __restrict hr = h + r * I;
+      float* __restrict ur = u + r * I;
+      if (b1)
+        for (int64_t i = 0; i < cols; ++i) hr[i] += b1[i];
+      if (b3)
+        for (int64_t i = 0; i < cols; ++i) ur[i] += b3[i];
+      gated_activation(c, hr, ur, cols);
+    }
   } else if (c.activation == MoeActivation::kRelu) {
     // The common case gets a loop the compiler vectorises (no per-element switch).
     for (int64_t r = 0; r < n; ++r) {
@@ -155,23 +173,69 @@ void first_projection(const MoeConfig& c, const MoeWeights& w, int64_t e, int64_
   }
 }
 
-// Second projection of expert e for its rows [r0, r1), output columns [j0, j1): out = hidden W2 + b2.
-void second_projection(const MoeConfig& c, const MoeWeights& w, int64_t e, int64_t r0, int64_t r1, int64_t j0, int64_t j1,
-                       const float* hidden, float* expert_out, ThreadPool* gemm_pool) {
-  const int64_t H = c.hidden, I = c.inter, n = r1 - r0, cols = j1 - j0;
-  if (n <= 0 || cols <= 0) return;
-  float* y = expert_out + r0 * H + j0;
-  sgemm(false, n, cols, I, 1.f, hidden + r0 * I, I, w.w2_t.data<float>() + e * I * H + j0, H, 0.f, y, H, gemm_pool);
+// First projection of expert e over its rows [r0, r1) for the panels [q0, q1) of the inter dimension.
+void first_projection(const MoeConfig& c, const MoeWeights& w, int64_t e, int64_t r0, int64_t r1, int64_t q0, int64_t q1,
+                      const float* gathered, float* hidden, float* up) {
+  const int64_t H = c.hidden, I = c.inter, n = r1 - r0, per = panel_floats(H, I);
+  const int64_t j0 = q0 * kPanelWidth, cols = std::min(I, q1 * kPanelWidth) - j0;
+  const float* xg = gathered + r0 * H;
+  float* h = hidden + r0 * I;
+  gemm_panels(n, I, H, xg, H, w.w1_p.data<float>() + e * per, q0, q1, h, I);
+  float* u = nullptr;
+  if (c.gated) {
+    u = up + r0 * I;
+    gemm_panels(n, I, H, xg, H, w.w3_p.data<float>() + e * per, q0, q1, u, I);
+    u += j0;
+  }
+  finish_first_projection(c, w.b1.defined() ? w.b1.data<float>() + e * I + j0 : nullptr,
+                          w.b3.defined() ? w.b3.data<float>() + e * I + j0 : nullptr, n, cols, h + j0, u);
+}
+
+// Second projection of expert e over its rows [r0, r1) for the panels [q0, q1) of the output: hidden W2 + b2.
+void second_projection(const MoeConfig& c, const MoeWeights& w, int64_t e, int64_t r0, int64_t r1, int64_t q0, int64_t q1,
+                       const float* hidden, float* expert_out) {
+  const int64_t H = c.hidden, I = c.inter, n = r1 - r0;
+  float* y = expert_out + r0 * H;
+  gemm_panels(n, H, I, hidden + r0 * I, I, w.w2_p.data<float>() + e * panel_floats(I, H), q0, q1, y, H);
   if (w.b2.defined()) {
+    const int64_t j0 = q0 * kPanelWidth, cols = std::min(H, q1 * kPanelWidth) - j0;
     const float* b2 = w.b2.data<float>() + e * H + j0;
     for (int64_t r = 0; r < n; ++r)
-      for (int64_t j = 0; j < cols; ++j) y[r * H + j] += b2[j];
+      for (int64_t j = 0; j < cols; ++j) y[r * H + j0 + j] += b2[j];
   }
 }
 
-// Column tile of the expert GEMMs: wide enough for an efficient GEMM, narrow enough that the tasks
-// (expert x column tile) outnumber the threads when the load is skewed.
-constexpr int64_t kColumnTile = 512;
+// Cost of one panel of an expert with `rows` rows, in row units: the weights stream from memory
+// whatever the rows (about the time of 8 rows of arithmetic), then each row costs its FMAs.
+constexpr int64_t kPanelStreamCost = 8;
+
+// Runs fn(expert, q0, q1) over every panel of every expert that has rows, split into ranges of about
+// equal cost (rows + streaming), several per thread so a slow one does not hold the others up. A
+// range is consecutive panels, so each task reads one contiguous block of weights; no task is
+// bigger than its share, however skewed the load.
+template <typename F>
+void for_expert_panels(const Dispatch& d, int64_t E, int64_t panels, ThreadPool& pool, F&& fn) {
+  int64_t total = 0;
+  for (int64_t e = 0; e < E; ++e)
+    if (d.counts[e] > 0) total += (d.counts[e] + kPanelStreamCost) * panels;
+  if (total == 0) return;
+  const int64_t parts = pool.size() == 1 ? 1 : std::min<int64_t>(pool.size() * 4, total);
+  pool.parallel_for(parts, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t part = c0; part < c1; ++part) {
+      const int64_t lo = total * part / parts, hi = total * (part + 1) / parts;
+      int64_t start = 0;  // cost before expert e
+      for (int64_t e = 0; e < E && start < hi; ++e) {
+        if (d.counts[e] == 0) continue;
+        const int64_t unit = d.counts[e] + kPanelStreamCost;
+        // Panels whose cost interval starts in [lo, hi).
+        const int64_t q0 = std::clamp<int64_t>((lo - start + unit - 1) / unit, 0, panels);
+        const int64_t q1 = std::clamp<int64_t>((hi - start + unit - 1) / unit, 0, panels);
+        if (q0 < q1) fn(e, q0, q1);
+        start += unit * panels;
+      }
+    }
+  });
+}
 
 }  // namespace
 
@@ -183,13 +247,18 @@ MoeWeights pack_moe_weights(const MoeConfig& c, const Tensor& router, const Tens
   MoeWeights w;
   if (router.defined()) w.router_t = pack_transposed(router, 1, c.num_experts, c.hidden, "router weight");  // [1, H, E]
   w.router_b = pack_bias(router_b, c.num_experts, "router bias");
-  w.w1_t = pack_transposed(w1, c.num_experts, c.inter, c.hidden, "fc1 weight");
-  w.b1 = pack_bias(b1, c.num_experts * c.inter, "fc1 bias");
-  w.w2_t = pack_transposed(w2, c.num_experts, c.hidden, c.inter, "fc2 weight");
-  w.b2 = pack_bias(b2, c.num_experts * c.hidden, "fc2 bias");
+  const int64_t E = c.num_experts, H = c.hidden, I = c.inter;
+  w.w1_p = pack_panels(w1, E, I, H, "fc1 weight");
+  w.b1 = pack_bias(b1, E * I, "fc1 bias");
+  w.w2_p = pack_panels(w2, E, H, I, "fc2 weight");
+  w.b2 = pack_bias(b2, E * H, "fc2 bias");
   if (w3) {
-    w.w3_t = pack_transposed(*w3, c.num_experts, c.inter, c.hidden, "fc3 weight");
-    w.b3 = pack_bias(b3, c.num_experts * c.inter, "fc3 bias");
+    w.w3_p = pack_panels(*w3, E, I, H, "fc3 weight");
+    w.b3 = pack_bias(b3, E * I, "fc3 bias");
+  }
+  if (!c.gated && H <= 64 && I <= 64) {
+    w.w1_t = pack_transposed(w1, E, I, H, "fc1 weight");
+    w.w2_t = pack_transposed(w2, E, H, I, "fc2 weight");
   }
   return w;
 }
@@ -257,36 +326,17 @@ void moe_forward(const MoeConfig& c, const MoeWeights& w, const float* x, int64_
   // 2. Rows of each expert made contiguous.
   build_dispatch(ids, T * k, E, d);
   for (int64_t r = 0; r < T * k; ++r) inverse[d.rows[r]] = static_cast<int32_t>(r);
-  // 3. Each expert once over all of its rows. Decode (a handful of rows): experts in turn, each GEMM
-  //    split over the pool (memory-bound: split-K streams the weights). Otherwise two phases of
-  //    (expert, column tile) tasks, single-threaded GEMMs, so that both threads stay busy whatever the
-  //    load per expert; each task reads only its slice of the weights, once.
-  if (T * k <= 4 || pool.size() == 1) {
-    for (int64_t e = 0; e < E; ++e) {
-      const int64_t r0 = d.offsets[e], r1 = d.offsets[e + 1];
-      if (r0 == r1) continue;
-      gather_rows(c, r0, r1, x, d.rows, gathered);
-      first_projection(c, w, e, r0, r1, 0, c.inter, gathered, hidden, up, &pool);
-      second_projection(c, w, e, r0, r1, 0, H, hidden, expert_out, &pool);
-    }
-  } else {
-    pool.parallel_for(T * k, 64, [&](int64_t r0, int64_t r1) { gather_rows(c, r0, r1, x, d.rows, gathered); });
-    const int64_t tiles1 = (c.inter + kColumnTile - 1) / kColumnTile, tiles2 = (H + kColumnTile - 1) / kColumnTile;
-    pool.parallel_for(E * tiles1, 1, [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t) {
-        const int64_t e = t / tiles1, j0 = (t % tiles1) * kColumnTile;
-        first_projection(c, w, e, d.offsets[e], d.offsets[e + 1], j0, std::min(c.inter, j0 + kColumnTile), gathered, hidden,
-                         up, nullptr);
-      }
-    });
-    pool.parallel_for(E * tiles2, 1, [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t) {
-        const int64_t e = t / tiles2, j0 = (t % tiles2) * kColumnTile;
-        second_projection(c, w, e, d.offsets[e], d.offsets[e + 1], j0, std::min(H, j0 + kColumnTile), hidden, expert_out,
-                          nullptr);
-      }
-    });
-  }
+  // 3. Each expert once over all of its rows, as two phases of (expert, panel range) tasks balanced
+  //    by cost: both threads stay busy whatever the load per expert, each task streams only its slice
+  //    of the prepacked weights, once, and no task needs a reduction (decode too: the columns are
+  //    split, not K).
+  pool.parallel_for(T * k, 64, [&](int64_t r0, int64_t r1) { gather_rows(c, r0, r1, x, d.rows, gathered); });
+  for_expert_panels(d, E, panel_count(c.inter), pool, [&](int64_t e, int64_t q0, int64_t q1) {
+    first_projection(c, w, e, d.offsets[e], d.offsets[e + 1], q0, q1, gathered, hidden, up);
+  });
+  for_expert_panels(d, E, panel_count(H), pool, [&](int64_t e, int64_t q0, int64_t q1) {
+    second_projection(c, w, e, d.offsets[e], d.offsets[e + 1], q0, q1, hidden, expert_out);
+  });
   // 4. Weighted combine: each output row reads its k expert rows; no write conflicts, no reductions.
   pool.parallel_for(T, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, H * k)), [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
@@ -310,21 +360,10 @@ void moe_forward(const MoeConfig& c, const MoeWeights& w, const float* x, int64_
     sgemm(false, T, Is, H, 1.f, x, H, w.shared_w1_t.data<float>(), Is, 0.f, sh, Is, &pool);
     if (c.gated) sgemm(false, T, Is, H, 1.f, x, H, w.shared_w3_t.data<float>(), Is, 0.f, su, Is, &pool);
     pool.parallel_for(T, std::max<int64_t>(1, 4096 / Is), [&](int64_t t0, int64_t t1) {
-      for (int64_t i = t0 * Is; i < t1 * Is; ++i) {
-        if (!c.gated) {
-          sh[i] = activate(c.activation, sh[i]);
-          continue;
-        }
-        float g = sh[i], v = su[i];
-        if (c.activation == MoeActivation::kSilu) {
-          if (c.swiglu_limit > 0.f) {
-            g = std::min(g, c.swiglu_limit);
-            v = std::max(-c.swiglu_limit, std::min(v, c.swiglu_limit));
-          }
-          sh[i] = g / (1.f + std::exp(-c.swiglu_alpha * g)) * (v + c.swiglu_beta);
-        } else {
-          sh[i] = activate(c.activation, g) * v;
-        }
+      if (c.gated) {
+        gated_activation(c, sh + t0 * Is, su + t0 * Is, (t1 - t0) * Is);
+      } else {
+        for (int64_t i = t0 * Is; i < t1 * Is; ++i) sh[i] = activate(c.activation, sh[i]);
       }
     });
     sgemm(false, T, H, Is, 1.f, sh, Is, w.shared_w2_t.data<float>(), H, 0.f, so, H, &pool);
@@ -334,7 +373,7 @@ void moe_forward(const MoeConfig& c, const MoeWeights& w, const float* x, int64_
         if (w.shared_gate.defined()) {
           float dot = 0.f;
           for (int64_t j = 0; j < H; ++j) dot += x[t * H + j] * w.shared_gate.data<float>()[j];
-          scale = 1.f / (1.f + std::exp(-dot));
+          scale = sigmoid(dot);
         }
         for (int64_t j = 0; j < H; ++j) y[t * H + j] += scale * so[t * H + j];
       }

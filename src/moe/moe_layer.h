@@ -49,13 +49,16 @@ struct MoeConfig {
   int64_t shared_inter = 0;
 };
 
-// Weights prepacked at compile time into the layout the GEMM streams (row-major K x N per expert).
+// Weights prepacked at compile time into the layout the kernels stream.
 struct MoeWeights {
   Tensor router_t;   // [H, E]
   Tensor router_b;   // [E] or undefined
-  Tensor w1_t, b1;   // [E, H, I], [E, I] (b1 may be undefined)
-  Tensor w3_t, b3;   // gated only: [E, H, I], [E, I]
-  Tensor w2_t, b2;   // [E, I, H], [E, H]
+  // Experts in 32-column panels (ops/gemm_panel.h): [E, panel_floats(H, I)] for fc1/fc3 and
+  // [E, panel_floats(I, H)] for fc2. Biases [E, I] / [E, H], each may be undefined.
+  Tensor w1_p, w3_p, w2_p;
+  Tensor b1, b3, b2;
+  // Row-major copies [E, H, I] and [E, I, H] for the tiny-expert kernel only (H, I <= 64, not gated).
+  Tensor w1_t, w2_t;
   Tensor selection_bias;  // [E] or undefined: added to the scores for choosing experts only (DeepSeek-V3)
   Tensor shared_w1_t, shared_w3_t, shared_w2_t;  // [H, Is], [H, Is] (gated), [Is, H]
   Tensor shared_gate;     // [H] or undefined: the shared output is scaled by sigmoid(x . gate) (Qwen-MoE)

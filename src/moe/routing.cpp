@@ -5,33 +5,17 @@
 #include <cstdint>
 
 #include "ops/cpu_dispatch.h"
+#include "ops/vector_math.h"
 
 namespace switchyard {
 
 namespace {
 
-// y = exp(x) for x <= 0 (softmax inputs after subtracting the max), within 2 ulp of std::exp:
-// Cody-Waite reduction x = n ln2 + r and a degree-6 polynomial for exp(r). Branch-free and without
-// library calls so that the loop vectorises: the router's softmax over E experts was ~20% of the seed
-// classifier's time with one std::exp call per expert. NaN stays NaN; below -87 the result is 0.
+// In place e^x over the softmax inputs after subtracting the max (x <= 0), vectorised: the router's
+// softmax over E experts was ~20% of the seed classifier's time with one std::exp call per expert.
 SY_MULTIVERSION("avx512f", "avx2,fma", "default")
-void exp_nonpositive(const float* x, float* y, int64_t n) {
-  constexpr float kMagic = 12582912.f;  // 1.5 * 2^23: adding it rounds to an integer held in the low bits
-  for (int64_t i = 0; i < n; ++i) {
-    const float v = x[i] < -87.f ? -87.f : x[i];  // NaN compares false and passes through
-    const float shifted = v * 1.44269504088896341f + kMagic;
-    const float fn = shifted - kMagic;
-    const int32_t k = std::bit_cast<int32_t>(shifted) - std::bit_cast<int32_t>(kMagic);
-    const float r = (v - fn * 0.693359375f) - fn * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    const float e = (p * r * r + r + 1.f) * std::bit_cast<float>((k + 127) << 23);
-    y[i] = x[i] < -87.f ? 0.f : e;
-  }
+void exp_nonpositive_n(float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = exp_nonpositive(x[i]);
 }
 
 // Orders floats like their values (-0 == +0), with NaN above everything.
@@ -89,13 +73,13 @@ void route_tokens(const MoeConfig& cfg, const float* logits, int64_t tokens, int
       float m = l[0];
       for (int64_t e = 1; e < E; ++e) m = std::max(m, l[e]);
       for (int64_t e = 0; e < E; ++e) p[e] = l[e] - m;
-      exp_nonpositive(p, p, E);
+      exp_nonpositive_n(p, E);
       float sum = 0;
       for (int64_t e = 0; e < E; ++e) sum += p[e];
       const float inv = 1.f / sum;
       for (int64_t e = 0; e < E; ++e) p[e] *= inv;
     } else {
-      for (int64_t e = 0; e < E; ++e) p[e] = 1.f / (1.f + std::exp(-l[e]));
+      for (int64_t e = 0; e < E; ++e) p[e] = sigmoid(l[e]);
     }
     // Top-k by repeated selection (k is small) on integer keys that order the floats as PyTorch's
     // topk does (NaN above everything, ties to the lower index through the strict '>'), with

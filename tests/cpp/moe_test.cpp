@@ -144,6 +144,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{16, 4, 24, 40, 100, MoeActivation::kSilu, MoeScoring::kSigmoid, MoeNormalize::kSum, true, false, 2},
                       Case{8, 2, 64, 96, 7, MoeActivation::kSilu, MoeScoring::kSoftmax, MoeNormalize::kSum, true, true, 2},
                       Case{64, 8, 32, 16, 256, MoeActivation::kSilu, MoeScoring::kSoftmax, MoeNormalize::kSum, true, false, 2},
+                      // Several weight panels with column tails, and ~150 rows per expert (many row groups).
+                      Case{4, 2, 100, 130, 300, MoeActivation::kSilu, MoeScoring::kSoftmax, MoeNormalize::kSum, true, true, 2},
                       Case{3, 3, 5, 7, 9, MoeActivation::kIdentity, MoeScoring::kSoftmax, MoeNormalize::kNone, false, false, 1}));
 
 // DeepSeek / Qwen-MoE parts against a plain double-precision reference: sigmoid scores with a

@@ -1,0 +1,80 @@
+#include "ops/gemm_panel.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "ops/cpu_dispatch.h"
+
+namespace switchyard {
+
+#ifdef SWITCHYARD_X86_KERNELS
+namespace x86 {
+void f32_gemm_panel_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* packed, int64_t p0,
+                           int64_t p1, float* C, int64_t ldc);
+}  // namespace x86
+#endif
+
+namespace {
+
+// R rows x one panel, accumulators in an array the compiler keeps in vector registers.
+template <int R>
+inline void panel_rows(int64_t K, const float* A, int64_t lda, const float* P, float* C, int64_t ldc, int64_t cols) {
+  float acc[R][kPanelWidth] = {};
+  for (int64_t k = 0; k < K; ++k) {
+    const float* b = P + k * kPanelWidth;
+    for (int r = 0; r < R; ++r) {
+      const float a = A[r * lda + k];
+      for (int j = 0; j < kPanelWidth; ++j) acc[r][j] += a * b[j];
+    }
+  }
+  for (int r = 0; r < R; ++r) std::memcpy(C + r * ldc, acc[r], static_cast<size_t>(cols) * 4);
+}
+
+using Kernel = void (*)(int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t, int64_t, float*, int64_t);
+
+Kernel select_kernel() {
+#ifdef SWITCHYARD_X86_KERNELS
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) return x86::f32_gemm_panel_avx512;
+#endif
+  return gemm_panels_portable;
+}
+const Kernel kKernel = select_kernel();
+
+}  // namespace
+
+SY_MULTIVERSION("avx2,fma", "default")
+void gemm_panels_portable(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* packed, int64_t p0,
+                          int64_t p1, float* C, int64_t ldc) {
+  for (int64_t p = p0; p < p1; ++p) {
+    const float* P = packed + p * K * kPanelWidth;
+    const int64_t cols = std::min(kPanelWidth, N - p * kPanelWidth);
+    float* c = C + p * kPanelWidth;
+    int64_t r = 0;
+    for (; r + 4 <= M; r += 4) panel_rows<4>(K, A + r * lda, lda, P, c + r * ldc, ldc, cols);
+    for (; r < M; ++r) panel_rows<1>(K, A + r * lda, lda, P, c + r * ldc, ldc, cols);
+  }
+}
+
+void gemm_panels(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* packed, int64_t p0, int64_t p1,
+                 float* C, int64_t ldc) {
+  if (M > 0 && p1 > p0) kKernel(M, N, K, A, lda, packed, p0, p1, C, ldc);
+}
+
+Tensor pack_panels_from_linear(const float* w, int64_t count, int64_t N, int64_t K) {
+  const int64_t per = panel_floats(K, N);
+  Tensor out(DType::kFloat32, {count, per});
+  float* o = out.data<float>();
+  std::memset(o, 0, static_cast<size_t>(count * per) * 4);
+  for (int64_t e = 0; e < count; ++e) {
+    const float* we = w + e * N * K;
+    float* oe = o + e * per;
+    for (int64_t n = 0; n < N; ++n) {
+      float* col = oe + (n / kPanelWidth) * K * kPanelWidth + n % kPanelWidth;
+      for (int64_t k = 0; k < K; ++k) col[k * kPanelWidth] = we[n * K + k];
+    }
+  }
+  return out;
+}
+
+}  // namespace switchyard

@@ -1,0 +1,35 @@
+// GEMM on weights prepacked once into 32-column panels: the layout of the MoE experts.
+//
+// A weight matrix B[K,N] becomes ceil(N/32) panels, panel p = columns [32p, 32p+32) as K rows of 32
+// contiguous floats (the last panel zero-padded). Any range of panels is one contiguous block, so a
+// task that owns some output columns streams exactly its slice of the weights, in order, with no
+// packing per call (oneDNN's sgemm re-packs B on every call, which dominates for the few rows an
+// expert of a many-expert layer gets).
+#pragma once
+
+#include <cstdint>
+
+#include "switchyard/tensor.h"
+
+namespace switchyard {
+
+constexpr int64_t kPanelWidth = 32;
+
+inline int64_t panel_count(int64_t N) { return (N + kPanelWidth - 1) / kPanelWidth; }
+// Floats of one packed K x N matrix (panels padded to 32 columns).
+inline int64_t panel_floats(int64_t K, int64_t N) { return panel_count(N) * K * kPanelWidth; }
+
+// Packs count matrices given in nn.Linear layout (each [N,K], contiguous one after another) into
+// panels: out is [count, panel_floats(K, N)], 64-byte aligned.
+Tensor pack_panels_from_linear(const float* w, int64_t count, int64_t N, int64_t K);
+
+// C[M, 32*p0 .. min(N, 32*p1)) = A[M,K] B for the panels [p0, p1) of packed B (row-major A and C,
+// leading dimensions lda, ldc; C written, not accumulated). Runs on the calling thread.
+void gemm_panels(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* packed, int64_t p0, int64_t p1,
+                 float* C, int64_t ldc);
+
+// The portable kernel (the test oracle of the AVX-512 one, and the path on CPUs without AVX-512).
+void gemm_panels_portable(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* packed, int64_t p0,
+                          int64_t p1, float* C, int64_t ldc);
+
+}  // namespace switchyard
