@@ -10,6 +10,8 @@ Cases
   (prefill). Inputs come from a pool of distinct token rows, so routing changes on every call and no
   engine is timed on experts that sit in cache. The read bandwidth of the same threads, measured in the
   same run, gives the decode roofline: GB/s = bytes of the experts touched per call / time.
+- MoE layers run Switchyard twice: FP32 and BF16 experts (`--precision bf16`); ratios are to ONNX
+  Runtime's FP32.
 - expert scaling: E = 8, 32, 128, 256 at k=2, 256 tokens, H=512, I=512 (SwiGLU): efficiency =
   roofline time / measured time, roofline = max(FLOPs / FP32 peak, expert bytes touched / bandwidth),
   with the peak (a 1024^3 GEMM) and the bandwidth measured in the same run on the same threads, next to
@@ -92,12 +94,13 @@ def run_openvino(path, input_name, pool, batch, threads, duration):
     return time_loop(lambda x: request.infer({input_name: x}), pool, batch, duration)
 
 
-def run_switchyard(path, input_name, pool, batch, threads, duration, workdir):
+def run_switchyard(path, input_name, pool, batch, threads, duration, workdir, precision="fp32"):
     pool_file = os.path.join(workdir, "pool.npz")
     np.savez(pool_file, **{input_name: pool})
     out = os.path.join(workdir, "sy.json")
     subprocess.run([SWITCHYARD, "bench", path, "--inputs", pool_file, "--batch", str(batch), "--threads", str(threads),
-                    "--duration", str(duration), "--json", out], check=True, capture_output=True, text=True)
+                    "--duration", str(duration), "--json", out, "--precision", precision], check=True, capture_output=True,
+                   text=True)
     with open(out) as f:
         r = json.load(f)
     return {k: r[k] for k in ("p50_us", "p90_us", "p99_us", "calls", "throughput")}
@@ -116,12 +119,15 @@ def machine_roofline(threads, workdir):
 ENGINES = {"switchyard": run_switchyard, "onnxruntime": run_onnxruntime, "openvino": run_openvino}
 
 
-def measure(case, path, input_name, pool, batch, args, workdir, extra=None):
+def measure(case, path, input_name, pool, batch, args, workdir, extra=None, bf16=False):
+    """Every engine in FP32; with bf16, Switchyard also with BF16 experts (precision "bf16")."""
     rows = []
-    for engine, fn in ENGINES.items():
-        row = {"case": case, "engine": engine, "batch": batch, "threads": args.threads}
+    runs = [(engine, "fp32") for engine in ENGINES] + ([("switchyard", "bf16")] if bf16 else [])
+    for engine, precision in runs:
+        fn = ENGINES[engine]
+        row = {"case": case, "engine": engine, "precision": precision, "batch": batch, "threads": args.threads}
         try:
-            kwargs = {"workdir": workdir} if engine == "switchyard" else {}
+            kwargs = {"workdir": workdir, "precision": precision} if engine == "switchyard" else {}
             row.update(fn(path, input_name, pool, batch, args.threads, args.duration, **kwargs))
         except Exception as e:  # an engine that cannot run the model is reported, not fatal
             msg = getattr(e, "stderr", None) or str(e)
@@ -130,7 +136,7 @@ def measure(case, path, input_name, pool, batch, args, workdir, extra=None):
             row.update(extra(row))
         rows.append(row)
         status = f"p50 {row['p50_us']:.1f} us, {row['throughput']:.0f}/s" if "p50_us" in row else "unsupported: " + row["error"]
-        print(f"  {case:<34} {engine:<12} {status}", flush=True)
+        print(f"  {case:<34} {engine + ('' if precision == 'fp32' else ' ' + precision):<17} {status}", flush=True)
     return rows
 
 
@@ -155,7 +161,7 @@ def moe_case(args, workdir, name, E, k, H, I, activation, tokens_list, roof):
             touched = min(E, k) if tokens == 1 else E * (1 - (1 - k / E) ** tokens)
             return {"expert_bytes_touched": touched * expert_bytes,
                     "flops": 2 * tokens * k * (3 if activation == "swiglu" else 2) * H * I}
-        rows += measure(f"{name} tokens={tokens}", path, "x", pool, tokens, args, workdir, extra)
+        rows += measure(f"{name} tokens={tokens}", path, "x", pool, tokens, args, workdir, extra, bf16=True)
     os.remove(os.path.join(workdir, f"{name}.weights"))
     return rows
 
@@ -211,10 +217,11 @@ def main():
 
 def print_table(cases):
     ort = {(c["case"], c["batch"]): c for c in cases if c["engine"] == "onnxruntime" and "p50_us" in c}
-    print(f"\n{'case':<36}{'batch':>6} {'engine':<12}{'p50 us':>10}{'throughput/s':>14}{'vs ORT':>8}  notes")
+    print(f"\n{'case':<36}{'batch':>6} {'engine':<17}{'p50 us':>10}{'throughput/s':>14}{'vs ORT':>8}  notes")
     for c in cases:
+        label = c["engine"] + ("" if c.get("precision", "fp32") == "fp32" else " " + c["precision"])
         if "p50_us" not in c:
-            print(f"{c['case']:<36}{c['batch']:>6} {c['engine']:<12}{'-':>10}{'-':>14}{'-':>8}  {c['error'][:60]}")
+            print(f"{c['case']:<36}{c['batch']:>6} {label:<17}{'-':>10}{'-':>14}{'-':>8}  {c['error'][:60]}")
             continue
         ref = ort.get((c["case"], c["batch"]))
         ratio = f"{c['throughput'] / ref['throughput']:.2f}x" if ref else "-"
@@ -223,7 +230,7 @@ def print_table(cases):
             notes.append(f"{c['expert_gbs']:.1f} GB/s experts ({100 * c['bandwidth_share']:.0f}% of read bw)")
             notes.append(f"{c['gflops']:.0f} GFLOP/s")
             notes.append(f"roofline eff {c['roofline_efficiency']:.2f}")
-        print(f"{c['case']:<36}{c['batch']:>6} {c['engine']:<12}{c['p50_us']:>10.1f}{c['throughput']:>14.0f}{ratio:>8}  {', '.join(notes)}")
+        print(f"{c['case']:<36}{c['batch']:>6} {label:<17}{c['p50_us']:>10.1f}{c['throughput']:>14.0f}{ratio:>8}  {', '.join(notes)}")
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ Shape batch_shape(const PortInfo& in, int64_t batch) {
 
 void add_eval_command(CLI::App& app) {
   struct Options {
-    std::string model, dataset = "fashion-mnist", data_dir = "/usr/share/datasets/fashion-mnist";
+    std::string model, precision = "fp32", dataset = "fashion-mnist", data_dir = "/usr/share/datasets/fashion-mnist";
     int64_t batch = 64;
     int threads = 0;
     bool latency = false, no_fuse = false;
@@ -58,6 +58,8 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--threads", opt->threads, "threads (0: one per core)");
   cmd->add_option("--limit", opt->limit, "evaluate only the first N images");
   cmd->add_flag("--no-fuse", opt->no_fuse, "run the exported graph op by op (no MoE fusion)");
+  cmd->add_option("--precision", opt->precision, "fp32 | bf16 (MoE experts in BF16, FP32 accumulation)")
+      ->check(CLI::IsMember({"fp32", "bf16"}));
   cmd->add_flag("--latency", opt->latency, "also measure batch-1 latency and batch-64 throughput");
   cmd->callback([opt] {
     Tensor images = read_idx(opt->data_dir + "/t10k-images-idx3-ubyte.gz");
@@ -67,7 +69,11 @@ void add_eval_command(CLI::App& app) {
     int64_t total = images.dim(0);
     if (opt->limit > 0) total = std::min(total, opt->limit);
     Engine engine;
-    CompiledModel model = engine.compile(opt->model, {opt->threads, !opt->no_fuse});
+    CompileOptions options;
+    options.threads = opt->threads;
+    options.fuse_moe = !opt->no_fuse;
+    options.precision = opt->precision;
+    CompiledModel model = engine.compile(opt->model, options);
     SY_CHECK(model.inputs().size() == 1 && model.outputs().size() >= 1, "eval expects one input and a logits output");
     const float scale = preprocess_scale(model);
     Tensor pixels(DType::kFloat32, {total, 784});

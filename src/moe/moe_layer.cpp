@@ -62,11 +62,11 @@ Tensor pack_transposed(const Tensor& w, int64_t E, int64_t N, int64_t K, const c
 }
 
 // [E, N, K] (nn.Linear weights per expert) -> 32-column panels per expert.
-Tensor pack_panels(const Tensor& w, int64_t E, int64_t N, int64_t K, const char* name) {
+Tensor pack_panels(const Tensor& w, int64_t E, int64_t N, int64_t K, const char* name, bool bf16) {
   SY_CHECK(w.dtype() == DType::kFloat32 && w.numel() == E * N * K,
            std::string("MoE: ") + name + " must be float32 with " + std::to_string(E * N * K) + " elements, got " +
                shape_str(w.shape()));
-  return pack_panels_from_linear(w.data<float>(), E, N, K);
+  return bf16 ? pack_panels_bf16_from_linear(w.data<float>(), E, N, K) : pack_panels_from_linear(w.data<float>(), E, N, K);
 }
 
 Tensor pack_bias(const Tensor* b, int64_t n, const char* name) {
@@ -78,8 +78,11 @@ Tensor pack_bias(const Tensor* b, int64_t n, const char* name) {
 
 struct ScratchLayout {
   size_t logits, ids, weights, counts, offsets, rows, inverse, gathered, hidden, up, expert_out, shared_hidden, shared_up,
-      shared_out, total;
+      shared_out, gathered_bf16, hidden_bf16, total;
 };
+
+// Leading dimension of a BF16 copy of rows of n values: rounded up to whole pairs.
+inline int64_t bf16_ld(int64_t n) { return (n + 1) / 2 * 2; }
 
 ScratchLayout layout(const MoeConfig& c, int64_t T) {
   const size_t pairs = static_cast<size_t>(T * c.k), E = static_cast<size_t>(c.num_experts);
@@ -102,6 +105,8 @@ ScratchLayout layout(const MoeConfig& c, int64_t T) {
   l.shared_hidden = Is ? take(Tn * Is * 4) : 0;
   l.shared_up = Is && c.gated ? take(Tn * Is * 4) : 0;
   l.shared_out = Is ? take(Tn * H * 4) : 0;
+  l.gathered_bf16 = c.bf16 ? take(pairs * static_cast<size_t>(bf16_ld(c.hidden)) * 2) : 0;
+  l.hidden_bf16 = c.bf16 ? take(pairs * static_cast<size_t>(bf16_ld(c.inter)) * 2) : 0;
   l.total = b.total();
   return l;
 }
@@ -174,17 +179,30 @@ void finish_first_projection(const MoeConfig& c, const float* b1, const float* b
 }
 
 // First projection of expert e over its rows [r0, r1) for the panels [q0, q1) of the inter dimension.
+// C[rows, panels q0..q1) = A W_e for expert e's panels in `packed` (FP32, or BF16 with A given as
+// BF16 rows in a_bf16 when cfg.bf16).
+void expert_gemm(const MoeConfig& c, const Tensor& packed, int64_t e, int64_t n, int64_t N, int64_t K, const float* a,
+                 const uint16_t* a_bf16, int64_t q0, int64_t q1, float* out, int64_t ldc) {
+  if (c.bf16) {
+    const auto* p = static_cast<const uint16_t*>(packed.raw()) + e * panel_bf16_elems(K, N);
+    gemm_panels_bf16(n, N, K, a_bf16, bf16_ld(K), p, q0, q1, out, ldc);
+  } else {
+    gemm_panels(n, N, K, a, K, packed.data<float>() + e * panel_floats(K, N), q0, q1, out, ldc);
+  }
+}
+
 void first_projection(const MoeConfig& c, const MoeWeights& w, int64_t e, int64_t r0, int64_t r1, int64_t q0, int64_t q1,
-                      const float* gathered, float* hidden, float* up) {
-  const int64_t H = c.hidden, I = c.inter, n = r1 - r0, per = panel_floats(H, I);
+                      const float* gathered, const uint16_t* gathered_bf16, float* hidden, float* up) {
+  const int64_t H = c.hidden, I = c.inter, n = r1 - r0;
   const int64_t j0 = q0 * kPanelWidth, cols = std::min(I, q1 * kPanelWidth) - j0;
   const float* xg = gathered + r0 * H;
+  const uint16_t* xb = c.bf16 ? gathered_bf16 + r0 * bf16_ld(H) : nullptr;
   float* h = hidden + r0 * I;
-  gemm_panels(n, I, H, xg, H, w.w1_p.data<float>() + e * per, q0, q1, h, I);
+  expert_gemm(c, w.w1_p, e, n, I, H, xg, xb, q0, q1, h, I);
   float* u = nullptr;
   if (c.gated) {
     u = up + r0 * I;
-    gemm_panels(n, I, H, xg, H, w.w3_p.data<float>() + e * per, q0, q1, u, I);
+    expert_gemm(c, w.w3_p, e, n, I, H, xg, xb, q0, q1, u, I);
     u += j0;
   }
   finish_first_projection(c, w.b1.defined() ? w.b1.data<float>() + e * I + j0 : nullptr,
@@ -193,10 +211,10 @@ void first_projection(const MoeConfig& c, const MoeWeights& w, int64_t e, int64_
 
 // Second projection of expert e over its rows [r0, r1) for the panels [q0, q1) of the output: hidden W2 + b2.
 void second_projection(const MoeConfig& c, const MoeWeights& w, int64_t e, int64_t r0, int64_t r1, int64_t q0, int64_t q1,
-                       const float* hidden, float* expert_out) {
+                       const float* hidden, const uint16_t* hidden_bf16, float* expert_out) {
   const int64_t H = c.hidden, I = c.inter, n = r1 - r0;
   float* y = expert_out + r0 * H;
-  gemm_panels(n, H, I, hidden + r0 * I, I, w.w2_p.data<float>() + e * panel_floats(I, H), q0, q1, y, H);
+  expert_gemm(c, w.w2_p, e, n, H, I, hidden + r0 * I, c.bf16 ? hidden_bf16 + r0 * bf16_ld(I) : nullptr, q0, q1, y, H);
   if (w.b2.defined()) {
     const int64_t j0 = q0 * kPanelWidth, cols = std::min(H, q1 * kPanelWidth) - j0;
     const float* b2 = w.b2.data<float>() + e * H + j0;
@@ -248,15 +266,15 @@ MoeWeights pack_moe_weights(const MoeConfig& c, const Tensor& router, const Tens
   if (router.defined()) w.router_t = pack_transposed(router, 1, c.num_experts, c.hidden, "router weight");  // [1, H, E]
   w.router_b = pack_bias(router_b, c.num_experts, "router bias");
   const int64_t E = c.num_experts, H = c.hidden, I = c.inter;
-  w.w1_p = pack_panels(w1, E, I, H, "fc1 weight");
+  w.w1_p = pack_panels(w1, E, I, H, "fc1 weight", c.bf16);
   w.b1 = pack_bias(b1, E * I, "fc1 bias");
-  w.w2_p = pack_panels(w2, E, H, I, "fc2 weight");
+  w.w2_p = pack_panels(w2, E, H, I, "fc2 weight", c.bf16);
   w.b2 = pack_bias(b2, E * H, "fc2 bias");
   if (w3) {
-    w.w3_p = pack_panels(*w3, E, I, H, "fc3 weight");
+    w.w3_p = pack_panels(*w3, E, I, H, "fc3 weight", c.bf16);
     w.b3 = pack_bias(b3, E * I, "fc3 bias");
   }
-  if (!c.gated && H <= 64 && I <= 64) {
+  if (!c.gated && !c.bf16 && H <= 64 && I <= 64) {
     w.w1_t = pack_transposed(w1, E, I, H, "fc1 weight");
     w.w2_t = pack_transposed(w2, E, H, I, "fc2 weight");
   }
@@ -330,12 +348,23 @@ void moe_forward(const MoeConfig& c, const MoeWeights& w, const float* x, int64_
   //    by cost: both threads stay busy whatever the load per expert, each task streams only its slice
   //    of the prepacked weights, once, and no task needs a reduction (decode too: the columns are
   //    split, not K).
-  pool.parallel_for(T * k, 64, [&](int64_t r0, int64_t r1) { gather_rows(c, r0, r1, x, d.rows, gathered); });
-  for_expert_panels(d, E, panel_count(c.inter), pool, [&](int64_t e, int64_t q0, int64_t q1) {
-    first_projection(c, w, e, d.offsets[e], d.offsets[e + 1], q0, q1, gathered, hidden, up);
+  //    In BF16, each phase's input rows are rounded to BF16 once, before the phase.
+  auto* gathered_bf16 = c.bf16 ? reinterpret_cast<uint16_t*>(base + l.gathered_bf16) : nullptr;
+  auto* hidden_bf16 = c.bf16 ? reinterpret_cast<uint16_t*>(base + l.hidden_bf16) : nullptr;
+  pool.parallel_for(T * k, 64, [&](int64_t r0, int64_t r1) {
+    gather_rows(c, r0, r1, x, d.rows, gathered);
+    if (c.bf16) round_rows_to_bf16(gathered + r0 * H, r1 - r0, H, H, gathered_bf16 + r0 * bf16_ld(H), bf16_ld(H));
   });
+  for_expert_panels(d, E, panel_count(c.inter), pool, [&](int64_t e, int64_t q0, int64_t q1) {
+    first_projection(c, w, e, d.offsets[e], d.offsets[e + 1], q0, q1, gathered, gathered_bf16, hidden, up);
+  });
+  if (c.bf16)
+    pool.parallel_for(T * k, 64, [&](int64_t r0, int64_t r1) {
+      round_rows_to_bf16(hidden + r0 * c.inter, r1 - r0, c.inter, c.inter, hidden_bf16 + r0 * bf16_ld(c.inter),
+                         bf16_ld(c.inter));
+    });
   for_expert_panels(d, E, panel_count(H), pool, [&](int64_t e, int64_t q0, int64_t q1) {
-    second_projection(c, w, e, d.offsets[e], d.offsets[e + 1], q0, q1, hidden, expert_out);
+    second_projection(c, w, e, d.offsets[e], d.offsets[e + 1], q0, q1, hidden, hidden_bf16, expert_out);
   });
   // 4. Weighted combine: each output row reads its k expert rows; no write conflicts, no reductions.
   pool.parallel_for(T, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, H * k)), [&](int64_t t0, int64_t t1) {

@@ -47,6 +47,9 @@ struct MoeConfig {
   // Shared experts (DeepSeek, Qwen-MoE): one MLP of this width, same activation and gating as the
   // routed experts, applied to every token and added to the output (0: none).
   int64_t shared_inter = 0;
+  // Expert weights stored in BF16 and multiplied in BF16 (activations rounded to BF16 on the way in),
+  // FP32 accumulation; router, combine and shared experts stay FP32 (CompileOptions::precision "bf16").
+  bool bf16 = false;
 };
 
 // Weights prepacked at compile time into the layout the kernels stream.
@@ -54,7 +57,8 @@ struct MoeWeights {
   Tensor router_t;   // [H, E]
   Tensor router_b;   // [E] or undefined
   // Experts in 32-column panels (ops/gemm_panel.h): [E, panel_floats(H, I)] for fc1/fc3 and
-  // [E, panel_floats(I, H)] for fc2. Biases [E, I] / [E, H], each may be undefined.
+  // [E, panel_floats(I, H)] for fc2 (BF16 panels, panel_bf16_elems, with cfg.bf16). Biases [E, I] /
+  // [E, H], each may be undefined.
   Tensor w1_p, w3_p, w2_p;
   Tensor b1, b3, b2;
   // Row-major copies [E, H, I] and [E, I, H] for the tiny-expert kernel only (H, I <= 64, not gated).

@@ -11,6 +11,8 @@ namespace switchyard {
 namespace x86 {
 void f32_gemm_panel_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* packed, int64_t p0,
                            int64_t p1, float* C, int64_t ldc);
+void bf16_gemm_panel_avx512(int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda, const uint16_t* packed,
+                            int64_t p0, int64_t p1, float* C, int64_t ldc);
 }  // namespace x86
 #endif
 
@@ -41,6 +43,31 @@ Kernel select_kernel() {
 }
 const Kernel kKernel = select_kernel();
 
+using Bf16Kernel = void (*)(int64_t, int64_t, int64_t, const uint16_t*, int64_t, const uint16_t*, int64_t, int64_t, float*,
+                            int64_t);
+Bf16Kernel select_bf16_kernel() {
+#ifdef SWITCHYARD_X86_KERNELS
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw")) return x86::bf16_gemm_panel_avx512;
+#endif
+  return gemm_panels_bf16_portable;
+}
+const Bf16Kernel kBf16Kernel = select_bf16_kernel();
+
+inline uint16_t to_bf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);  // quiet NaN
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+inline float from_bf16(uint16_t h) {
+  const uint32_t u = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
 }  // namespace
 
 SY_MULTIVERSION("avx2,fma", "default")
@@ -59,6 +86,55 @@ void gemm_panels_portable(int64_t M, int64_t N, int64_t K, const float* A, int64
 void gemm_panels(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* packed, int64_t p0, int64_t p1,
                  float* C, int64_t ldc) {
   if (M > 0 && p1 > p0) kKernel(M, N, K, A, lda, packed, p0, p1, C, ldc);
+}
+
+bool has_bf16_kernel() { return kBf16Kernel != gemm_panels_bf16_portable; }
+
+SY_MULTIVERSION("avx2,fma", "default")
+void gemm_panels_bf16_portable(int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda, const uint16_t* packed,
+                               int64_t p0, int64_t p1, float* C, int64_t ldc) {
+  const int64_t pairs = (K + 1) / 2;
+  for (int64_t p = p0; p < p1; ++p) {
+    const uint16_t* P = packed + p * pairs * 2 * kPanelWidth;
+    const int64_t cols = std::min(kPanelWidth, N - p * kPanelWidth);
+    for (int64_t r = 0; r < M; ++r) {
+      float acc[kPanelWidth] = {};
+      for (int64_t q = 0; q < pairs; ++q) {
+        const float a0 = from_bf16(A[r * lda + 2 * q]), a1 = from_bf16(A[r * lda + 2 * q + 1]);
+        const uint16_t* b = P + q * 2 * kPanelWidth;
+        for (int64_t j = 0; j < kPanelWidth; ++j) acc[j] += a0 * from_bf16(b[2 * j]) + a1 * from_bf16(b[2 * j + 1]);
+      }
+      std::memcpy(C + r * ldc + p * kPanelWidth, acc, static_cast<size_t>(cols) * 4);
+    }
+  }
+}
+
+void gemm_panels_bf16(int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda, const uint16_t* packed, int64_t p0,
+                      int64_t p1, float* C, int64_t ldc) {
+  if (M > 0 && p1 > p0) kBf16Kernel(M, N, K, A, lda, packed, p0, p1, C, ldc);
+}
+
+void round_rows_to_bf16(const float* A, int64_t M, int64_t K, int64_t lda, uint16_t* out, int64_t ldo) {
+  for (int64_t r = 0; r < M; ++r) {
+    for (int64_t k = 0; k < K; ++k) out[r * ldo + k] = to_bf16(A[r * lda + k]);
+    for (int64_t k = K; k < ldo; ++k) out[r * ldo + k] = 0;
+  }
+}
+
+Tensor pack_panels_bf16_from_linear(const float* w, int64_t count, int64_t N, int64_t K) {
+  const int64_t per = panel_bf16_elems(K, N), pairs = (K + 1) / 2;
+  Tensor out(DType::kBFloat16, {count, per});
+  auto* o = static_cast<uint16_t*>(out.raw());
+  std::memset(o, 0, static_cast<size_t>(count * per) * 2);
+  for (int64_t e = 0; e < count; ++e) {
+    const float* we = w + e * N * K;
+    uint16_t* oe = o + e * per;
+    for (int64_t n = 0; n < N; ++n) {
+      uint16_t* col = oe + (n / kPanelWidth) * pairs * 2 * kPanelWidth + 2 * (n % kPanelWidth);
+      for (int64_t k = 0; k < K; ++k) col[(k / 2) * 2 * kPanelWidth + k % 2] = to_bf16(we[n * K + k]);
+    }
+  }
+  return out;
 }
 
 Tensor pack_panels_from_linear(const float* w, int64_t count, int64_t N, int64_t K) {

@@ -32,4 +32,25 @@ void gemm_panels(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, c
 void gemm_panels_portable(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* packed, int64_t p0,
                           int64_t p1, float* C, int64_t ldc);
 
+// BF16 panels (the operand layout of AVX512-BF16's vdpbf16ps): panel p holds columns 32p..32p+31 as
+// ceil(K/2) pairs of rows, element (k, j) at [(k/2) * 64 + 2j + k % 2]; K padded to even with zeros.
+inline int64_t panel_bf16_elems(int64_t K, int64_t N) { return panel_count(N) * ((K + 1) / 2) * 2 * kPanelWidth; }
+
+// As pack_panels_from_linear, rounded to BF16 (nearest even): out is [count, panel_bf16_elems(K, N)] of
+// dtype kBFloat16.
+Tensor pack_panels_bf16_from_linear(const float* w, int64_t count, int64_t N, int64_t K);
+
+// Rounds rows of A [M, K] (leading dimension lda) to BF16 (nearest even; NaN stays NaN) into out
+// [M, ldo], ldo >= K rounded up to even; the padding column of an odd K is zeroed.
+void round_rows_to_bf16(const float* A, int64_t M, int64_t K, int64_t lda, uint16_t* out, int64_t ldo);
+
+// C[M, 32*p0 .. min(N, 32*p1)) = A B, A already BF16 ([M, K] with even leading dimension lda),
+// products in BF16 and sums in FP32. AVX512-BF16 where the CPU has it, else a portable loop with the
+// same rounding (the test oracle; the path for AVX2 machines).
+void gemm_panels_bf16(int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda, const uint16_t* packed, int64_t p0,
+                      int64_t p1, float* C, int64_t ldc);
+void gemm_panels_bf16_portable(int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda, const uint16_t* packed,
+                               int64_t p0, int64_t p1, float* C, int64_t ldc);
+bool has_bf16_kernel();  // true when the AVX512-BF16 kernel runs
+
 }  // namespace switchyard

@@ -54,9 +54,14 @@ class Kernel {
 };
 
 // A factory sees the node (attributes, opset) and the constant inputs known at compile time.
+// Compute precision of a compiled model (CompileOptions::precision). bf16: the MoE experts' weights
+// are stored as BF16 and multiplied in BF16 with FP32 accumulation; everything else stays FP32.
+enum class Precision { kFp32, kBf16 };
+
 struct KernelBuildInfo {
   const Node& node;
   std::vector<const Tensor*> constant_inputs;  // nullptr where the input is not constant
+  Precision precision = Precision::kFp32;
 };
 using KernelFactory = std::function<std::unique_ptr<Kernel>(const KernelBuildInfo&)>;
 

@@ -256,11 +256,11 @@ std::shared_ptr<const CompiledModelImpl> finish_compile(Model model, const Compi
                                                        " bytes exceeded: the weights alone take " + std::to_string(weights));
     impl->memory_limit = options.memory_limit_bytes - weights;
   }
-  impl->plan = compile_plan(model.graph);
+  SY_CHECK(options.precision == "fp32" || options.precision == "bf16" || options.precision.empty(),
+           "precision '" + options.precision + "' is not supported (fp32, bf16)");
+  impl->plan = compile_plan(model.graph, options.precision == "bf16" ? Precision::kBf16 : Precision::kFp32);
   for (int id : model.graph->inputs) impl->inputs.push_back(port_of(model.graph->values[static_cast<size_t>(id)]));
   for (int id : model.graph->outputs) impl->outputs.push_back(port_of(model.graph->values[static_cast<size_t>(id)]));
-  SY_CHECK(options.precision == "fp32" || options.precision.empty(),
-           "precision '" + options.precision + "' is not supported yet (fp32)");
   int hw = static_cast<int>(std::thread::hardware_concurrency());
   const int total = options.threads > 0 ? options.threads : (hw > 0 ? hw : 1);
   int streams = options.streams > 0 ? options.streams : (options.hint == PerformanceHint::kThroughput ? total : 1);

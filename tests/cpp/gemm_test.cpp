@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -104,6 +105,66 @@ TEST(GemmPanels, EveryRowGroupAndColumnTailMatchesReference) {
     for (int64_t M = 1; M <= 40; M += (M < 14 ? 1 : 9))
       for (int64_t N : {1, 16, 17, 32, 45, 64, 100})
         for (int64_t K : {1, 7, 64, 129}) check_panels(M, N, K, portable);
+}
+
+}  // namespace
+
+// BF16 panels: the dispatched kernel (AVX512-BF16 here) and the portable one against a double
+// reference on the BF16-rounded operands (what both compute exactly up to FP32 summation order), and
+// the rounding itself within BF16's half-ulp of the FP32 operands.
+namespace {
+
+double bf16_value(uint16_t h) {
+  const uint32_t u = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+void check_panels_bf16(int64_t M, int64_t N, int64_t K, bool portable) {
+  std::mt19937 rng(static_cast<unsigned>(M * 7919 + N * 31 + K + 5));
+  std::uniform_real_distribution<float> d(-1.f, 1.f);
+  const int64_t lda = K + 3, ldab = (K + 1) / 2 * 2 + 2, ldc = N + 7;
+  std::vector<float> A(static_cast<size_t>(M * lda)), W(static_cast<size_t>(N * K));
+  for (auto& v : A) v = d(rng);
+  for (auto& v : W) v = d(rng);
+  const Tensor packed = pack_panels_bf16_from_linear(W.data(), 1, N, K);
+  ASSERT_EQ(packed.numel(), panel_bf16_elems(K, N));
+  std::vector<uint16_t> Ab(static_cast<size_t>(M * ldab), 0xffff);
+  round_rows_to_bf16(A.data(), M, K, lda, Ab.data(), ldab);
+  std::vector<float> C(static_cast<size_t>(M * ldc), 7.f);
+  const int64_t panels = panel_count(N), split = panels / 2;
+  auto run = portable ? gemm_panels_bf16_portable : gemm_panels_bf16;
+  const auto* P = static_cast<const uint16_t*>(packed.raw());
+  run(M, N, K, Ab.data(), ldab, P, 0, split, C.data(), ldc);
+  run(M, N, K, Ab.data(), ldab, P, split, panels, C.data(), ldc);
+  // The packed weight (k, n) of the BF16 layout, for the reference.
+  auto weight = [&](int64_t k, int64_t n) {
+    return bf16_value(P[(n / kPanelWidth) * ((K + 1) / 2) * 2 * kPanelWidth + (k / 2) * 2 * kPanelWidth + 2 * (n % kPanelWidth) + k % 2]);
+  };
+  for (int64_t i = 0; i < M; ++i) {
+    for (int64_t k = 0; k < K; ++k)
+      ASSERT_NEAR(bf16_value(Ab[static_cast<size_t>(i * ldab + k)]), A[static_cast<size_t>(i * lda + k)],
+                  std::fabs(A[static_cast<size_t>(i * lda + k)]) * (1.0 / 256));
+    for (int64_t j = 0; j < ldc; ++j) {
+      const float got = C[static_cast<size_t>(i * ldc + j)];
+      if (j >= N) {
+        ASSERT_EQ(got, 7.f);
+        continue;
+      }
+      double ref = 0;
+      for (int64_t k = 0; k < K; ++k) ref += bf16_value(Ab[static_cast<size_t>(i * ldab + k)]) * weight(k, j);
+      ASSERT_NEAR(got, ref, 1e-5 * (1 + std::sqrt(static_cast<double>(K))))
+          << (portable ? "portable " : "") << M << "x" << N << "x" << K << " at " << i << "," << j;
+    }
+  }
+}
+
+TEST(GemmPanelsBf16, EveryRowGroupColumnTailAndOddDepthMatchesReference) {
+  for (bool portable : {false, true})
+    for (int64_t M = 1; M <= 40; M += (M < 14 ? 1 : 9))
+      for (int64_t N : {1, 17, 32, 45, 64})
+        for (int64_t K : {1, 2, 7, 64, 129}) check_panels_bf16(M, N, K, portable);
 }
 
 }  // namespace

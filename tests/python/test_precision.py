@@ -1,0 +1,56 @@
+"""Execution precisions: BF16 MoE experts against FP32 (the seed classifier's accuracy on Fashion-MNIST,
+an LLM-shaped MoE layer against ONNX Runtime's FP32 output), and unsupported precisions refused."""
+import re
+
+import numpy as np
+import onnx
+import pytest
+
+from conftest import ROOT
+from ms_moe_models import build  # noqa: E402
+
+ort = pytest.importorskip("onnxruntime")
+
+
+def accuracy(cli, precision):
+    out = cli("eval", ROOT / "models" / "seed_classifier.onnx", "--precision", precision).stdout
+    return float(re.search(r"accuracy:\s+([0-9.]+)", out).group(1))
+
+
+def test_bf16_seed_classifier_within_0_3_points_of_fp32(cli):
+    assert abs(accuracy(cli, "bf16") - accuracy(cli, "fp32")) <= 0.003
+
+
+@pytest.mark.parametrize("activation", ["relu", "swiglu"])
+def test_bf16_moe_layer_close_to_onnxruntime_fp32(cli, tmp_path, activation):
+    model = build(E=8, k=2, H=128, I=256, activation=activation, normalize=1, biases=True,
+                  fusion=1 if activation == "swiglu" else 0)
+    path = tmp_path / "moe.onnx"
+    onnx.save(model, path)
+    x = np.random.default_rng(3).normal(0, 1, (64, 128)).astype(np.float32)
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.savez(tmp_path / "in.npz", x=x)
+    cli("run", path, "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / "out.npz", "--precision", "bf16")
+    got = np.load(tmp_path / "out.npz")["y"]
+    cosine = float(np.sum(got * want) / np.sqrt(np.sum(got * got) * np.sum(want * want)))
+    assert cosine >= 0.9995
+    assert np.abs(got - want).max() <= 0.02 * np.abs(want).max()
+    assert not np.array_equal(got, want)  # BF16 really ran
+
+
+def test_unknown_precision_is_refused_in_one_line(cli):
+    proc = cli("run", ROOT / "models" / "seed_classifier.onnx", "--precision", "int3", check=False)
+    assert proc.returncode != 0
+    first = proc.stderr.strip().splitlines()[0]
+    assert "precision" in first and "bf16" in first  # says what is accepted
+
+
+def test_python_session_precision():
+    switchyard = pytest.importorskip("switchyard")
+    path = str(ROOT / "models" / "seed_classifier.onnx")
+    x = np.random.default_rng(0).random((8, 1, 28, 28), dtype=np.float32)
+    fp32 = switchyard.InferenceSession(path).run(None, {"image": x})[0]
+    bf16 = switchyard.InferenceSession(path, precision="bf16").run(None, {"image": x})[0]
+    assert np.abs(bf16 - fp32).max() <= 0.05 * np.abs(fp32).max()
+    with pytest.raises(Exception, match="precision 'int3' is not supported"):
+        switchyard.InferenceSession(path, precision="int3")
