@@ -45,6 +45,22 @@ def images(batch, seed):
     return torch.rand(batch, 1, 28, 28, generator=g)
 
 
+def export_deepseek_moe_node():
+    """The helper's DeepSeek-V3-style node: sigmoid scores, grouped top-k (top-2-sum group scores), a
+    selection-only bias, scaled weights, and a gated shared expert."""
+    torch.manual_seed(11)
+    moe = SwitchyardMoE(hidden=24, inter=40, num_experts=8, k=3, activation="silu", gated=True, scoring="sigmoid",
+                        normalize="sum", n_group=4, topk_group=2, group_score="top2sum", routed_scaling_factor=2.5,
+                        selection_bias=True, shared_inter=32, shared_gate=True)
+    with torch.no_grad():
+        moe.selection_bias.normal_(0, 0.2)
+        for p in (moe.router_b, moe.b1, moe.b2, moe.b3):
+            p.normal_(0, 0.1)
+    tokens = torch.randn(23, 24, generator=torch.Generator().manual_seed(12))
+    export("switchyard_moe_deepseek", moe, [tokens], ["x"], ["y"], {"x": {0: "tokens"}, "y": {0: "tokens"}},
+           script=False, custom_opsets={"ai.switchyard": 1})
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     torch.manual_seed(1234)
@@ -85,6 +101,7 @@ def main():
     tokens = torch.randn(19, 24, generator=torch.Generator().manual_seed(10))
     export("switchyard_moe_node", moe, [tokens], ["x"], ["y"], {"x": {0: "tokens"}, "y": {0: "tokens"}}, script=False,
            custom_opsets={"ai.switchyard": 1})
+    export_deepseek_moe_node()
     x = torch.randn(2, 6, 32, generator=torch.Generator().manual_seed(9))
     export("tiny_attention_trace", TinyAttention(), [x], ["x"], ["y"], {"x": {0: "batch", 1: "seq"}}, script=False)
 
