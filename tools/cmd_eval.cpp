@@ -58,8 +58,9 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--threads", opt->threads, "threads (0: one per core)");
   cmd->add_option("--limit", opt->limit, "evaluate only the first N images");
   cmd->add_flag("--no-fuse", opt->no_fuse, "run the exported graph op by op (no MoE fusion)");
-  cmd->add_option("--precision", opt->precision, "fp32 | bf16 (MoE experts in BF16, FP32 accumulation)")
-      ->check(CLI::IsMember({"fp32", "bf16"}));
+  cmd->add_option("--precision", opt->precision,
+                  "MoE experts: fp32 | bf16 (FP32 sums) | int8-weights | int4-weights (weight-only, group 32)")
+      ->check(CLI::IsMember({"fp32", "bf16", "int8-weights", "int4-weights"}));
   cmd->add_flag("--latency", opt->latency, "also measure batch-1 latency and batch-64 throughput");
   cmd->callback([opt] {
     Tensor images = read_idx(opt->data_dir + "/t10k-images-idx3-ubyte.gz");

@@ -31,7 +31,9 @@ struct CompileOptions {
   bool fuse_moe = true;     // fuse exported MoE routing subgraphs into one sparse operator
   PerformanceHint hint = PerformanceHint::kLatency;
   int streams = 0;          // parallel streams for async requests; 0: chosen by the hint
-  std::string precision = "fp32";  // fp32 | bf16 (MoE experts in BF16, FP32 accumulation)
+  // MoE experts' weights: fp32 | bf16 (BF16 products, FP32 sums) | int8-weights | int4-weights
+  // (weight-only, FP16 scales per 32 rows and column, dequantized in the kernel). The rest stays FP32.
+  std::string precision = "fp32";
   // Ceiling on the memory of the compiled model: weights, plus each request's buffers (0: none).
   // Exceeding it is a clear error at compile or infer time, never an out-of-memory kill.
   size_t memory_limit_bytes = 0;

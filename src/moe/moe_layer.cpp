@@ -105,8 +105,8 @@ ScratchLayout layout(const MoeConfig& c, int64_t T) {
   l.shared_hidden = Is ? take(Tn * Is * 4) : 0;
   l.shared_up = Is && c.gated ? take(Tn * Is * 4) : 0;
   l.shared_out = Is ? take(Tn * H * 4) : 0;
-  l.gathered_bf16 = c.bf16 ? take(pairs * static_cast<size_t>(bf16_ld(c.hidden)) * 2) : 0;
-  l.hidden_bf16 = c.bf16 ? take(pairs * static_cast<size_t>(bf16_ld(c.inter)) * 2) : 0;
+  l.gathered_bf16 = c.bf16() ? take(pairs * static_cast<size_t>(bf16_ld(c.hidden)) * 2) : 0;
+  l.hidden_bf16 = c.bf16() ? take(pairs * static_cast<size_t>(bf16_ld(c.inter)) * 2) : 0;
   l.total = b.total();
   return l;
 }
@@ -180,10 +180,12 @@ void finish_first_projection(const MoeConfig& c, const float* b1, const float* b
 
 // First projection of expert e over its rows [r0, r1) for the panels [q0, q1) of the inter dimension.
 // C[rows, panels q0..q1) = A W_e for expert e's panels in `packed` (FP32, or BF16 with A given as
-// BF16 rows in a_bf16 when cfg.bf16).
-void expert_gemm(const MoeConfig& c, const Tensor& packed, int64_t e, int64_t n, int64_t N, int64_t K, const float* a,
-                 const uint16_t* a_bf16, int64_t q0, int64_t q1, float* out, int64_t ldc) {
-  if (c.bf16) {
+// BF16 rows in a_bf16 when cfg.bf16(), or weight-only quantized in `quant`).
+void expert_gemm(const MoeConfig& c, const Tensor& packed, const QuantPanels& quant, int64_t e, int64_t n, int64_t N,
+                 int64_t K, const float* a, const uint16_t* a_bf16, int64_t q0, int64_t q1, float* out, int64_t ldc) {
+  if (c.quantized()) {
+    gemm_quant_panels(n, a, K, quant, e, q0, q1, out, ldc);
+  } else if (c.bf16()) {
     const auto* p = static_cast<const uint16_t*>(packed.raw()) + e * panel_bf16_elems(K, N);
     gemm_panels_bf16(n, N, K, a_bf16, bf16_ld(K), p, q0, q1, out, ldc);
   } else {
@@ -196,13 +198,13 @@ void first_projection(const MoeConfig& c, const MoeWeights& w, int64_t e, int64_
   const int64_t H = c.hidden, I = c.inter, n = r1 - r0;
   const int64_t j0 = q0 * kPanelWidth, cols = std::min(I, q1 * kPanelWidth) - j0;
   const float* xg = gathered + r0 * H;
-  const uint16_t* xb = c.bf16 ? gathered_bf16 + r0 * bf16_ld(H) : nullptr;
+  const uint16_t* xb = c.bf16() ? gathered_bf16 + r0 * bf16_ld(H) : nullptr;
   float* h = hidden + r0 * I;
-  expert_gemm(c, w.w1_p, e, n, I, H, xg, xb, q0, q1, h, I);
+  expert_gemm(c, w.w1_p, w.w1_q, e, n, I, H, xg, xb, q0, q1, h, I);
   float* u = nullptr;
   if (c.gated) {
     u = up + r0 * I;
-    expert_gemm(c, w.w3_p, e, n, I, H, xg, xb, q0, q1, u, I);
+    expert_gemm(c, w.w3_p, w.w3_q, e, n, I, H, xg, xb, q0, q1, u, I);
     u += j0;
   }
   finish_first_projection(c, w.b1.defined() ? w.b1.data<float>() + e * I + j0 : nullptr,
@@ -214,7 +216,7 @@ void second_projection(const MoeConfig& c, const MoeWeights& w, int64_t e, int64
                        const float* hidden, const uint16_t* hidden_bf16, float* expert_out) {
   const int64_t H = c.hidden, I = c.inter, n = r1 - r0;
   float* y = expert_out + r0 * H;
-  expert_gemm(c, w.w2_p, e, n, H, I, hidden + r0 * I, c.bf16 ? hidden_bf16 + r0 * bf16_ld(I) : nullptr, q0, q1, y, H);
+  expert_gemm(c, w.w2_p, w.w2_q, e, n, H, I, hidden + r0 * I, c.bf16() ? hidden_bf16 + r0 * bf16_ld(I) : nullptr, q0, q1, y, H);
   if (w.b2.defined()) {
     const int64_t j0 = q0 * kPanelWidth, cols = std::min(H, q1 * kPanelWidth) - j0;
     const float* b2 = w.b2.data<float>() + e * H + j0;
@@ -266,15 +268,25 @@ MoeWeights pack_moe_weights(const MoeConfig& c, const Tensor& router, const Tens
   if (router.defined()) w.router_t = pack_transposed(router, 1, c.num_experts, c.hidden, "router weight");  // [1, H, E]
   w.router_b = pack_bias(router_b, c.num_experts, "router bias");
   const int64_t E = c.num_experts, H = c.hidden, I = c.inter;
-  w.w1_p = pack_panels(w1, E, I, H, "fc1 weight", c.bf16);
+  auto pack = [&](const Tensor& t, int64_t N, int64_t K, const char* name, Tensor& panels, QuantPanels& quant) {
+    SY_CHECK(t.dtype() == DType::kFloat32 && t.numel() == E * N * K,
+             std::string("MoE: ") + name + " must be float32 with " + std::to_string(E * N * K) + " elements, got " +
+                 shape_str(t.shape()));
+    if (c.quantized())
+      quant = quantize_panels_from_linear(t.data<float>(), E, N, K, c.weight_format == MoeWeightFormat::kInt8 ? 8 : 4,
+                                          c.weight_group);
+    else
+      panels = pack_panels(t, E, N, K, name, c.bf16());
+  };
+  pack(w1, I, H, "fc1 weight", w.w1_p, w.w1_q);
   w.b1 = pack_bias(b1, E * I, "fc1 bias");
-  w.w2_p = pack_panels(w2, E, H, I, "fc2 weight", c.bf16);
+  pack(w2, H, I, "fc2 weight", w.w2_p, w.w2_q);
   w.b2 = pack_bias(b2, E * H, "fc2 bias");
   if (w3) {
-    w.w3_p = pack_panels(*w3, E, I, H, "fc3 weight", c.bf16);
+    pack(*w3, I, H, "fc3 weight", w.w3_p, w.w3_q);
     w.b3 = pack_bias(b3, E * I, "fc3 bias");
   }
-  if (!c.gated && !c.bf16 && H <= 64 && I <= 64) {
+  if (!c.gated && c.weight_format == MoeWeightFormat::kFp32 && H <= 64 && I <= 64) {
     w.w1_t = pack_transposed(w1, E, I, H, "fc1 weight");
     w.w2_t = pack_transposed(w2, E, H, I, "fc2 weight");
   }
@@ -349,16 +361,16 @@ void moe_forward(const MoeConfig& c, const MoeWeights& w, const float* x, int64_
   //    of the prepacked weights, once, and no task needs a reduction (decode too: the columns are
   //    split, not K).
   //    In BF16, each phase's input rows are rounded to BF16 once, before the phase.
-  auto* gathered_bf16 = c.bf16 ? reinterpret_cast<uint16_t*>(base + l.gathered_bf16) : nullptr;
-  auto* hidden_bf16 = c.bf16 ? reinterpret_cast<uint16_t*>(base + l.hidden_bf16) : nullptr;
+  auto* gathered_bf16 = c.bf16() ? reinterpret_cast<uint16_t*>(base + l.gathered_bf16) : nullptr;
+  auto* hidden_bf16 = c.bf16() ? reinterpret_cast<uint16_t*>(base + l.hidden_bf16) : nullptr;
   pool.parallel_for(T * k, 64, [&](int64_t r0, int64_t r1) {
     gather_rows(c, r0, r1, x, d.rows, gathered);
-    if (c.bf16) round_rows_to_bf16(gathered + r0 * H, r1 - r0, H, H, gathered_bf16 + r0 * bf16_ld(H), bf16_ld(H));
+    if (c.bf16()) round_rows_to_bf16(gathered + r0 * H, r1 - r0, H, H, gathered_bf16 + r0 * bf16_ld(H), bf16_ld(H));
   });
   for_expert_panels(d, E, panel_count(c.inter), pool, [&](int64_t e, int64_t q0, int64_t q1) {
     first_projection(c, w, e, d.offsets[e], d.offsets[e + 1], q0, q1, gathered, gathered_bf16, hidden, up);
   });
-  if (c.bf16)
+  if (c.bf16())
     pool.parallel_for(T * k, 64, [&](int64_t r0, int64_t r1) {
       round_rows_to_bf16(hidden + r0 * c.inter, r1 - r0, c.inter, c.inter, hidden_bf16 + r0 * bf16_ld(c.inter),
                          bf16_ld(c.inter));

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "ops/gemm_panel_quant.h"
 #include "switchyard/tensor.h"
 
 namespace switchyard {
@@ -21,6 +22,7 @@ class ThreadPool;
 enum class MoeActivation { kRelu, kGelu, kGeluTanh, kSilu, kIdentity };  // kGelu: exact (erf)
 enum class MoeScoring { kSoftmax, kSigmoid };
 enum class MoeNormalize { kNone, kSoftmax, kSum };
+enum class MoeWeightFormat { kFp32, kBf16, kInt8, kInt4 };
 
 MoeActivation parse_moe_activation(const std::string& name);
 MoeScoring parse_moe_scoring(const std::string& name);
@@ -47,9 +49,15 @@ struct MoeConfig {
   // Shared experts (DeepSeek, Qwen-MoE): one MLP of this width, same activation and gating as the
   // routed experts, applied to every token and added to the output (0: none).
   int64_t shared_inter = 0;
-  // Expert weights stored in BF16 and multiplied in BF16 (activations rounded to BF16 on the way in),
-  // FP32 accumulation; router, combine and shared experts stay FP32 (CompileOptions::precision "bf16").
-  bool bf16 = false;
+  // How the routed experts' weights are stored and multiplied (CompileOptions::precision); the router,
+  // combine and shared experts stay FP32 in every format.
+  //   kBf16: BF16 weights, activations rounded to BF16 on the way in, FP32 accumulation;
+  //   kInt8 / kInt4: weight-only quantization with FP32 scales per `weight_group` rows and column,
+  //   dequantized in the kernel (activations and sums FP32).
+  MoeWeightFormat weight_format = MoeWeightFormat::kFp32;
+  int64_t weight_group = 32;
+  bool bf16() const { return weight_format == MoeWeightFormat::kBf16; }
+  bool quantized() const { return weight_format == MoeWeightFormat::kInt8 || weight_format == MoeWeightFormat::kInt4; }
 };
 
 // Weights prepacked at compile time into the layout the kernels stream.
@@ -60,6 +68,7 @@ struct MoeWeights {
   // [E, panel_floats(I, H)] for fc2 (BF16 panels, panel_bf16_elems, with cfg.bf16). Biases [E, I] /
   // [E, H], each may be undefined.
   Tensor w1_p, w3_p, w2_p;
+  QuantPanels w1_q, w3_q, w2_q;  // instead, with weight-only INT8 / INT4
   Tensor b1, b3, b2;
   // Row-major copies [E, H, I] and [E, I, H] for the tiny-expert kernel only (H, I <= 64, not gated).
   Tensor w1_t, w2_t;

@@ -16,6 +16,16 @@
 
 namespace switchyard {
 
+namespace {
+Precision parse_precision(const std::string& p) {
+  if (p == "fp32" || p.empty()) return Precision::kFp32;
+  if (p == "bf16") return Precision::kBf16;
+  if (p == "int8-weights") return Precision::kInt8Weights;
+  if (p == "int4-weights") return Precision::kInt4Weights;
+  throw Error("precision '" + p + "' is not supported (fp32, bf16, int8-weights, int4-weights)");
+}
+}  // namespace
+
 struct InferRequestImpl;
 
 // A stream's own request state for stacked runs (auto-batching): the stacked inputs and the buffers
@@ -256,9 +266,7 @@ std::shared_ptr<const CompiledModelImpl> finish_compile(Model model, const Compi
                                                        " bytes exceeded: the weights alone take " + std::to_string(weights));
     impl->memory_limit = options.memory_limit_bytes - weights;
   }
-  SY_CHECK(options.precision == "fp32" || options.precision == "bf16" || options.precision.empty(),
-           "precision '" + options.precision + "' is not supported (fp32, bf16)");
-  impl->plan = compile_plan(model.graph, options.precision == "bf16" ? Precision::kBf16 : Precision::kFp32);
+  impl->plan = compile_plan(model.graph, parse_precision(options.precision));
   for (int id : model.graph->inputs) impl->inputs.push_back(port_of(model.graph->values[static_cast<size_t>(id)]));
   for (int id : model.graph->outputs) impl->outputs.push_back(port_of(model.graph->values[static_cast<size_t>(id)]));
   int hw = static_cast<int>(std::thread::hardware_concurrency());

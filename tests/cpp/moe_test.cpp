@@ -118,10 +118,14 @@ TEST_P(MoeLayer, MatchesReference) {
   }
   auto opt = [](const Tensor& t) { return t.defined() ? &t : nullptr; };
   auto ref = reference(c, x, router, rb, w1, b1, w2, b2, w3, b3);
-  // FP32, then BF16 experts (weights and expert inputs rounded to BF16, FP32 sums): BF16 keeps 8
-  // significant bits, so its outputs are held to cosine >= 0.9995 and 2% of the output scale.
-  for (bool bf16 : {false, true}) {
-    c.bf16 = bf16;
+  // Every expert weight format against the FP32 reference. FP32: to rounding. BF16 (8 significant
+  // bits in weights and expert inputs, FP32 sums) and weight-only INT8 (scales per 32 rows): cosine
+  // >= 0.9995 and 2% of the output scale. INT4 (16 levels per group): cosine >= 0.99, 25%.
+  for (MoeWeightFormat format : {MoeWeightFormat::kFp32, MoeWeightFormat::kBf16, MoeWeightFormat::kInt8, MoeWeightFormat::kInt4}) {
+    c.weight_format = format;
+    const bool bf16 = format != MoeWeightFormat::kFp32;
+    const bool int4 = format == MoeWeightFormat::kInt4;
+    const char* name = format == MoeWeightFormat::kBf16 ? "bf16" : format == MoeWeightFormat::kInt8 ? "int8" : "int4";
     MoeWeights w = pack_moe_weights(c, router, opt(rb), w1, opt(b1), w2, opt(b2), opt(w3), opt(b3));
     std::vector<char> scratch(moe_scratch_bytes(c, p.T) + 64);
     void* aligned = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) & ~uintptr_t{63});
@@ -138,8 +142,8 @@ TEST_P(MoeLayer, MatchesReference) {
       ny += static_cast<double>(y[i]) * y[i];
     }
     if (bf16) {
-      EXPECT_LE(err, 2e-2 * scale) << "bf16";
-      if (nr > 0) EXPECT_GE(dot / std::sqrt(nr * ny), 0.9995) << "bf16";
+      EXPECT_LE(err, (int4 ? 0.25 : 2e-2) * scale) << name;
+      if (nr > 0) EXPECT_GE(dot / std::sqrt(nr * ny), int4 ? 0.99 : 0.9995) << name;
     } else {
       EXPECT_LE(err, 1e-5 * scale * std::sqrt(static_cast<double>(p.H + p.I)));
     }
