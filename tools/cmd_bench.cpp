@@ -276,7 +276,7 @@ void add_bench_command(CLI::App& app) {
   struct Options {
     std::string model, pool, json, plot, hint = "latency", precision = "fp32", dataset, data_dir = "/usr/share/datasets/fashion-mnist";
     std::vector<int64_t> batches{1};
-    int threads = 0, streams = 0, requests = 0, auto_batch = -1;
+    int threads = 0, weight_group = 32, streams = 0, requests = 0, auto_batch = -1;
     double duration = 3.0, warmup = 0.5;
     bool no_fuse = false, bandwidth = false;
   };
@@ -301,6 +301,8 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--precision", opt->precision,
                   "MoE experts: fp32 | bf16 (FP32 sums) | int8-weights | int4-weights (weight-only, group 32)")
       ->check(CLI::IsMember({"fp32", "bf16", "int8-weights", "int4-weights"}));
+  cmd->add_option("--weight-group", opt->weight_group, "rows per scale for int8-weights / int4-weights (default 32)")
+      ->check(CLI::Range(1, 4096));
   cmd->add_flag("--memory-bandwidth", opt->bandwidth, "also measure the read bandwidth and FP32 GEMM peak of the threads");
   cmd->callback([opt] {
     const int threads = opt->threads > 0 ? opt->threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -320,6 +322,7 @@ void add_bench_command(CLI::App& app) {
       options.streams = opt->streams;
       options.auto_batch = opt->auto_batch;
       options.precision = opt->precision;
+      options.weight_group = opt->weight_group;
       CompiledModel model = Engine().compile(opt->model, options);
       const int requests = opt->requests > 0 ? opt->requests : (options.hint == PerformanceHint::kThroughput ? 2 * model.streams() : 1);
       const int64_t max_batch = *std::max_element(opt->batches.begin(), opt->batches.end());

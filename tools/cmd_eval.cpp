@@ -45,7 +45,7 @@ void add_eval_command(CLI::App& app) {
   struct Options {
     std::string model, precision = "fp32", dataset = "fashion-mnist", data_dir = "/usr/share/datasets/fashion-mnist";
     int64_t batch = 64;
-    int threads = 0;
+    int threads = 0, weight_group = 32;
     bool latency = false, no_fuse = false;
     int64_t limit = 0;
   };
@@ -61,6 +61,8 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--precision", opt->precision,
                   "MoE experts: fp32 | bf16 (FP32 sums) | int8-weights | int4-weights (weight-only, group 32)")
       ->check(CLI::IsMember({"fp32", "bf16", "int8-weights", "int4-weights"}));
+  cmd->add_option("--weight-group", opt->weight_group, "rows per scale for int8-weights / int4-weights (default 32)")
+      ->check(CLI::Range(1, 4096));
   cmd->add_flag("--latency", opt->latency, "also measure batch-1 latency and batch-64 throughput");
   cmd->callback([opt] {
     Tensor images = read_idx(opt->data_dir + "/t10k-images-idx3-ubyte.gz");
@@ -74,6 +76,7 @@ void add_eval_command(CLI::App& app) {
     options.threads = opt->threads;
     options.fuse_moe = !opt->no_fuse;
     options.precision = opt->precision;
+    options.weight_group = opt->weight_group;
     CompiledModel model = engine.compile(opt->model, options);
     SY_CHECK(model.inputs().size() == 1 && model.outputs().size() >= 1, "eval expects one input and a logits output");
     const float scale = preprocess_scale(model);

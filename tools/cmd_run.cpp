@@ -11,7 +11,7 @@ void add_run_command(CLI::App& app) {
   struct Options {
     std::string model, inputs_npz, outputs_npz, precision = "fp32";
     std::vector<std::string> input_files;
-    int threads = 0;
+    int threads = 0, weight_group = 32;
     bool expert_stats = false, no_fuse = false;
     size_t memory_limit_mb = 0;
   };
@@ -27,6 +27,8 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--precision", opt->precision,
                   "MoE experts: fp32 | bf16 (FP32 sums) | int8-weights | int4-weights (weight-only, group 32)")
       ->check(CLI::IsMember({"fp32", "bf16", "int8-weights", "int4-weights"}));
+  cmd->add_option("--weight-group", opt->weight_group, "rows per scale for int8-weights / int4-weights (default 32)")
+      ->check(CLI::Range(1, 4096));
   cmd->add_option("--memory-limit", opt->memory_limit_mb, "memory ceiling in MiB for weights + buffers (0: none)");
   cmd->callback([opt] {
     std::vector<std::pair<std::string, Tensor>> feeds;
@@ -42,6 +44,7 @@ void add_run_command(CLI::App& app) {
     options.fuse_moe = !opt->no_fuse;
     options.memory_limit_bytes = opt->memory_limit_mb << 20;
     options.precision = opt->precision;
+    options.weight_group = opt->weight_group;
     CompiledModel model = engine.compile(opt->model, options);
     InferRequest request = model.create_infer_request();
     for (const auto& [name, t] : feeds) request.set_input(name, t);

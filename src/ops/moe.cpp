@@ -55,6 +55,7 @@ class MoE final : public Kernel {
     cfg_.normalize = parse_moe_normalize(node_.attr_string("normalize", "none"));
     try {
       cfg_.weight_format = moe_weight_format(info.precision);
+      cfg_.weight_group = info.weight_group;
       weights_ = pack_moe_weights(cfg_, *router, constant(2, false), *w1, constant(4, false), *w2, constant(6, false), w3,
                                   constant(8, false));
       cfg_.n_group = node_.attr_int("n_group", 1);

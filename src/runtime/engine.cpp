@@ -266,7 +266,9 @@ std::shared_ptr<const CompiledModelImpl> finish_compile(Model model, const Compi
                                                        " bytes exceeded: the weights alone take " + std::to_string(weights));
     impl->memory_limit = options.memory_limit_bytes - weights;
   }
-  impl->plan = compile_plan(model.graph, parse_precision(options.precision));
+  SY_CHECK(options.weight_group >= 1 && options.weight_group <= 4096,
+           "weight_group must be in 1..4096, got " + std::to_string(options.weight_group));
+  impl->plan = compile_plan(model.graph, parse_precision(options.precision), options.weight_group);
   for (int id : model.graph->inputs) impl->inputs.push_back(port_of(model.graph->values[static_cast<size_t>(id)]));
   for (int id : model.graph->outputs) impl->outputs.push_back(port_of(model.graph->values[static_cast<size_t>(id)]));
   int hw = static_cast<int>(std::thread::hardware_concurrency());

@@ -34,7 +34,7 @@ std::vector<std::string> unsupported_ops(const Graph& graph) {
   return {missing.begin(), missing.end()};
 }
 
-std::shared_ptr<const Plan> compile_plan(std::shared_ptr<const Graph> graph, Precision precision) {
+std::shared_ptr<const Plan> compile_plan(std::shared_ptr<const Graph> graph, Precision precision, int64_t weight_group) {
   auto plan = std::make_shared<Plan>();
   plan->graph = graph;
   const Graph& g = *graph;
@@ -46,13 +46,13 @@ std::shared_ptr<const Plan> compile_plan(std::shared_ptr<const Graph> graph, Pre
     const KernelFactory* factory = OpRegistry::instance().find(node.domain, node.op_type, node.opset);
     SY_CHECK(factory, node.describe() + ": unsupported operator " + (node.domain.empty() ? "ai.onnx" : node.domain) +
                           "::" + node.op_type + " at opset " + std::to_string(node.opset));
-    KernelBuildInfo info{node, {}, precision};
+    KernelBuildInfo info{node, {}, precision, weight_group};
     for (int in : node.inputs) {
       const Value* v = in >= 0 ? &g.values[static_cast<size_t>(in)] : nullptr;
       info.constant_inputs.push_back(v && v->constant ? &*v->constant : nullptr);
     }
     for (const auto& [key, attr] : node.attrs)
-      if (attr.g) plan->subplans[i][key] = compile_plan(attr.g, precision);
+      if (attr.g) plan->subplans[i][key] = compile_plan(attr.g, precision, weight_group);
     plan->kernels.push_back((*factory)(info));
   }
 

@@ -28,7 +28,8 @@ struct Plan {
 };
 
 // Builds kernels for every node (recursively for subgraphs). Throws on unsupported ops.
-std::shared_ptr<const Plan> compile_plan(std::shared_ptr<const Graph> graph, Precision precision = Precision::kFp32);
+std::shared_ptr<const Plan> compile_plan(std::shared_ptr<const Graph> graph, Precision precision = Precision::kFp32,
+                                         int64_t weight_group = 32);
 
 // Names every node (recursively) that has no kernel: "domain::Op (opset N)". Empty if all run.
 std::vector<std::string> unsupported_ops(const Graph& graph);
