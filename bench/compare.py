@@ -10,8 +10,10 @@ Cases
   (prefill). Inputs come from a pool of distinct token rows, so routing changes on every call and no
   engine is timed on experts that sit in cache. The read bandwidth of the same threads, measured in the
   same run, gives the decode roofline: GB/s = bytes of the experts touched per call / time.
-- MoE layers run Switchyard twice: FP32 and BF16 experts (`--precision bf16`); ratios are to ONNX
-  Runtime's FP32.
+- MoE layers also run Switchyard with BF16 experts (`--precision bf16`) and, at 1 token, weight-only
+  INT8 / INT4 experts (`int8-weights`, `int4-weights`, group 32); ratios are to ONNX Runtime's FP32, and
+  the table adds each precision's speed-up over Switchyard FP32. ONNX Runtime's own quantized MoE
+  (com.microsoft.QMoE) and OpenVINO's precisions are not run: OpenVINO cannot load the MoE op at all.
 - expert scaling: E = 8, 32, 128, 256 at k=2, 256 tokens, H=512, I=512 (SwiGLU): efficiency =
   roofline time / measured time, roofline = max(FLOPs / FP32 peak, expert bytes touched / bandwidth),
   with the peak (a 1024^3 GEMM) and the bandwidth measured in the same run on the same threads, next to
@@ -119,10 +121,10 @@ def machine_roofline(threads, workdir):
 ENGINES = {"switchyard": run_switchyard, "onnxruntime": run_onnxruntime, "openvino": run_openvino}
 
 
-def measure(case, path, input_name, pool, batch, args, workdir, extra=None, bf16=False):
-    """Every engine in FP32; with bf16, Switchyard also with BF16 experts (precision "bf16")."""
+def measure(case, path, input_name, pool, batch, args, workdir, extra=None, precisions=()):
+    """Every engine in FP32, then Switchyard in each of `precisions` (its --precision values)."""
     rows = []
-    runs = [(engine, "fp32") for engine in ENGINES] + ([("switchyard", "bf16")] if bf16 else [])
+    runs = [(engine, "fp32") for engine in ENGINES] + [("switchyard", p) for p in precisions]
     for engine, precision in runs:
         fn = ENGINES[engine]
         row = {"case": case, "engine": engine, "precision": precision, "batch": batch, "threads": args.threads}
@@ -132,7 +134,7 @@ def measure(case, path, input_name, pool, batch, args, workdir, extra=None, bf16
         except Exception as e:  # an engine that cannot run the model is reported, not fatal
             msg = getattr(e, "stderr", None) or str(e)
             row.update({"error": msg.strip().splitlines()[-1][:200] if msg.strip() else type(e).__name__})
-        if extra and "p50_us" in row:
+        if extra and "p50_us" in row and precision == "fp32":  # rooflines of the FP32 weights
             row.update(extra(row))
         rows.append(row)
         status = f"p50 {row['p50_us']:.1f} us, {row['throughput']:.0f}/s" if "p50_us" in row else "unsupported: " + row["error"]
@@ -161,7 +163,9 @@ def moe_case(args, workdir, name, E, k, H, I, activation, tokens_list, roof):
             touched = min(E, k) if tokens == 1 else E * (1 - (1 - k / E) ** tokens)
             return {"expert_bytes_touched": touched * expert_bytes,
                     "flops": 2 * tokens * k * (3 if activation == "swiglu" else 2) * H * I}
-        rows += measure(f"{name} tokens={tokens}", path, "x", pool, tokens, args, workdir, extra, bf16=True)
+        # BF16 everywhere; the weight-only formats where they pay: decode, bound by the weights' bytes.
+        precisions = ("bf16",) if tokens > 1 else ("bf16", "int8-weights", "int4-weights")
+        rows += measure(f"{name} tokens={tokens}", path, "x", pool, tokens, args, workdir, extra, precisions)
     os.remove(os.path.join(workdir, f"{name}.weights"))
     return rows
 
@@ -217,6 +221,8 @@ def main():
 
 def print_table(cases):
     ort = {(c["case"], c["batch"]): c for c in cases if c["engine"] == "onnxruntime" and "p50_us" in c}
+    fp32 = {(c["case"], c["batch"]): c for c in cases
+            if c["engine"] == "switchyard" and c.get("precision", "fp32") == "fp32" and "p50_us" in c}
     print(f"\n{'case':<36}{'batch':>6} {'engine':<17}{'p50 us':>10}{'throughput/s':>14}{'vs ORT':>8}  notes")
     for c in cases:
         label = c["engine"] + ("" if c.get("precision", "fp32") == "fp32" else " " + c["precision"])
@@ -226,7 +232,10 @@ def print_table(cases):
         ref = ort.get((c["case"], c["batch"]))
         ratio = f"{c['throughput'] / ref['throughput']:.2f}x" if ref else "-"
         notes = []
-        if "expert_gbs" in c:
+        sy32 = fp32.get((c["case"], c["batch"]))
+        if c.get("precision", "fp32") != "fp32" and sy32:
+            notes.append(f"{c['throughput'] / sy32['throughput']:.2f}x Switchyard fp32")
+        if "expert_gbs" in c and c.get("precision", "fp32") == "fp32":
             notes.append(f"{c['expert_gbs']:.1f} GB/s experts ({100 * c['bandwidth_share']:.0f}% of read bw)")
             notes.append(f"{c['gflops']:.0f} GFLOP/s")
             notes.append(f"roofline eff {c['roofline_efficiency']:.2f}")

@@ -40,17 +40,10 @@ inline int code_at(const uint8_t* row, int bits, int64_t j) {
   return j < 16 ? (b & 15) : (b >> 4);
 }
 
-inline uint16_t to_half(float f) {
-  const _Float16 h = static_cast<_Float16>(f);
-  uint16_t u;
-  std::memcpy(&u, &h, 2);
-  return u;
-}
-inline float from_half(uint16_t u) {
-  _Float16 h;
-  std::memcpy(&h, &u, 2);
-  return static_cast<float>(h);
-}
+// Scales and mins are stored as FP16 (the kernels widen them with vcvtph2ps); the portable
+// conversions of tensor.h keep this file free of _Float16, which older clang targets lack.
+inline uint16_t to_half(float f) { return float_to_half(f); }
+inline float from_half(uint16_t u) { return half_to_float(u); }
 
 // The matrix `index`'s panel p: codes, scales and mins (null for INT8).
 struct PanelView {
