@@ -298,11 +298,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--json", opt->json, "write the results as JSON");
   cmd->add_option("--plot", opt->plot, "write an SVG chart of throughput and p99 latency vs batch size");
   cmd->add_flag("--no-fuse", opt->no_fuse, "run the exported graph op by op");
-  cmd->add_option("--precision", opt->precision,
-                  "MoE experts: fp32 | bf16 (FP32 sums) | int8-weights | int4-weights (weight-only, group 32)")
-      ->check(CLI::IsMember({"fp32", "bf16", "int8-weights", "int4-weights"}));
-  cmd->add_option("--weight-group", opt->weight_group, "rows per scale for int8-weights / int4-weights (default 32)")
-      ->check(CLI::Range(1, 4096));
+  add_precision_options(cmd, opt->precision, opt->weight_group);
   cmd->add_flag("--memory-bandwidth", opt->bandwidth, "also measure the read bandwidth and FP32 GEMM peak of the threads");
   cmd->callback([opt] {
     const int threads = opt->threads > 0 ? opt->threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));

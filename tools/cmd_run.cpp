@@ -24,11 +24,7 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--threads", opt->threads, "threads (0: one per core)");
   cmd->add_flag("--expert-stats", opt->expert_stats, "print how many tokens each expert of each fused MoE layer got");
   cmd->add_flag("--no-fuse", opt->no_fuse, "run the exported graph op by op (no MoE fusion)");
-  cmd->add_option("--precision", opt->precision,
-                  "MoE experts: fp32 | bf16 (FP32 sums) | int8-weights | int4-weights (weight-only, group 32)")
-      ->check(CLI::IsMember({"fp32", "bf16", "int8-weights", "int4-weights"}));
-  cmd->add_option("--weight-group", opt->weight_group, "rows per scale for int8-weights / int4-weights (default 32)")
-      ->check(CLI::Range(1, 4096));
+  add_precision_options(cmd, opt->precision, opt->weight_group);
   cmd->add_option("--memory-limit", opt->memory_limit_mb, "memory ceiling in MiB for weights + buffers (0: none)");
   cmd->callback([opt] {
     std::vector<std::pair<std::string, Tensor>> feeds;

@@ -31,8 +31,9 @@ struct CompileOptions {
   bool fuse_moe = true;     // fuse exported MoE routing subgraphs into one sparse operator
   PerformanceHint hint = PerformanceHint::kLatency;
   int streams = 0;          // parallel streams for async requests; 0: chosen by the hint
-  // MoE experts' weights: fp32 | bf16 (BF16 products, FP32 sums) | int8-weights | int4-weights
-  // (weight-only, FP16 scales per 32 rows and column, dequantized in the kernel). The rest stays FP32.
+  // MoE experts: fp32 | bf16 (BF16 products, FP32 sums) | int8 (INT8 weights per column, activations
+  // quantized per row at run time, INT32 sums: VNNI) | int8-weights | int4-weights (weight-only, FP16
+  // scales per weight_group rows and column, dequantized in the kernel). The rest stays FP32.
   std::string precision = "fp32";
   int weight_group = 32;  // rows of a weight column sharing one scale in int8-weights / int4-weights
   // Ceiling on the memory of the compiled model: weights, plus each request's buffers (0: none).

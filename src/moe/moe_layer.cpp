@@ -78,7 +78,7 @@ Tensor pack_bias(const Tensor* b, int64_t n, const char* name) {
 
 struct ScratchLayout {
   size_t logits, ids, weights, counts, offsets, rows, inverse, gathered, hidden, up, expert_out, shared_hidden, shared_up,
-      shared_out, gathered_bf16, hidden_bf16, total;
+      shared_out, gathered_bf16, hidden_bf16, gathered_u8, hidden_u8, gathered_scale, hidden_scale, total;
 };
 
 // Leading dimension of a BF16 copy of rows of n values: rounded up to whole pairs.
@@ -107,6 +107,10 @@ ScratchLayout layout(const MoeConfig& c, int64_t T) {
   l.shared_out = Is ? take(Tn * H * 4) : 0;
   l.gathered_bf16 = c.bf16() ? take(pairs * static_cast<size_t>(bf16_ld(c.hidden)) * 2) : 0;
   l.hidden_bf16 = c.bf16() ? take(pairs * static_cast<size_t>(bf16_ld(c.inter)) * 2) : 0;
+  l.gathered_u8 = c.int8() ? take(pairs * static_cast<size_t>(s8_row_ld(c.hidden))) : 0;
+  l.hidden_u8 = c.int8() ? take(pairs * static_cast<size_t>(s8_row_ld(c.inter))) : 0;
+  l.gathered_scale = c.int8() ? take(pairs * 4) : 0;
+  l.hidden_scale = c.int8() ? take(pairs * 4) : 0;
   l.total = b.total();
   return l;
 }
@@ -178,33 +182,47 @@ void finish_first_projection(const MoeConfig& c, const float* b1, const float* b
   }
 }
 
-// First projection of expert e over its rows [r0, r1) for the panels [q0, q1) of the inter dimension.
-// C[rows, panels q0..q1) = A W_e for expert e's panels in `packed` (FP32, or BF16 with A given as
-// BF16 rows in a_bf16 when cfg.bf16(), or weight-only quantized in `quant`).
-void expert_gemm(const MoeConfig& c, const Tensor& packed, const QuantPanels& quant, int64_t e, int64_t n, int64_t N,
-                 int64_t K, const float* a, const uint16_t* a_bf16, int64_t q0, int64_t q1, float* out, int64_t ldc) {
-  if (c.quantized()) {
-    gemm_quant_panels(n, a, K, quant, e, q0, q1, out, ldc);
+// The rows a projection multiplies, in every form the weight formats take: FP32, BF16 (rounded once
+// per phase) or INT8 codes with per-row scales (quantized once per phase).
+struct ExpertRows {
+  float* f32;
+  int64_t ld;  // of f32: the row length
+  uint16_t* bf16;
+  uint8_t* u8;
+  float* u8_scale;
+  ExpertRows from(int64_t r) const {  // the same rows starting at row r
+    return {f32 + r * ld, ld, bf16 ? bf16 + r * bf16_ld(ld) : nullptr, u8 ? u8 + r * s8_row_ld(ld) : nullptr,
+            u8_scale ? u8_scale + r : nullptr};
+  }
+};
+
+// C[n rows, panels q0..q1) = A W_e for expert e's weights, in the config's weight format.
+void expert_gemm(const MoeConfig& c, const Tensor& packed, const QuantPanels& quant, const S8Panels& s8, int64_t e,
+                 int64_t n, int64_t N, int64_t K, const ExpertRows& a, int64_t q0, int64_t q1, float* out, int64_t ldc) {
+  if (c.int8()) {
+    gemm_panels_s8(n, a.u8, s8_row_ld(K), a.u8_scale, s8, e, q0, q1, out, ldc);
+  } else if (c.quantized()) {
+    gemm_quant_panels(n, a.f32, K, quant, e, q0, q1, out, ldc);
   } else if (c.bf16()) {
     const auto* p = static_cast<const uint16_t*>(packed.raw()) + e * panel_bf16_elems(K, N);
-    gemm_panels_bf16(n, N, K, a_bf16, bf16_ld(K), p, q0, q1, out, ldc);
+    gemm_panels_bf16(n, N, K, a.bf16, bf16_ld(K), p, q0, q1, out, ldc);
   } else {
-    gemm_panels(n, N, K, a, K, packed.data<float>() + e * panel_floats(K, N), q0, q1, out, ldc);
+    gemm_panels(n, N, K, a.f32, K, packed.data<float>() + e * panel_floats(K, N), q0, q1, out, ldc);
   }
 }
 
+// First projection of expert e over its rows [r0, r1) for the panels [q0, q1) of the inter dimension.
 void first_projection(const MoeConfig& c, const MoeWeights& w, int64_t e, int64_t r0, int64_t r1, int64_t q0, int64_t q1,
-                      const float* gathered, const uint16_t* gathered_bf16, float* hidden, float* up) {
+                      const ExpertRows& gathered, float* hidden, float* up) {
   const int64_t H = c.hidden, I = c.inter, n = r1 - r0;
   const int64_t j0 = q0 * kPanelWidth, cols = std::min(I, q1 * kPanelWidth) - j0;
-  const float* xg = gathered + r0 * H;
-  const uint16_t* xb = c.bf16() ? gathered_bf16 + r0 * bf16_ld(H) : nullptr;
+  const ExpertRows a = gathered.from(r0);
   float* h = hidden + r0 * I;
-  expert_gemm(c, w.w1_p, w.w1_q, e, n, I, H, xg, xb, q0, q1, h, I);
+  expert_gemm(c, w.w1_p, w.w1_q, w.w1_s8, e, n, I, H, a, q0, q1, h, I);
   float* u = nullptr;
   if (c.gated) {
     u = up + r0 * I;
-    expert_gemm(c, w.w3_p, w.w3_q, e, n, I, H, xg, xb, q0, q1, u, I);
+    expert_gemm(c, w.w3_p, w.w3_q, w.w3_s8, e, n, I, H, a, q0, q1, u, I);
     u += j0;
   }
   finish_first_projection(c, w.b1.defined() ? w.b1.data<float>() + e * I + j0 : nullptr,
@@ -213,16 +231,24 @@ void first_projection(const MoeConfig& c, const MoeWeights& w, int64_t e, int64_
 
 // Second projection of expert e over its rows [r0, r1) for the panels [q0, q1) of the output: hidden W2 + b2.
 void second_projection(const MoeConfig& c, const MoeWeights& w, int64_t e, int64_t r0, int64_t r1, int64_t q0, int64_t q1,
-                       const float* hidden, const uint16_t* hidden_bf16, float* expert_out) {
+                       const ExpertRows& hidden, float* expert_out) {
   const int64_t H = c.hidden, I = c.inter, n = r1 - r0;
   float* y = expert_out + r0 * H;
-  expert_gemm(c, w.w2_p, w.w2_q, e, n, H, I, hidden + r0 * I, c.bf16() ? hidden_bf16 + r0 * bf16_ld(I) : nullptr, q0, q1, y, H);
+  expert_gemm(c, w.w2_p, w.w2_q, w.w2_s8, e, n, H, I, hidden.from(r0), q0, q1, y, H);
   if (w.b2.defined()) {
     const int64_t j0 = q0 * kPanelWidth, cols = std::min(H, q1 * kPanelWidth) - j0;
     const float* b2 = w.b2.data<float>() + e * H + j0;
     for (int64_t r = 0; r < n; ++r)
       for (int64_t j = 0; j < cols; ++j) y[r * H + j0 + j] += b2[j];
   }
+}
+
+// Rounds (BF16) or quantizes (INT8) rows [r0, r1) of `rows` once for the kernels of those formats.
+void convert_rows(const MoeConfig& c, const ExpertRows& rows, int64_t r0, int64_t r1) {
+  const ExpertRows at = rows.from(r0);
+  const int64_t n = rows.ld;
+  if (c.bf16()) round_rows_to_bf16(at.f32, r1 - r0, n, n, at.bf16, bf16_ld(n));
+  if (c.int8()) quantize_rows_u8(at.f32, r1 - r0, n, n, at.u8, s8_row_ld(n), at.u8_scale);
 }
 
 // Cost of one panel of an expert with `rows` rows, in row units: the weights stream from memory
@@ -268,22 +294,25 @@ MoeWeights pack_moe_weights(const MoeConfig& c, const Tensor& router, const Tens
   if (router.defined()) w.router_t = pack_transposed(router, 1, c.num_experts, c.hidden, "router weight");  // [1, H, E]
   w.router_b = pack_bias(router_b, c.num_experts, "router bias");
   const int64_t E = c.num_experts, H = c.hidden, I = c.inter;
-  auto pack = [&](const Tensor& t, int64_t N, int64_t K, const char* name, Tensor& panels, QuantPanels& quant) {
+  auto pack = [&](const Tensor& t, int64_t N, int64_t K, const char* name, Tensor& panels, QuantPanels& quant,
+                  S8Panels& s8) {
     SY_CHECK(t.dtype() == DType::kFloat32 && t.numel() == E * N * K,
              std::string("MoE: ") + name + " must be float32 with " + std::to_string(E * N * K) + " elements, got " +
                  shape_str(t.shape()));
-    if (c.quantized())
-      quant = quantize_panels_from_linear(t.data<float>(), E, N, K, c.weight_format == MoeWeightFormat::kInt8 ? 8 : 4,
-                                          c.weight_group);
+    if (c.int8())
+      s8 = quantize_panels_s8_from_linear(t.data<float>(), E, N, K);
+    else if (c.quantized())
+      quant = quantize_panels_from_linear(t.data<float>(), E, N, K,
+                                          c.weight_format == MoeWeightFormat::kInt8Weights ? 8 : 4, c.weight_group);
     else
       panels = pack_panels(t, E, N, K, name, c.bf16());
   };
-  pack(w1, I, H, "fc1 weight", w.w1_p, w.w1_q);
+  pack(w1, I, H, "fc1 weight", w.w1_p, w.w1_q, w.w1_s8);
   w.b1 = pack_bias(b1, E * I, "fc1 bias");
-  pack(w2, H, I, "fc2 weight", w.w2_p, w.w2_q);
+  pack(w2, H, I, "fc2 weight", w.w2_p, w.w2_q, w.w2_s8);
   w.b2 = pack_bias(b2, E * H, "fc2 bias");
   if (w3) {
-    pack(*w3, I, H, "fc3 weight", w.w3_p, w.w3_q);
+    pack(*w3, I, H, "fc3 weight", w.w3_p, w.w3_q, w.w3_s8);
     w.b3 = pack_bias(b3, E * I, "fc3 bias");
   }
   if (!c.gated && c.weight_format == MoeWeightFormat::kFp32 && H <= 64 && I <= 64) {
@@ -360,23 +389,25 @@ void moe_forward(const MoeConfig& c, const MoeWeights& w, const float* x, int64_
   //    by cost: both threads stay busy whatever the load per expert, each task streams only its slice
   //    of the prepacked weights, once, and no task needs a reduction (decode too: the columns are
   //    split, not K).
-  //    In BF16, each phase's input rows are rounded to BF16 once, before the phase.
-  auto* gathered_bf16 = c.bf16() ? reinterpret_cast<uint16_t*>(base + l.gathered_bf16) : nullptr;
-  auto* hidden_bf16 = c.bf16() ? reinterpret_cast<uint16_t*>(base + l.hidden_bf16) : nullptr;
+  //    In BF16 (INT8), each phase's input rows are rounded to BF16 (quantized) once, before the phase.
+  const int64_t I = c.inter;
+  const ExpertRows in{gathered, H, c.bf16() ? reinterpret_cast<uint16_t*>(base + l.gathered_bf16) : nullptr,
+                      c.int8() ? reinterpret_cast<uint8_t*>(base + l.gathered_u8) : nullptr,
+                      c.int8() ? reinterpret_cast<float*>(base + l.gathered_scale) : nullptr};
+  const ExpertRows mid{hidden, I, c.bf16() ? reinterpret_cast<uint16_t*>(base + l.hidden_bf16) : nullptr,
+                       c.int8() ? reinterpret_cast<uint8_t*>(base + l.hidden_u8) : nullptr,
+                       c.int8() ? reinterpret_cast<float*>(base + l.hidden_scale) : nullptr};
   pool.parallel_for(T * k, 64, [&](int64_t r0, int64_t r1) {
     gather_rows(c, r0, r1, x, d.rows, gathered);
-    if (c.bf16()) round_rows_to_bf16(gathered + r0 * H, r1 - r0, H, H, gathered_bf16 + r0 * bf16_ld(H), bf16_ld(H));
+    convert_rows(c, in, r0, r1);
   });
-  for_expert_panels(d, E, panel_count(c.inter), pool, [&](int64_t e, int64_t q0, int64_t q1) {
-    first_projection(c, w, e, d.offsets[e], d.offsets[e + 1], q0, q1, gathered, gathered_bf16, hidden, up);
+  for_expert_panels(d, E, panel_count(I), pool, [&](int64_t e, int64_t q0, int64_t q1) {
+    first_projection(c, w, e, d.offsets[e], d.offsets[e + 1], q0, q1, in, hidden, up);
   });
-  if (c.bf16())
-    pool.parallel_for(T * k, 64, [&](int64_t r0, int64_t r1) {
-      round_rows_to_bf16(hidden + r0 * c.inter, r1 - r0, c.inter, c.inter, hidden_bf16 + r0 * bf16_ld(c.inter),
-                         bf16_ld(c.inter));
-    });
+  if (c.bf16() || c.int8())
+    pool.parallel_for(T * k, 64, [&](int64_t r0, int64_t r1) { convert_rows(c, mid, r0, r1); });
   for_expert_panels(d, E, panel_count(H), pool, [&](int64_t e, int64_t q0, int64_t q1) {
-    second_projection(c, w, e, d.offsets[e], d.offsets[e + 1], q0, q1, hidden, hidden_bf16, expert_out);
+    second_projection(c, w, e, d.offsets[e], d.offsets[e + 1], q0, q1, mid, expert_out);
   });
   // 4. Weighted combine: each output row reads its k expert rows; no write conflicts, no reductions.
   pool.parallel_for(T, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, H * k)), [&](int64_t t0, int64_t t1) {

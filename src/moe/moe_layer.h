@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "ops/gemm_panel_quant.h"
+#include "ops/gemm_panel_s8.h"
 #include "switchyard/tensor.h"
 
 namespace switchyard {
@@ -22,7 +23,7 @@ class ThreadPool;
 enum class MoeActivation { kRelu, kGelu, kGeluTanh, kSilu, kIdentity };  // kGelu: exact (erf)
 enum class MoeScoring { kSoftmax, kSigmoid };
 enum class MoeNormalize { kNone, kSoftmax, kSum };
-enum class MoeWeightFormat { kFp32, kBf16, kInt8, kInt4 };
+enum class MoeWeightFormat { kFp32, kBf16, kInt8, kInt8Weights, kInt4Weights };
 
 MoeActivation parse_moe_activation(const std::string& name);
 MoeScoring parse_moe_scoring(const std::string& name);
@@ -52,12 +53,17 @@ struct MoeConfig {
   // How the routed experts' weights are stored and multiplied (CompileOptions::precision); the router,
   // combine and shared experts stay FP32 in every format.
   //   kBf16: BF16 weights, activations rounded to BF16 on the way in, FP32 accumulation;
-  //   kInt8 / kInt4: weight-only quantization with FP32 scales per `weight_group` rows and column,
-  //   dequantized in the kernel (activations and sums FP32).
+  //   kInt8: INT8 weights (symmetric per column) and activations (quantized per row before each
+  //   projection), INT32 sums (ops/gemm_panel_s8.h);
+  //   kInt8Weights / kInt4Weights: weight-only quantization with FP16 scales per `weight_group` rows
+  //   and column, dequantized in the kernel (activations and sums FP32).
   MoeWeightFormat weight_format = MoeWeightFormat::kFp32;
   int64_t weight_group = 32;
   bool bf16() const { return weight_format == MoeWeightFormat::kBf16; }
-  bool quantized() const { return weight_format == MoeWeightFormat::kInt8 || weight_format == MoeWeightFormat::kInt4; }
+  bool int8() const { return weight_format == MoeWeightFormat::kInt8; }
+  bool quantized() const {  // weight-only
+    return weight_format == MoeWeightFormat::kInt8Weights || weight_format == MoeWeightFormat::kInt4Weights;
+  }
 };
 
 // Weights prepacked at compile time into the layout the kernels stream.
@@ -69,6 +75,7 @@ struct MoeWeights {
   // [E, H], each may be undefined.
   Tensor w1_p, w3_p, w2_p;
   QuantPanels w1_q, w3_q, w2_q;  // instead, with weight-only INT8 / INT4
+  S8Panels w1_s8, w3_s8, w2_s8;   // instead, with INT8 (dynamic activations)
   Tensor b1, b3, b2;
   // Row-major copies [E, H, I] and [E, I, H] for the tiny-expert kernel only (H, I <= 64, not gated).
   Tensor w1_t, w2_t;

@@ -56,9 +56,10 @@ class Kernel {
 // A factory sees the node (attributes, opset) and the constant inputs known at compile time.
 // Compute precision of a compiled model (CompileOptions::precision): how the MoE experts' weights are
 // stored and multiplied (see MoeConfig::weight_format); everything else stays FP32.
-//   bf16: BF16 weights and products, FP32 sums; int8-weights / int4-weights: weight-only INT8 / INT4
-//   with group-wise FP16 scales (group 32), dequantized in the kernel.
-enum class Precision { kFp32, kBf16, kInt8Weights, kInt4Weights };
+//   bf16: BF16 weights and products, FP32 sums; int8: INT8 weights (per column) and activations
+//   quantized per row at run time, INT32 sums (VNNI); int8-weights / int4-weights: weight-only INT8 /
+//   INT4 with group-wise FP16 scales (CompileOptions::weight_group), dequantized in the kernel.
+enum class Precision { kFp32, kBf16, kInt8, kInt8Weights, kInt4Weights };
 
 struct KernelBuildInfo {
   const Node& node;

@@ -5,12 +5,14 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <vector>
 
 #include "ops/gemm_kernel.h"
 #include "ops/gemm_panel.h"
 #include "ops/gemm_panel_quant.h"
+#include "ops/gemm_panel_s8.h"
 #include "runtime/thread_pool.h"
 
 using namespace switchyard;
@@ -228,6 +230,79 @@ TEST(GemmQuantPanels, Int8AndInt4MatchDequantizedReference) {
             for (int64_t group : {32, 7}) check_quant_panels(bits, group, M, N, K, portable);
   check_quant_panels(4, 32, 1, 256, 512, false);  // the error bounds on a larger matrix
   check_quant_panels(8, 32, 2, 256, 512, false);
+}
+
+}  // namespace
+
+// INT8 with dynamic activations: the dispatched kernel (AVX512-VNNI) equals the portable one bit for
+// bit (same integer sums, same two multiplies), and both equal an exact integer reference on the
+// codes; the quantization error of a whole product is ~1% of its scale.
+namespace {
+
+void check_panels_s8(int64_t M, int64_t N, int64_t K) {
+  std::mt19937 rng(static_cast<unsigned>(M * 131 + N * 17 + K));
+  std::normal_distribution<float> d(0.f, 1.f);
+  const int64_t lda = K + 5, ldq = s8_row_ld(K), ldc = N + 3;
+  std::vector<float> A(static_cast<size_t>(M * lda)), W(static_cast<size_t>(2 * N * K));
+  for (auto& v : A) v = d(rng);
+  for (auto& v : W) v = d(rng);
+  const S8Panels q = quantize_panels_s8_from_linear(W.data(), 2, N, K);
+  std::vector<uint8_t> Aq(static_cast<size_t>(M * ldq));
+  std::vector<float> row_scales(static_cast<size_t>(M));
+  quantize_rows_u8(A.data(), M, K, lda, Aq.data(), ldq, row_scales.data());
+  const int64_t panels = panel_count(N), split = panels / 2;
+  std::vector<float> fast(static_cast<size_t>(M * ldc), 7.f), portable(fast);
+  gemm_panels_s8(M, Aq.data(), ldq, row_scales.data(), q, 1, 0, split, fast.data(), ldc);
+  gemm_panels_s8(M, Aq.data(), ldq, row_scales.data(), q, 1, split, panels, fast.data(), ldc);
+  gemm_panels_s8_portable(M, Aq.data(), ldq, row_scales.data(), q, 1, 0, panels, portable.data(), ldc);
+  const auto* codes = reinterpret_cast<const int8_t*>(q.codes.data<uint8_t>() + q.codes_per_matrix());
+  const float* scales = q.scales.data<float>() + panels * kPanelWidth;
+  double err2 = 0, ref2 = 0;
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < ldc; ++j) {
+      const size_t at = static_cast<size_t>(i * ldc + j);
+      ASSERT_EQ(fast[at], portable[at]) << M << "x" << N << "x" << K << " at " << i << "," << j;
+      if (j >= N) {
+        ASSERT_EQ(fast[at], 7.f);
+        continue;
+      }
+      int64_t sum = 0;
+      double exact = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        const int a = static_cast<int>(Aq[static_cast<size_t>(i * ldq + k)]) - 128;
+        ASSERT_GE(a, -127);
+        sum += a * codes[(j / kPanelWidth) * q.quads() * 128 + (k / 4) * 128 + 4 * (j % kPanelWidth) + k % 4];
+        exact += static_cast<double>(A[static_cast<size_t>(i * lda + k)]) * W[static_cast<size_t>(N * K + j * K + k)];
+      }
+      const float expect = static_cast<float>(sum) * scales[j] * row_scales[static_cast<size_t>(i)];
+      ASSERT_EQ(fast[at], expect) << M << "x" << N << "x" << K << " at " << i << "," << j;
+      err2 += (fast[at] - exact) * (fast[at] - exact);
+      ref2 += exact * exact;
+    }
+  if (K >= 64 && M * N >= 64) EXPECT_LE(std::sqrt(err2 / ref2), 0.02) << M << "x" << N << "x" << K;
+}
+
+TEST(GemmPanelsS8, VnniEqualsPortableAndIntegerReference) {
+  for (int64_t M = 1; M <= 40; M += (M < 14 ? 1 : 9))
+    for (int64_t N : {1, 17, 32, 45, 64})
+      for (int64_t K : {1, 3, 4, 7, 64, 129}) check_panels_s8(M, N, K);
+}
+
+TEST(GemmPanelsS8, ZeroAndNonFiniteRowsQuantizeSafely) {
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<float> A = {0, 0, 0, 0, 0, 1, -2, nan, inf, -inf, 4, 0.5f};
+  std::vector<uint8_t> q(16);
+  std::vector<float> s(3);
+  quantize_rows_u8(A.data(), 3, 4, 4, q.data(), 4, s.data());
+  EXPECT_EQ(s[0], 0.f);
+  for (int k = 0; k < 4; ++k) EXPECT_EQ(q[static_cast<size_t>(k)], 128);
+  EXPECT_FLOAT_EQ(s[1], 2.f / 127.f);
+  EXPECT_EQ(q[5], 128 + 64);   // 1 -> 63.5 -> 64 (nearest even)
+  EXPECT_EQ(q[6], 128 - 127);  // -2 -> -127
+  EXPECT_EQ(q[7], 128);        // NaN -> 0
+  EXPECT_FLOAT_EQ(s[2], 4.f / 127.f);
+  EXPECT_EQ(q[8], 255);  // +inf -> 127
+  EXPECT_EQ(q[9], 1);    // -inf -> -127
 }
 
 }  // namespace

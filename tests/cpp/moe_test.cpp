@@ -119,13 +119,18 @@ TEST_P(MoeLayer, MatchesReference) {
   auto opt = [](const Tensor& t) { return t.defined() ? &t : nullptr; };
   auto ref = reference(c, x, router, rb, w1, b1, w2, b2, w3, b3);
   // Every expert weight format against the FP32 reference. FP32: to rounding. BF16 (8 significant
-  // bits in weights and expert inputs, FP32 sums) and weight-only INT8 (scales per 32 rows): cosine
-  // >= 0.9995 and 2% of the output scale. INT4 (16 levels per group): cosine >= 0.99, 25%.
-  for (MoeWeightFormat format : {MoeWeightFormat::kFp32, MoeWeightFormat::kBf16, MoeWeightFormat::kInt8, MoeWeightFormat::kInt4}) {
+  // bits in weights and expert inputs, FP32 sums), INT8 (weights per column, activations per row,
+  // 127 levels each) and weight-only INT8 (scales per 32 rows): cosine >= 0.9995 and 2% of the output
+  // scale. INT4 (16 levels per group): cosine >= 0.99, 25%.
+  for (MoeWeightFormat format : {MoeWeightFormat::kFp32, MoeWeightFormat::kBf16, MoeWeightFormat::kInt8,
+                                 MoeWeightFormat::kInt8Weights, MoeWeightFormat::kInt4Weights}) {
     c.weight_format = format;
     const bool bf16 = format != MoeWeightFormat::kFp32;
-    const bool int4 = format == MoeWeightFormat::kInt4;
-    const char* name = format == MoeWeightFormat::kBf16 ? "bf16" : format == MoeWeightFormat::kInt8 ? "int8" : "int4";
+    const bool int4 = format == MoeWeightFormat::kInt4Weights;
+    const char* name = format == MoeWeightFormat::kBf16          ? "bf16"
+                       : format == MoeWeightFormat::kInt8         ? "int8"
+                       : format == MoeWeightFormat::kInt8Weights ? "int8-weights"
+                                                                  : "int4-weights";
     MoeWeights w = pack_moe_weights(c, router, opt(rb), w1, opt(b1), w2, opt(b2), opt(w3), opt(b3));
     std::vector<char> scratch(moe_scratch_bytes(c, p.T) + 64);
     void* aligned = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) & ~uintptr_t{63});

@@ -19,11 +19,13 @@ template <int R>
 void panel_rows(int64_t pairs, const uint16_t* A, int64_t lda, const uint16_t* P, float* C, int64_t ldc, __mmask16 m0,
                 __mmask16 m1, const uint16_t* prefetch, int64_t prefetch_step) {
   __m512 c0[R], c1[R];
+#pragma GCC unroll 12
   for (int r = 0; r < R; ++r) c0[r] = c1[r] = _mm512_setzero_ps();
   for (int64_t q = 0; q < pairs; ++q) {
     _mm_prefetch(reinterpret_cast<const char*>(prefetch + q * prefetch_step), _MM_HINT_T0);
     const __m512bh b0 = (__m512bh)_mm512_load_si512(P + q * 2 * kPanel);
     const __m512bh b1 = (__m512bh)_mm512_load_si512(P + q * 2 * kPanel + kPanel);
+#pragma GCC unroll 12
     for (int r = 0; r < R; ++r) {
       int32_t pair;
       std::memcpy(&pair, A + r * lda + 2 * q, 4);
@@ -32,6 +34,7 @@ void panel_rows(int64_t pairs, const uint16_t* A, int64_t lda, const uint16_t* P
       c1[r] = _mm512_dpbf16_ps(c1[r], a, b1);
     }
   }
+#pragma GCC unroll 12
   for (int r = 0; r < R; ++r) {
     _mm512_mask_storeu_ps(C + r * ldc, m0, c0[r]);
     _mm512_mask_storeu_ps(C + r * ldc + 16, m1, c1[r]);

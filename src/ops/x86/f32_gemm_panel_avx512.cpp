@@ -22,16 +22,19 @@ template <int R>
 void panel_rows(int64_t K, const float* A, int64_t lda, const float* P, float* C, int64_t ldc, __mmask16 m0,
                 __mmask16 m1, const float* prefetch, int64_t prefetch_step) {
   __m512 c0[R], c1[R];
+#pragma GCC unroll 12
   for (int r = 0; r < R; ++r) c0[r] = c1[r] = _mm512_setzero_ps();
   for (int64_t k = 0; k < K; ++k) {
     _mm_prefetch(reinterpret_cast<const char*>(prefetch + k * prefetch_step), _MM_HINT_T0);
     const __m512 b0 = _mm512_load_ps(P + k * kPanel), b1 = _mm512_load_ps(P + k * kPanel + 16);
+#pragma GCC unroll 12
     for (int r = 0; r < R; ++r) {
       const __m512 a = _mm512_set1_ps(A[r * lda + k]);
       c0[r] = _mm512_fmadd_ps(a, b0, c0[r]);
       c1[r] = _mm512_fmadd_ps(a, b1, c1[r]);
     }
   }
+#pragma GCC unroll 12
   for (int r = 0; r < R; ++r) {
     _mm512_mask_storeu_ps(C + r * ldc, m0, c0[r]);
     _mm512_mask_storeu_ps(C + r * ldc + 16, m1, c1[r]);
