@@ -14,6 +14,8 @@ namespace x86 {
 void s8_gemm_panel_avx512vnni(int64_t M, int64_t K, const uint8_t* A, int64_t lda, const float* row_scales,
                               const uint8_t* packed, const float* scales, const int32_t* comp, int64_t N, int64_t p0,
                               int64_t p1, float* C, int64_t ldc);
+void quantize_rows_u8_avx512(const float* A, int64_t M, int64_t K, int64_t lda, uint8_t* out, int64_t ldo,
+                             float* scales);
 }  // namespace x86
 #endif
 
@@ -98,26 +100,41 @@ S8Panels quantize_panels_s8_from_linear(const float* w, int64_t count, int64_t N
   return q;
 }
 
-SY_MULTIVERSION("avx512f", "avx2,fma", "default")
-void quantize_rows_u8(const float* A, int64_t M, int64_t K, int64_t lda, uint8_t* out, int64_t ldo, float* scales) {
+void quantize_rows_u8_portable(const float* A, int64_t M, int64_t K, int64_t lda, uint8_t* out, int64_t ldo,
+                               float* scales) {
   for (int64_t r = 0; r < M; ++r) {
     const float* a = A + r * lda;
     float amax = 0.f;
     for (int64_t k = 0; k < K; ++k) {
       const float v = std::fabs(a[k]);
-      amax = v <= 3.4e38f && v > amax ? v : amax;  // finite values only (NaN and inf compare false)
+      if (v <= 3.4028235e38f) amax = std::max(amax, v);  // finite values only
     }
     const float inv = amax > 0.f ? 127.f / amax : 0.f;
     scales[r] = amax / 127.f;
     uint8_t* o = out + r * ldo;
     for (int64_t k = 0; k < K; ++k) {
       float v = a[k] * inv;
-      v = v > 127.f ? 127.f : (v < -127.f ? -127.f : v);
-      v = v == v ? v : 0.f;
+      v = v == v ? std::clamp(v, -127.f, 127.f) : 0.f;
       o[k] = static_cast<uint8_t>(static_cast<int32_t>(std::nearbyint(v)) + 128);
     }
     for (int64_t k = K; k < ldo; ++k) o[k] = 128;
   }
+}
+
+namespace {
+using QuantizeRows = void (*)(const float*, int64_t, int64_t, int64_t, uint8_t*, int64_t, float*);
+QuantizeRows select_quantize_rows() {
+#ifdef SWITCHYARD_X86_KERNELS
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) return x86::quantize_rows_u8_avx512;
+#endif
+  return quantize_rows_u8_portable;
+}
+const QuantizeRows kQuantizeRows = select_quantize_rows();
+}  // namespace
+
+void quantize_rows_u8(const float* A, int64_t M, int64_t K, int64_t lda, uint8_t* out, int64_t ldo, float* scales) {
+  kQuantizeRows(A, M, K, lda, out, ldo, scales);
 }
 
 void gemm_panels_s8_portable(int64_t M, const uint8_t* A, int64_t lda, const float* row_scales, const S8Panels& w,

@@ -37,6 +37,8 @@ S8Panels quantize_panels_s8_from_linear(const float* w, int64_t count, int64_t N
 // padding 128) and scales [M] (max|a| / 127; a row of zeros gets scale 0). Non-finite values are
 // clamped to the row's finite range.
 void quantize_rows_u8(const float* A, int64_t M, int64_t K, int64_t lda, uint8_t* out, int64_t ldo, float* scales);
+void quantize_rows_u8_portable(const float* A, int64_t M, int64_t K, int64_t lda, uint8_t* out, int64_t ldo,
+                               float* scales);  // the oracle of the AVX-512 one
 
 // C[M, 32*p0 .. min(N, 32*p1)) = A W for matrix `index` of w, A given by quantize_rows_u8 (leading
 // dimension lda, per-row scales). AVX512-VNNI where the CPU has it, else a portable loop with the

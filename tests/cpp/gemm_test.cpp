@@ -305,4 +305,23 @@ TEST(GemmPanelsS8, ZeroAndNonFiniteRowsQuantizeSafely) {
   EXPECT_EQ(q[9], 1);    // -inf -> -127
 }
 
+TEST(GemmPanelsS8, DispatchedRowQuantizationEqualsPortable) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> d(0.f, 3.f);
+  for (int64_t K : {1, 5, 16, 17, 100, 1024}) {
+    const int64_t M = 7, lda = K + 1, ldo = s8_row_ld(K);
+    std::vector<float> A(static_cast<size_t>(M * lda));
+    for (auto& v : A) v = d(rng);
+    A[0] = std::numeric_limits<float>::quiet_NaN();
+    A[static_cast<size_t>(lda)] = -std::numeric_limits<float>::infinity();
+    A[static_cast<size_t>(2 * lda + K - 1)] = 0.5f * (A[static_cast<size_t>(2 * lda)] = 2.f);  // exact .5 ties
+    std::vector<uint8_t> fast(static_cast<size_t>(M * ldo)), portable(fast.size());
+    std::vector<float> sf(static_cast<size_t>(M)), sp(sf.size());
+    quantize_rows_u8(A.data(), M, K, lda, fast.data(), ldo, sf.data());
+    quantize_rows_u8_portable(A.data(), M, K, lda, portable.data(), ldo, sp.data());
+    EXPECT_EQ(fast, portable) << "K " << K;
+    EXPECT_EQ(sf, sp) << "K " << K;
+  }
+}
+
 }  // namespace
