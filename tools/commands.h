@@ -16,9 +16,9 @@ void add_bench_command(CLI::App& app);
 inline void add_precision_options(CLI::App* cmd, std::string& precision, int& weight_group) {
   cmd->add_option("--precision", precision,
                   "MoE experts: fp32 | bf16 (FP32 sums) | int8 (INT8 weights and activations, VNNI) | "
-                  "int8-weights | int4-weights (weight-only, group-wise scales)")
-      ->check(CLI::IsMember({"fp32", "bf16", "int8", "int8-weights", "int4-weights"}));
-  cmd->add_option("--weight-group", weight_group, "rows per scale for int8-weights / int4-weights (default 32)")
+                  "int4 (INT4 weights, INT8 activations) | int8-weights | int4-weights (weight-only, group-wise scales)")
+      ->check(CLI::IsMember({"fp32", "bf16", "int8", "int4", "int8-weights", "int4-weights"}));
+  cmd->add_option("--weight-group", weight_group, "rows per scale for int4 / int8-weights / int4-weights (default 32)")
       ->check(CLI::Range(1, 4096));
 }
 

@@ -107,10 +107,10 @@ ScratchLayout layout(const MoeConfig& c, int64_t T) {
   l.shared_out = Is ? take(Tn * H * 4) : 0;
   l.gathered_bf16 = c.bf16() ? take(pairs * static_cast<size_t>(bf16_ld(c.hidden)) * 2) : 0;
   l.hidden_bf16 = c.bf16() ? take(pairs * static_cast<size_t>(bf16_ld(c.inter)) * 2) : 0;
-  l.gathered_u8 = c.int8() ? take(pairs * static_cast<size_t>(s8_row_ld(c.hidden))) : 0;
-  l.hidden_u8 = c.int8() ? take(pairs * static_cast<size_t>(s8_row_ld(c.inter))) : 0;
-  l.gathered_scale = c.int8() ? take(pairs * 4) : 0;
-  l.hidden_scale = c.int8() ? take(pairs * 4) : 0;
+  l.gathered_u8 = c.int8_activations() ? take(pairs * static_cast<size_t>(s8_row_ld(c.hidden))) : 0;
+  l.hidden_u8 = c.int8_activations() ? take(pairs * static_cast<size_t>(s8_row_ld(c.inter))) : 0;
+  l.gathered_scale = c.int8_activations() ? take(pairs * 4) : 0;
+  l.hidden_scale = c.int8_activations() ? take(pairs * 4) : 0;
   l.total = b.total();
   return l;
 }
@@ -197,12 +197,23 @@ struct ExpertRows {
 };
 
 // C[n rows, panels q0..q1) = A W_e for expert e's weights, in the config's weight format.
-void expert_gemm(const MoeConfig& c, const Tensor& packed, const QuantPanels& quant, const S8Panels& s8, int64_t e,
-                 int64_t n, int64_t N, int64_t K, const ExpertRows& a, int64_t q0, int64_t q1, float* out, int64_t ldc) {
-  if (c.int8()) {
-    gemm_panels_s8(n, a.u8, s8_row_ld(K), a.u8_scale, s8, e, q0, q1, out, ldc);
+// The weights of one projection in every format (only the config's is defined).
+struct ProjectionWeights {
+  const Tensor& panels;
+  const QuantPanels& quant;
+  const S8Panels& s8;
+  const S4Panels& s4;
+};
+
+void expert_gemm(const MoeConfig& c, const ProjectionWeights& w, int64_t e, int64_t n, int64_t N, int64_t K,
+                 const ExpertRows& a, int64_t q0, int64_t q1, float* out, int64_t ldc) {
+  const Tensor& packed = w.panels;
+  if (c.weight_format == MoeWeightFormat::kInt8) {
+    gemm_panels_s8(n, a.u8, s8_row_ld(K), a.u8_scale, w.s8, e, q0, q1, out, ldc);
+  } else if (c.weight_format == MoeWeightFormat::kInt4) {
+    gemm_panels_s4(n, a.u8, s8_row_ld(K), a.u8_scale, w.s4, e, q0, q1, out, ldc);
   } else if (c.quantized()) {
-    gemm_quant_panels(n, a.f32, K, quant, e, q0, q1, out, ldc);
+    gemm_quant_panels(n, a.f32, K, w.quant, e, q0, q1, out, ldc);
   } else if (c.bf16()) {
     const auto* p = static_cast<const uint16_t*>(packed.raw()) + e * panel_bf16_elems(K, N);
     gemm_panels_bf16(n, N, K, a.bf16, bf16_ld(K), p, q0, q1, out, ldc);
@@ -218,11 +229,11 @@ void first_projection(const MoeConfig& c, const MoeWeights& w, int64_t e, int64_
   const int64_t j0 = q0 * kPanelWidth, cols = std::min(I, q1 * kPanelWidth) - j0;
   const ExpertRows a = gathered.from(r0);
   float* h = hidden + r0 * I;
-  expert_gemm(c, w.w1_p, w.w1_q, w.w1_s8, e, n, I, H, a, q0, q1, h, I);
+  expert_gemm(c, {w.w1_p, w.w1_q, w.w1_s8, w.w1_s4}, e, n, I, H, a, q0, q1, h, I);
   float* u = nullptr;
   if (c.gated) {
     u = up + r0 * I;
-    expert_gemm(c, w.w3_p, w.w3_q, w.w3_s8, e, n, I, H, a, q0, q1, u, I);
+    expert_gemm(c, {w.w3_p, w.w3_q, w.w3_s8, w.w3_s4}, e, n, I, H, a, q0, q1, u, I);
     u += j0;
   }
   finish_first_projection(c, w.b1.defined() ? w.b1.data<float>() + e * I + j0 : nullptr,
@@ -234,7 +245,7 @@ void second_projection(const MoeConfig& c, const MoeWeights& w, int64_t e, int64
                        const ExpertRows& hidden, float* expert_out) {
   const int64_t H = c.hidden, I = c.inter, n = r1 - r0;
   float* y = expert_out + r0 * H;
-  expert_gemm(c, w.w2_p, w.w2_q, w.w2_s8, e, n, H, I, hidden.from(r0), q0, q1, y, H);
+  expert_gemm(c, {w.w2_p, w.w2_q, w.w2_s8, w.w2_s4}, e, n, H, I, hidden.from(r0), q0, q1, y, H);
   if (w.b2.defined()) {
     const int64_t j0 = q0 * kPanelWidth, cols = std::min(H, q1 * kPanelWidth) - j0;
     const float* b2 = w.b2.data<float>() + e * H + j0;
@@ -248,7 +259,7 @@ void convert_rows(const MoeConfig& c, const ExpertRows& rows, int64_t r0, int64_
   const ExpertRows at = rows.from(r0);
   const int64_t n = rows.ld;
   if (c.bf16()) round_rows_to_bf16(at.f32, r1 - r0, n, n, at.bf16, bf16_ld(n));
-  if (c.int8()) quantize_rows_u8(at.f32, r1 - r0, n, n, at.u8, s8_row_ld(n), at.u8_scale);
+  if (c.int8_activations()) quantize_rows_u8(at.f32, r1 - r0, n, n, at.u8, s8_row_ld(n), at.u8_scale);
 }
 
 // Cost of one panel of an expert with `rows` rows, in row units: the weights stream from memory
@@ -295,24 +306,26 @@ MoeWeights pack_moe_weights(const MoeConfig& c, const Tensor& router, const Tens
   w.router_b = pack_bias(router_b, c.num_experts, "router bias");
   const int64_t E = c.num_experts, H = c.hidden, I = c.inter;
   auto pack = [&](const Tensor& t, int64_t N, int64_t K, const char* name, Tensor& panels, QuantPanels& quant,
-                  S8Panels& s8) {
+                  S8Panels& s8, S4Panels& s4) {
     SY_CHECK(t.dtype() == DType::kFloat32 && t.numel() == E * N * K,
              std::string("MoE: ") + name + " must be float32 with " + std::to_string(E * N * K) + " elements, got " +
                  shape_str(t.shape()));
-    if (c.int8())
+    if (c.weight_format == MoeWeightFormat::kInt8)
       s8 = quantize_panels_s8_from_linear(t.data<float>(), E, N, K);
+    else if (c.weight_format == MoeWeightFormat::kInt4)
+      s4 = relayout_int4_for_vnni(quantize_panels_from_linear(t.data<float>(), E, N, K, 4, c.weight_group));
     else if (c.quantized())
       quant = quantize_panels_from_linear(t.data<float>(), E, N, K,
                                           c.weight_format == MoeWeightFormat::kInt8Weights ? 8 : 4, c.weight_group);
     else
       panels = pack_panels(t, E, N, K, name, c.bf16());
   };
-  pack(w1, I, H, "fc1 weight", w.w1_p, w.w1_q, w.w1_s8);
+  pack(w1, I, H, "fc1 weight", w.w1_p, w.w1_q, w.w1_s8, w.w1_s4);
   w.b1 = pack_bias(b1, E * I, "fc1 bias");
-  pack(w2, H, I, "fc2 weight", w.w2_p, w.w2_q, w.w2_s8);
+  pack(w2, H, I, "fc2 weight", w.w2_p, w.w2_q, w.w2_s8, w.w2_s4);
   w.b2 = pack_bias(b2, E * H, "fc2 bias");
   if (w3) {
-    pack(*w3, I, H, "fc3 weight", w.w3_p, w.w3_q, w.w3_s8);
+    pack(*w3, I, H, "fc3 weight", w.w3_p, w.w3_q, w.w3_s8, w.w3_s4);
     w.b3 = pack_bias(b3, E * I, "fc3 bias");
   }
   if (!c.gated && c.weight_format == MoeWeightFormat::kFp32 && H <= 64 && I <= 64) {
@@ -392,11 +405,11 @@ void moe_forward(const MoeConfig& c, const MoeWeights& w, const float* x, int64_
   //    In BF16 (INT8), each phase's input rows are rounded to BF16 (quantized) once, before the phase.
   const int64_t I = c.inter;
   const ExpertRows in{gathered, H, c.bf16() ? reinterpret_cast<uint16_t*>(base + l.gathered_bf16) : nullptr,
-                      c.int8() ? reinterpret_cast<uint8_t*>(base + l.gathered_u8) : nullptr,
-                      c.int8() ? reinterpret_cast<float*>(base + l.gathered_scale) : nullptr};
+                      c.int8_activations() ? reinterpret_cast<uint8_t*>(base + l.gathered_u8) : nullptr,
+                      c.int8_activations() ? reinterpret_cast<float*>(base + l.gathered_scale) : nullptr};
   const ExpertRows mid{hidden, I, c.bf16() ? reinterpret_cast<uint16_t*>(base + l.hidden_bf16) : nullptr,
-                       c.int8() ? reinterpret_cast<uint8_t*>(base + l.hidden_u8) : nullptr,
-                       c.int8() ? reinterpret_cast<float*>(base + l.hidden_scale) : nullptr};
+                       c.int8_activations() ? reinterpret_cast<uint8_t*>(base + l.hidden_u8) : nullptr,
+                       c.int8_activations() ? reinterpret_cast<float*>(base + l.hidden_scale) : nullptr};
   pool.parallel_for(T * k, 64, [&](int64_t r0, int64_t r1) {
     gather_rows(c, r0, r1, x, d.rows, gathered);
     convert_rows(c, in, r0, r1);
@@ -404,7 +417,7 @@ void moe_forward(const MoeConfig& c, const MoeWeights& w, const float* x, int64_
   for_expert_panels(d, E, panel_count(I), pool, [&](int64_t e, int64_t q0, int64_t q1) {
     first_projection(c, w, e, d.offsets[e], d.offsets[e + 1], q0, q1, in, hidden, up);
   });
-  if (c.bf16() || c.int8())
+  if (c.bf16() || c.int8_activations())
     pool.parallel_for(T * k, 64, [&](int64_t r0, int64_t r1) { convert_rows(c, mid, r0, r1); });
   for_expert_panels(d, E, panel_count(H), pool, [&](int64_t e, int64_t q0, int64_t q1) {
     second_projection(c, w, e, d.offsets[e], d.offsets[e + 1], q0, q1, mid, expert_out);

@@ -23,7 +23,7 @@ class ThreadPool;
 enum class MoeActivation { kRelu, kGelu, kGeluTanh, kSilu, kIdentity };  // kGelu: exact (erf)
 enum class MoeScoring { kSoftmax, kSigmoid };
 enum class MoeNormalize { kNone, kSoftmax, kSum };
-enum class MoeWeightFormat { kFp32, kBf16, kInt8, kInt8Weights, kInt4Weights };
+enum class MoeWeightFormat { kFp32, kBf16, kInt8, kInt4, kInt8Weights, kInt4Weights };
 
 MoeActivation parse_moe_activation(const std::string& name);
 MoeScoring parse_moe_scoring(const std::string& name);
@@ -54,13 +54,17 @@ struct MoeConfig {
   // combine and shared experts stay FP32 in every format.
   //   kBf16: BF16 weights, activations rounded to BF16 on the way in, FP32 accumulation;
   //   kInt8: INT8 weights (symmetric per column) and activations (quantized per row before each
-  //   projection), INT32 sums (ops/gemm_panel_s8.h);
+  //   projection), INT32 sums (ops/gemm_panel_s8.h); kInt4: INT4 weights as kInt4Weights, activations
+  //   and integer sums as kInt8 (W4A8);
   //   kInt8Weights / kInt4Weights: weight-only quantization with FP16 scales per `weight_group` rows
   //   and column, dequantized in the kernel (activations and sums FP32).
   MoeWeightFormat weight_format = MoeWeightFormat::kFp32;
   int64_t weight_group = 32;
   bool bf16() const { return weight_format == MoeWeightFormat::kBf16; }
-  bool int8() const { return weight_format == MoeWeightFormat::kInt8; }
+  // Expert inputs quantized to INT8 per row (the formats that multiply in integers).
+  bool int8_activations() const {
+    return weight_format == MoeWeightFormat::kInt8 || weight_format == MoeWeightFormat::kInt4;
+  }
   bool quantized() const {  // weight-only
     return weight_format == MoeWeightFormat::kInt8Weights || weight_format == MoeWeightFormat::kInt4Weights;
   }
@@ -76,6 +80,7 @@ struct MoeWeights {
   Tensor w1_p, w3_p, w2_p;
   QuantPanels w1_q, w3_q, w2_q;  // instead, with weight-only INT8 / INT4
   S8Panels w1_s8, w3_s8, w2_s8;   // instead, with INT8 (dynamic activations)
+  S4Panels w1_s4, w3_s4, w2_s4;   // instead, with INT4 weights and INT8 activations
   Tensor b1, b3, b2;
   // Row-major copies [E, H, I] and [E, I, H] for the tiny-expert kernel only (H, I <= 64, not gated).
   Tensor w1_t, w2_t;

@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "ops/cpu_dispatch.h"
+#include "switchyard/tensor.h"
 #include "switchyard/error.h"
 
 namespace switchyard {
@@ -16,6 +19,9 @@ void s8_gemm_panel_avx512vnni(int64_t M, int64_t K, const uint8_t* A, int64_t ld
                               int64_t p1, float* C, int64_t ldc);
 void quantize_rows_u8_avx512(const float* A, int64_t M, int64_t K, int64_t lda, uint8_t* out, int64_t ldo,
                              float* scales);
+void s4_gemm_panel_avx512vnni(int64_t M, int64_t K, int64_t group, const uint8_t* A, int64_t lda, const float* row_scales,
+                              const int32_t* group_sums, const uint8_t* packed, const uint16_t* scales,
+                              const uint16_t* mins, int64_t N, int64_t p0, int64_t p1, float* C, int64_t ldc);
 }  // namespace x86
 #endif
 
@@ -151,6 +157,109 @@ void gemm_panels_s8(int64_t M, const uint8_t* A, int64_t lda, const float* row_s
   const int64_t cols = w.panels() * kWidth;
   kKernel(M, w.K, A, lda, row_scales, w.codes.data<uint8_t>() + index * w.codes_per_matrix(),
           w.scales.data<float>() + index * cols, w.comp.data<int32_t>() + index * cols, w.N, p0, p1, C, ldc);
+}
+
+S4Panels relayout_int4_for_vnni(const QuantPanels& q) {
+  SY_CHECK(q.bits == 4, "W4A8: needs INT4 panels");
+  SY_CHECK(q.group % 4 == 0, "precision int4: weight_group must be a multiple of 4, got " + std::to_string(q.group));
+  S4Panels s;
+  s.K = q.K;
+  s.N = q.N;
+  s.group = q.group;
+  const int64_t count = q.codes.dim(0), panels = s.panels(), quads = s.quads();
+  s.codes = Tensor(DType::kUInt8, {count, s.codes_per_matrix()});
+  std::memset(s.codes.raw(), 0, s.codes.nbytes());
+  for (int64_t e = 0; e < count; ++e)
+    for (int64_t p = 0; p < panels; ++p) {
+      const uint8_t* from = q.codes.data<uint8_t>() + (e * panels + p) * q.K * 16;  // K rows of 16 bytes
+      uint8_t* to = s.codes.data<uint8_t>() + e * s.codes_per_matrix() + p * quads * 64;
+      for (int64_t k = 0; k < q.K; ++k)
+        for (int64_t j = 0; j < 16; ++j) to[(k / 4) * 64 + 4 * j + k % 4] = from[k * 16 + j];
+    }
+  s.scales = q.scales;
+  s.mins = q.mins;
+  return s;
+}
+
+namespace {
+
+// Per row and group, the sum of the row's activation codes over the group's k (the minimum's term).
+void activation_group_sums(int64_t M, int64_t K, int64_t group, const uint8_t* A, int64_t lda, int32_t* sums) {
+  const int64_t G = (K + group - 1) / group;
+  for (int64_t r = 0; r < M; ++r)
+    for (int64_t g = 0; g < G; ++g) {
+      int32_t sum = 0;
+      for (int64_t k = g * group; k < std::min(K, (g + 1) * group); ++k) sum += static_cast<int32_t>(A[r * lda + k]) - 128;
+      sums[r * G + g] = sum;
+    }
+}
+
+using S4Kernel = void (*)(int64_t, int64_t, int64_t, const uint8_t*, int64_t, const float*, const int32_t*,
+                          const uint8_t*, const uint16_t*, const uint16_t*, int64_t, int64_t, int64_t, float*, int64_t);
+
+SY_MULTIVERSION("avx2,fma", "default")
+void s4_gemm_portable(int64_t M, int64_t K, int64_t group, const uint8_t* A, int64_t lda, const float* row_scales,
+                      const int32_t* group_sums, const uint8_t* packed, const uint16_t* scales, const uint16_t* mins,
+                      int64_t N, int64_t p0, int64_t p1, float* C, int64_t ldc) {
+  const int64_t quads = (K + 3) / 4, G = (K + group - 1) / group;
+  for (int64_t p = p0; p < p1; ++p) {
+    const uint8_t* P = packed + p * quads * 64;
+    const int64_t cols = std::min(kWidth, N - p * kWidth);
+    for (int64_t r = 0; r < M; ++r) {
+      float acc[kWidth] = {};
+      for (int64_t g = 0; g < G; ++g) {
+        int32_t dot[kWidth] = {};
+        for (int64_t q = g * group / 4; q < std::min(quads, (g + 1) * group / 4); ++q)
+          for (int64_t j = 0; j < 16; ++j)
+            for (int i = 0; i < 4; ++i) {
+              const int32_t a = static_cast<int32_t>(A[r * lda + 4 * q + i]) - 128;
+              const uint8_t b = P[q * 64 + 4 * j + i];
+              dot[j] += a * (b & 15);
+              dot[j + 16] += a * (b >> 4);
+            }
+        const uint16_t* sg = scales + (p * G + g) * kWidth;
+        const uint16_t* mg = mins + (p * G + g) * kWidth;
+        const float gs = static_cast<float>(group_sums[r * G + g]);
+        for (int64_t j = 0; j < kWidth; ++j)
+          acc[j] += static_cast<float>(dot[j]) * half_to_float(sg[j]) + gs * half_to_float(mg[j]);
+      }
+      for (int64_t j = 0; j < cols; ++j) C[r * ldc + p * kWidth + j] = acc[j] * row_scales[r];
+    }
+  }
+}
+
+S4Kernel select_s4_kernel() {
+#ifdef SWITCHYARD_X86_KERNELS
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw")) return x86::s4_gemm_panel_avx512vnni;
+#endif
+  return s4_gemm_portable;
+}
+const S4Kernel kS4Kernel = select_s4_kernel();
+
+void run_s4(S4Kernel kernel, int64_t M, const uint8_t* A, int64_t lda, const float* row_scales, const S4Panels& w,
+            int64_t index, int64_t p0, int64_t p1, float* C, int64_t ldc) {
+  if (M <= 0 || p1 <= p0) return;
+  // Group sums per call: M x groups ints, in a per-thread buffer that stops growing once shapes repeat.
+  static thread_local std::vector<int32_t> sums;
+  const int64_t G = w.groups();
+  if (sums.size() < static_cast<size_t>(M * G)) sums.resize(static_cast<size_t>(M * G));
+  activation_group_sums(M, w.K, w.group, A, lda, sums.data());
+  kernel(M, w.K, w.group, A, lda, row_scales, sums.data(), w.codes.data<uint8_t>() + index * w.codes_per_matrix(),
+         w.scales.data<uint16_t>() + index * w.scales_per_matrix(), w.mins.data<uint16_t>() + index * w.scales_per_matrix(),
+         w.N, p0, p1, C, ldc);
+}
+
+}  // namespace
+
+void gemm_panels_s4(int64_t M, const uint8_t* A, int64_t lda, const float* row_scales, const S4Panels& w, int64_t index,
+                    int64_t p0, int64_t p1, float* C, int64_t ldc) {
+  run_s4(kS4Kernel, M, A, lda, row_scales, w, index, p0, p1, C, ldc);
+}
+
+void gemm_panels_s4_portable(int64_t M, const uint8_t* A, int64_t lda, const float* row_scales, const S4Panels& w,
+                             int64_t index, int64_t p0, int64_t p1, float* C, int64_t ldc) {
+  run_s4(s4_gemm_portable, M, A, lda, row_scales, w, index, p0, p1, C, ldc);
 }
 
 }  // namespace switchyard

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 
+#include "ops/gemm_panel_quant.h"
 #include "switchyard/tensor.h"
 
 namespace switchyard {
@@ -48,5 +49,33 @@ void gemm_panels_s8(int64_t M, const uint8_t* A, int64_t lda, const float* row_s
 void gemm_panels_s8_portable(int64_t M, const uint8_t* A, int64_t lda, const float* row_scales, const S8Panels& w,
                              int64_t index, int64_t p0, int64_t p1, float* C, int64_t ldc);
 bool has_vnni_kernel();  // true when the AVX512-VNNI kernel runs
+
+// INT4 weights with INT8 activations (precision "int4"): the weights of int4-weights (asymmetric
+// codes 0..15 with an FP16 scale and minimum per `group` rows and column, ops/gemm_panel_quant.h),
+// re-laid for vpdpbusd: panel p, quad q holds 64 bytes, byte 4j + i = code(4q + i, j) in the low
+// nibble and code(4q + i, j + 16) in the high nibble. Activations come from quantize_rows_u8. Per
+// group the integer sums of codes x activation codes are scaled in FP32:
+//   C[r, j] = row_scale_r * sum_g (scale_gj * sum_k a_code[r,k] code[k,j] + min_gj * sum_k a_code[r,k])
+// The unsigned operand of vpdpbusd is the weights here (codes 0..15), the signed one the activations.
+struct S4Panels {
+  Tensor codes;         // uint8 [count, panels * quads * 64]
+  Tensor scales, mins;  // FP16 bits [count, panels, groups, 32]
+  int64_t K = 0, N = 0, group = 32;
+  int64_t quads() const { return (K + 3) / 4; }
+  int64_t panels() const { return (N + 31) / 32; }
+  int64_t groups() const { return (K + group - 1) / group; }
+  int64_t codes_per_matrix() const { return panels() * quads() * 64; }
+  int64_t scales_per_matrix() const { return panels() * groups() * 32; }
+  size_t bytes() const { return codes.nbytes() + scales.nbytes() + mins.nbytes(); }
+};
+
+// Re-lays INT4 weight-only panels (bits 4, group a multiple of 4) for the W4A8 kernel.
+S4Panels relayout_int4_for_vnni(const QuantPanels& q);
+
+// C[M, 32*p0 .. min(N, 32*p1)) = A W for matrix `index` of w, A as for gemm_panels_s8.
+void gemm_panels_s4(int64_t M, const uint8_t* A, int64_t lda, const float* row_scales, const S4Panels& w, int64_t index,
+                    int64_t p0, int64_t p1, float* C, int64_t ldc);
+void gemm_panels_s4_portable(int64_t M, const uint8_t* A, int64_t lda, const float* row_scales, const S4Panels& w,
+                             int64_t index, int64_t p0, int64_t p1, float* C, int64_t ldc);
 
 }  // namespace switchyard

@@ -59,7 +59,8 @@ class Kernel {
 //   bf16: BF16 weights and products, FP32 sums; int8: INT8 weights (per column) and activations
 //   quantized per row at run time, INT32 sums (VNNI); int8-weights / int4-weights: weight-only INT8 /
 //   INT4 with group-wise FP16 scales (CompileOptions::weight_group), dequantized in the kernel.
-enum class Precision { kFp32, kBf16, kInt8, kInt8Weights, kInt4Weights };
+//   int4: INT4 weights as int4-weights, activations and sums as int8 (W4A8, VNNI).
+enum class Precision { kFp32, kBf16, kInt8, kInt4, kInt8Weights, kInt4Weights };
 
 struct KernelBuildInfo {
   const Node& node;

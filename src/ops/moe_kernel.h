@@ -12,6 +12,7 @@ inline MoeWeightFormat moe_weight_format(Precision p) {
   switch (p) {
     case Precision::kBf16: return MoeWeightFormat::kBf16;
     case Precision::kInt8: return MoeWeightFormat::kInt8;
+    case Precision::kInt4: return MoeWeightFormat::kInt4;
     case Precision::kInt8Weights: return MoeWeightFormat::kInt8Weights;
     case Precision::kInt4Weights: return MoeWeightFormat::kInt4Weights;
     default: return MoeWeightFormat::kFp32;

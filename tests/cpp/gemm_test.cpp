@@ -325,3 +325,62 @@ TEST(GemmPanelsS8, DispatchedRowQuantizationEqualsPortable) {
 }
 
 }  // namespace
+
+// W4A8: INT4 weight panels re-laid for VNNI, times INT8 activation codes. The dispatched kernel and
+// the portable one against a double reference computed from the codes, scales and minimums (the
+// integer dot products are exact; only the FP32 scaling rounds), over row groups, column tails, K
+// not a multiple of the group or of 4, and panel ranges.
+namespace {
+
+void check_panels_s4(int64_t M, int64_t N, int64_t K, int64_t group, bool portable) {
+  std::mt19937 rng(static_cast<unsigned>(M * 31 + N * 7 + K * 3 + group));
+  std::normal_distribution<float> d(0.f, 1.f);
+  const int64_t lda = K + 2, ldq = s8_row_ld(K), ldc = N + 3;
+  std::vector<float> A(static_cast<size_t>(M * lda)), W(static_cast<size_t>(2 * N * K));
+  for (auto& v : A) v = d(rng);
+  for (auto& v : W) v = d(rng);
+  const QuantPanels q4 = quantize_panels_from_linear(W.data(), 2, N, K, 4, group);
+  const S4Panels q = relayout_int4_for_vnni(q4);
+  std::vector<uint8_t> Aq(static_cast<size_t>(M * ldq));
+  std::vector<float> row_scales(static_cast<size_t>(M));
+  quantize_rows_u8(A.data(), M, K, lda, Aq.data(), ldq, row_scales.data());
+  const int64_t panels = panel_count(N), split = panels / 2;
+  std::vector<float> C(static_cast<size_t>(M * ldc), 7.f);
+  auto run = portable ? gemm_panels_s4_portable : gemm_panels_s4;
+  run(M, Aq.data(), ldq, row_scales.data(), q, 1, 0, split, C.data(), ldc);
+  run(M, Aq.data(), ldq, row_scales.data(), q, 1, split, panels, C.data(), ldc);
+  std::vector<float> deq(static_cast<size_t>(panels * K * kPanelWidth));  // the FP32 panels of matrix 1
+  for (int64_t p = 0; p < panels; ++p) dequantize_panel(q4, 1, p, deq.data() + p * K * kPanelWidth);
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < ldc; ++j) {
+      const float got = C[static_cast<size_t>(i * ldc + j)];
+      if (j >= N) {
+        ASSERT_EQ(got, 7.f);
+        continue;
+      }
+      double ref = 0, mag = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        const double a = (static_cast<int>(Aq[static_cast<size_t>(i * ldq + k)]) - 128) * static_cast<double>(row_scales[static_cast<size_t>(i)]);
+        const double t = a * deq[static_cast<size_t>((j / kPanelWidth) * K * kPanelWidth + k * kPanelWidth + j % kPanelWidth)];
+        ref += t;
+        mag += std::fabs(t);
+      }
+      ASSERT_NEAR(got, ref, 1e-5 * (1 + mag)) << (portable ? "portable " : "") << M << "x" << N << "x" << K << " group "
+                                               << group << " at " << i << "," << j;
+    }
+}
+
+TEST(GemmPanelsS4, W4A8MatchesReferenceOnTheCodes) {
+  for (bool portable : {false, true})
+    for (int64_t M : {1, 2, 3, 4, 5, 9})
+      for (int64_t N : {1, 17, 32, 45})
+        for (int64_t K : {1, 6, 31, 64, 100})
+          for (int64_t group : {32, 8}) check_panels_s4(M, N, K, group, portable);
+}
+
+TEST(GemmPanelsS4, GroupNotAMultipleOfFourIsRefused) {
+  std::vector<float> W(64, 1.f);
+  EXPECT_THROW(relayout_int4_for_vnni(quantize_panels_from_linear(W.data(), 1, 2, 32, 4, 7)), Error);
+}
+
+}  // namespace

@@ -43,6 +43,22 @@ def test_moe_layer_close_to_onnxruntime_fp32(cli, tmp_path, activation, precisio
     assert not np.array_equal(got, want)  # the lower precision really ran
 
 
+def test_int4_moe_layer_close_to_fp32_and_group_checked(cli, tmp_path):
+    model = build(E=8, k=2, H=128, I=256, activation="swiglu", normalize=1, biases=True, fusion=1)
+    path = tmp_path / "moe.onnx"
+    onnx.save(model, path)
+    x = np.random.default_rng(4).normal(0, 1, (16, 128)).astype(np.float32)
+    np.savez(tmp_path / "in.npz", x=x)
+    outs = {}
+    for p in ("fp32", "int4"):
+        cli("run", path, "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / f"{p}.npz", "--precision", p)
+        outs[p] = np.load(tmp_path / f"{p}.npz")["y"].astype(np.float64)
+    cosine = np.sum(outs["fp32"] * outs["int4"]) / np.sqrt(np.sum(outs["fp32"] ** 2) * np.sum(outs["int4"] ** 2))
+    assert cosine >= 0.99  # 16 levels per group of 32 and column, three projections
+    proc = cli("run", path, "--inputs", tmp_path / "in.npz", "--precision", "int4", "--weight-group", "30", check=False)
+    assert proc.returncode != 0 and "multiple of 4" in proc.stderr
+
+
 def test_unknown_precision_is_refused_in_one_line(cli):
     proc = cli("run", ROOT / "models" / "seed_classifier.onnx", "--precision", "int3", check=False)
     assert proc.returncode != 0

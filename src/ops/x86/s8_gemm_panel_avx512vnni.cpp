@@ -72,9 +72,12 @@ void s8_gemm_panel_avx512vnni(int64_t M, int64_t K, const uint8_t* A, int64_t ld
     const __mmask16 m1 = cols >= 32 ? 0xffff : (cols <= 16 ? 0 : static_cast<__mmask16>((1u << (cols - 16)) - 1));
     for (int64_t g = 0; g < groups; ++g) {
       const int64_t r0 = M * g / groups, r1 = M * (g + 1) / groups;
-      // While the first group runs, fetch the next panel (one 64-byte line per half quad step).
-      const uint8_t* next = groups > 1 && p + 1 < p1 ? P + panel + g * panel / groups : P;
-      const int64_t step = groups > 1 && p + 1 < p1 ? 64 : 0;
+      // While the first group runs, fetch the next panel (one 64-byte line per half quad step). With
+      // a single group (decode), fetch ahead in the stream instead: the hardware prefetcher alone
+      // keeps too few lines in flight.
+      const bool several = groups > 1 && p + 1 < p1;
+      const uint8_t* next = several ? P + panel + g * panel / groups : P + 4096;
+      const int64_t step = several ? 64 : 128;
       kPanelRows[r1 - r0](quads, A + r0 * lda, lda, row_scales + r0, P, scales + p * kPanel, comp + p * kPanel,
                           C + r0 * ldc + p * kPanel, ldc, m0, m1, next, step);
     }
