@@ -19,7 +19,7 @@ deps:
 	@dpkg -s $(APT_PACKAGES) >/dev/null 2>&1 || { \
 	  echo "installing Debian packages: $(APT_PACKAGES)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) >/dev/null; }
-	@$(PYTHON) -c "import numpy, pytest, onnx, onnxruntime, pybind11; assert onnx.__version__ == '1.16.2'" 2>/dev/null || { \
+	@$(PYTHON) -c "import numpy, pytest, onnx, onnxruntime, pybind11, ml_dtypes; assert onnx.__version__ == '1.16.2'" 2>/dev/null || { \
 	  echo "installing Python packages from requirements.txt"; \
 	  $(PYTHON) -m pip install -q -r requirements.txt; }
 

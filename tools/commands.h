@@ -11,6 +11,7 @@ void add_eval_command(CLI::App& app);
 void add_inspect_command(CLI::App& app);
 void add_ops_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
+void add_quantize_command(CLI::App& app);
 
 // --precision and --weight-group, shared by run, eval and bench (see CompileOptions).
 inline void add_precision_options(CLI::App* cmd, std::string& precision, int& weight_group) {

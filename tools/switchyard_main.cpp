@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   switchyard::cli::add_inspect_command(app);
   switchyard::cli::add_ops_command(app);
   switchyard::cli::add_bench_command(app);
+  switchyard::cli::add_quantize_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""switchyard quantize: static INT8 post-training quantization of an ONNX model into the QDQ format.
+
+    switchyard quantize MODEL.onnx -o OUT.onnx [--calibration fashion-mnist | --calibration DATA.npz]
+                        [--samples 512] [--batch 64] [--method minmax|percentile|entropy]
+                        [--percentile 99.999] [--per-tensor] [--exclude-nodes NAME ...]
+                        [--exclude-types OP ...] [--quantize-router] [--uint8-activations]
+
+Calibration runs the model (ONNX Runtime) over the calibration inputs and records each activation's
+range (min-max, a percentile of |x|, or the entropy method); weights get per-channel INT8 scales
+(per-tensor with --per-tensor), so every expert's Gemm has its own scales. The output is standard ONNX
+(QuantizeLinear / DequantizeLinear around the quantized ops, opset >= 13) that ONNX Runtime runs with
+its INT8 kernels and Switchyard loads (DequantizeLinear of the weights folds at compile time).
+
+Percentile and entropy calibration run the calibration set as one batch (ONNX Runtime's histogram
+calibrators cannot stack tensors whose shape depends on the data, such as each expert's rows).
+
+Ignored scope: --exclude-nodes / --exclude-types keep nodes in FP32. By default the MoE routers stay
+FP32 too: every MatMul / Gemm whose result reaches a TopK through routing-score ops (Softmax, Sigmoid,
+Add, ...) without another MatMul / Gemm, together with those ops, so quantization never changes which
+experts a token goes to (--quantize-router to quantize them anyway). The router reads the same
+(quantized) activation as the experts; its weights and arithmetic stay FP32.
+
+The quantizer itself is ONNX Runtime's (onnxruntime.quantization.quantize_static): this tool adds the
+calibration sources, the router scope, a progress line, checks, and an atomic write (nothing is left
+behind on error). Errors are one line on stderr and exit code 1.
+"""
+import argparse
+import gzip
+import os
+import sys
+import tempfile
+
+DATASETS = {"fashion-mnist": "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"}
+ROUTING_OPS = {"Softmax", "Sigmoid", "Add", "Sub", "Mul", "Div", "Reshape", "Flatten", "Cast", "Identity",
+               "Squeeze", "Unsqueeze", "Transpose", "LogSoftmax"}
+
+
+class QuantizeError(Exception):
+    pass
+
+
+def router_nodes(model):
+    """Names of the MoE router nodes: MatMul/Gemm -> routing-score ops -> TopK."""
+    producer = {out: node for node in model.graph.node for out in node.output}
+    keep = set()
+    for node in model.graph.node:
+        if node.op_type != "TopK":
+            continue
+        stack, path = [node.input[0]], []
+        while stack:
+            name = stack.pop()
+            src = producer.get(name)
+            if src is None:
+                continue
+            if src.op_type in ("MatMul", "Gemm"):
+                keep.add(src.name)
+                keep.update(path)
+            elif src.op_type in ROUTING_OPS:
+                path.append(src.name)
+                stack.extend(i for i in src.input[:1] if i)
+    keep.discard("")  # unnamed nodes cannot be excluded by name
+    return keep
+
+
+def fashion_mnist(shape, samples):
+    import numpy as np
+    with gzip.open(DATASETS["fashion-mnist"], "rb") as f:
+        pixels = np.frombuffer(f.read(), np.uint8, offset=16)
+    images = pixels.reshape(-1, 784)[:samples].astype(np.float32) / 255.0
+    dims = [d if isinstance(d, int) and d > 0 else -1 for d in shape]
+    if len(dims) == 4:
+        return images.reshape(-1, 1, 28, 28)
+    if len(dims) == 3:
+        return images.reshape(-1, 28, 28)
+    return images
+
+
+def calibration_inputs(args, model):
+    """{input name: array [N, ...]} from the dataset or the .npz (one array per graph input)."""
+    import numpy as np
+    initializers = {t.name for t in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in initializers]
+    if args.calibration in DATASETS:
+        if len(inputs) != 1:
+            raise QuantizeError(f"--calibration {args.calibration} feeds one input, the model has {len(inputs)}")
+        if not os.path.exists(DATASETS[args.calibration]):
+            raise QuantizeError(f"{DATASETS[args.calibration]} not found (Debian package dataset-fashion-mnist)")
+        shape = [d.dim_value if d.HasField("dim_value") else -1 for d in inputs[0].type.tensor_type.shape.dim]
+        return {inputs[0].name: fashion_mnist(shape, args.samples)}
+    if not os.path.exists(args.calibration):
+        raise QuantizeError(f"calibration data '{args.calibration}' not found (a .npz, or: {', '.join(DATASETS)})")
+    try:
+        data = dict(np.load(args.calibration))
+    except Exception as e:  # noqa: BLE001 - any unreadable file is the user's error
+        raise QuantizeError(f"calibration data '{args.calibration}' is not a readable .npz: {e}") from None
+    feeds = {}
+    for i in inputs:
+        if i.name not in data:
+            raise QuantizeError(f"calibration data '{args.calibration}' has no array '{i.name}' "
+                                f"(it has: {', '.join(sorted(data)) or 'nothing'})")
+        feeds[i.name] = data[i.name][:args.samples]
+    counts = {len(v) for v in feeds.values()}
+    if len(counts) != 1 or 0 in counts:
+        raise QuantizeError("calibration arrays must have the same, non-zero number of rows")
+    return feeds
+
+
+class Reader:
+    """onnxruntime.quantization.CalibrationDataReader over batches, with a progress line."""
+
+    def __init__(self, feeds, batch):
+        rows = len(next(iter(feeds.values())))
+        self.batches = [{k: v[i:i + batch] for k, v in feeds.items()} for i in range(0, rows, batch)]
+        self.at = 0
+
+    def get_next(self):
+        if self.at >= len(self.batches):
+            if self.at == len(self.batches):
+                print(file=sys.stderr)
+                self.at += 1
+            return None
+        self.at += 1
+        print(f"\rcalibrating: batch {self.at}/{len(self.batches)}", end="", file=sys.stderr, flush=True)
+        return self.batches[self.at - 1]
+
+    def rewind(self):
+        self.at = 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="switchyard quantize", description=__doc__.split("\n")[0])
+    parser.add_argument("model")
+    parser.add_argument("-o", "--output", required=True)
+    parser.add_argument("--calibration", default="fashion-mnist", help="fashion-mnist, or a .npz with one array per input")
+    parser.add_argument("--samples", type=int, default=512, help="calibration rows (default 512)")
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--method", choices=["minmax", "percentile", "entropy"], default="minmax")
+    parser.add_argument("--percentile", type=float, default=99.999)
+    parser.add_argument("--per-tensor", action="store_true", help="one weight scale per tensor (default: per channel)")
+    parser.add_argument("--exclude-nodes", nargs="*", default=[], metavar="NAME")
+    parser.add_argument("--exclude-types", nargs="*", default=[], metavar="OP")
+    parser.add_argument("--quantize-router", action="store_true", help="also quantize the MoE routers")
+    parser.add_argument("--uint8-activations", action="store_true", help="activations as uint8 (default int8)")
+    args = parser.parse_args(argv)
+    try:
+        run(args)
+    except QuantizeError as e:
+        print(f"switchyard: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run(args):
+    if args.samples < 1 or args.batch < 1:
+        raise QuantizeError("--samples and --batch must be positive")
+    if not 0 < args.percentile <= 100:
+        raise QuantizeError("--percentile must be in (0, 100]")
+    if not os.path.isfile(args.model):
+        raise QuantizeError(f"model '{args.model}' not found")
+    out_dir = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(out_dir):
+        raise QuantizeError(f"output folder '{out_dir}' does not exist")
+    import onnx
+    try:
+        from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    except ImportError as e:
+        raise QuantizeError(f"onnxruntime's quantization tools are missing ({e}): pip install -r requirements.txt") from None
+    try:
+        model = onnx.load(args.model)
+        onnx.checker.check_model(model)
+    except Exception as e:  # noqa: BLE001
+        raise QuantizeError(f"'{args.model}' is not a valid ONNX model: {str(e).splitlines()[0]}") from None
+    names = {n.name for n in model.graph.node}
+    unknown = [n for n in args.exclude_nodes if n not in names]
+    if unknown:
+        raise QuantizeError(f"--exclude-nodes: no node named {', '.join(repr(n) for n in unknown)} in the model")
+    exclude = set(args.exclude_nodes)
+    exclude |= {n.name for n in model.graph.node if n.op_type in set(args.exclude_types)}
+    routers = set() if args.quantize_router else router_nodes(model)
+    exclude |= routers
+    feeds = calibration_inputs(args, model)
+    batch = args.batch
+    if args.method != "minmax":
+        # The histogram calibrators stack each tensor over batches, which fails for tensors whose
+        # shape depends on the data (the rows routed to each expert): calibrate in one batch.
+        batch = len(next(iter(feeds.values())))
+    method = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
+              "entropy": CalibrationMethod.Entropy}[args.method]
+    extra = {"CalibPercentile": args.percentile} if args.method == "percentile" else {}
+    print(f"quantizing {args.model}: {len(next(iter(feeds.values())))} calibration rows, {args.method}, "
+          f"{'per-tensor' if args.per_tensor else 'per-channel'} weights, {len(exclude)} nodes kept FP32"
+          f" ({len(routers)} router nodes)", file=sys.stderr)
+    fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=out_dir)
+    os.close(fd)
+    try:
+        with tempfile.TemporaryDirectory() as work:
+            # The quantizer wants opset >= 13 for per-channel QDQ; shape-inferred copy in the scratch folder.
+            source = os.path.join(work, "model.onnx")
+            onnx.save(model, source)
+            import logging
+            logging.getLogger().setLevel(logging.ERROR)  # the quantizer's "consider pre-processing" advice
+            try:
+                quantize_static(source, tmp, Reader(feeds, batch), quant_format=QuantFormat.QDQ,
+                                per_channel=not args.per_tensor,
+                                activation_type=QuantType.QUInt8 if args.uint8_activations else QuantType.QInt8,
+                                weight_type=QuantType.QInt8, calibrate_method=method, nodes_to_exclude=sorted(exclude),
+                                extra_options=extra)
+            except Exception as e:  # noqa: BLE001 - the quantizer's own errors, as one line
+                raise QuantizeError(f"quantization failed: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+        quantized = onnx.load(tmp)
+        onnx.checker.check_model(quantized)
+        del quantized.metadata_props[:]
+        for prop in model.metadata_props:  # keep preprocessing and dataset hints
+            quantized.metadata_props.add(key=prop.key, value=prop.value)
+        quantized.metadata_props.add(key="switchyard.quantized", value=f"int8 qdq {args.method}")
+        onnx.save(quantized, tmp)
+        os.replace(tmp, args.output)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    q = sum(n.op_type == "QuantizeLinear" for n in onnx.load(args.output).graph.node)
+    print(f"wrote {args.output}: {q} QuantizeLinear nodes", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
