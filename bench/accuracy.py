@@ -49,6 +49,15 @@ def seed_rows():
         out = cli("eval", os.path.join(ROOT, "models", "seed_classifier.onnx"), *options)
         rows.append({"precision": p, "top1": float(re.search(r"accuracy:\s+([0-9.]+)", out).group(1)), "torch_top1": torch_acc})
         print(f"seed classifier {p}: {rows[-1]['top1']:.4f}", flush=True)
+    # Static INT8 (switchyard quantize: QDQ ONNX, 256 calibration images) run by Switchyard.
+    with tempfile.TemporaryDirectory() as work:
+        qdq = os.path.join(work, "seed_int8_qdq.onnx")
+        subprocess.run([sys.executable, os.path.join(ROOT, "tools", "quantize.py"), os.path.join(ROOT, "models", "seed_classifier.onnx"),
+                        "-o", qdq, "--samples", "256"], check=True, capture_output=True)
+        out = cli("eval", qdq)
+        rows.append({"precision": "static int8 QDQ (switchyard quantize)",
+                     "top1": float(re.search(r"accuracy:\s+([0-9.]+)", out).group(1)), "torch_top1": torch_acc})
+        print(f"seed classifier static int8: {rows[-1]['top1']:.4f}", flush=True)
     for r in rows:
         r["vs_fp32_points"] = 100 * (r["top1"] - rows[0]["top1"])
         r["vs_torch_points"] = 100 * (r["top1"] - torch_acc)

@@ -13,9 +13,12 @@ Cases
 - MoE layers also run Switchyard with BF16 experts (`--precision bf16`), INT8 experts with dynamically
   quantized activations (`int8`, VNNI) and, at 1 token, INT4 weights with INT8 activations (`int4`)
   and weight-only INT8 / INT4 experts (`int8-weights`, `int4-weights`, group 32); ratios are to ONNX
-  Runtime's FP32, and
-  the table adds each precision's speed-up over Switchyard FP32. ONNX Runtime's own quantized MoE
-  (com.microsoft.QMoE) and OpenVINO's precisions are not run: OpenVINO cannot load the MoE op at all.
+  Runtime's FP32, and the table adds each precision's speed-up over the same engine's FP32. ONNX
+  Runtime's own quantized MoE (com.microsoft.QMoE) is not run; OpenVINO cannot load the MoE op at all.
+- seed classifier precisions of every engine: Switchyard bf16 / int8 (its MoE experts), OpenVINO's BF16
+  inference hint, and the static INT8 QDQ model written by `switchyard quantize` (tools/quantize.py,
+  256 calibration images) in ONNX Runtime and OpenVINO (their INT8 kernels) and in Switchyard (which
+  runs it unfused, dequantizing: the QDQ pattern breaks MoE fusion).
 - expert scaling: E = 8, 32, 128, 256 at k=2, 256 tokens, H=512, I=512 (SwiGLU): efficiency =
   roofline time / measured time, roofline = max(FLOPs / FP32 peak, expert bytes touched / bandwidth),
   with the peak (a 1024^3 GEMM) and the bandwidth measured in the same run on the same threads, next to
@@ -79,31 +82,33 @@ def time_loop(call, pool, batch, duration, warmup=0.5):
             "throughput": float(len(lat) * batch / (t1 - start))}
 
 
-def run_onnxruntime(path, input_name, pool, batch, threads, duration):
+def run_onnxruntime(path, input_name, pool, batch, threads, duration, precision="fp32"):
     import onnxruntime as ort
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
+    if "basic" in precision:  # without the QDQ -> INT8-kernel fusions of the extended level
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
     sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
     return time_loop(lambda x: sess.run(None, {input_name: x}), pool, batch, duration)
 
 
-def run_openvino(path, input_name, pool, batch, threads, duration):
+def run_openvino(path, input_name, pool, batch, threads, duration, precision="fp32"):
     import openvino as ov
     core = ov.Core()
     model = core.read_model(path)
     compiled = core.compile_model(model, "CPU", {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY",
-                                                 "INFERENCE_PRECISION_HINT": "f32"})
+                                                 "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32"})
     request = compiled.create_infer_request()
     return time_loop(lambda x: request.infer({input_name: x}), pool, batch, duration)
 
 
-def run_switchyard(path, input_name, pool, batch, threads, duration, workdir, precision="fp32"):
+def run_switchyard(path, input_name, pool, batch, threads, duration, precision="fp32", workdir=None):
     pool_file = os.path.join(workdir, "pool.npz")
     np.savez(pool_file, **{input_name: pool})
     out = os.path.join(workdir, "sy.json")
     subprocess.run([SWITCHYARD, "bench", path, "--inputs", pool_file, "--batch", str(batch), "--threads", str(threads),
-                    "--duration", str(duration), "--json", out, "--precision", precision], check=True, capture_output=True,
+                    "--duration", str(duration), "--json", out, "--precision", precision.split()[0]], check=True, capture_output=True,
                    text=True)
     with open(out) as f:
         r = json.load(f)
@@ -123,16 +128,40 @@ def machine_roofline(threads, workdir):
 ENGINES = {"switchyard": run_switchyard, "onnxruntime": run_onnxruntime, "openvino": run_openvino}
 
 
+def _isolated_child(fn, call_args, kwargs, queue):
+    queue.put(fn(*call_args, **kwargs))
+
+
+def isolated(fn, *call_args, **kwargs):
+    """Runs fn in a fresh process: a crash of the engine (ONNX Runtime's fused QDQ kernels segfault when
+    an expert gets no rows) becomes an error row instead of ending the benchmark."""
+    import multiprocessing as mp
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_isolated_child, args=(fn, call_args, kwargs, queue))
+    proc.start()
+    proc.join()
+    if proc.exitcode != 0:
+        raise RuntimeError(f"{fn.__name__.replace('run_', '')} crashed (exit code {proc.exitcode})")
+    return queue.get()
+
+
 def measure(case, path, input_name, pool, batch, args, workdir, extra=None, precisions=()):
-    """Every engine in FP32, then Switchyard in each of `precisions` (its --precision values)."""
+    """Every engine in FP32, then each of `precisions`: a Switchyard --precision value, or
+    (engine, precision label, model path) for another engine or model (e.g. the INT8 QDQ model)."""
     rows = []
-    runs = [(engine, "fp32") for engine in ENGINES] + [("switchyard", p) for p in precisions]
-    for engine, precision in runs:
+    runs = [(engine, "fp32", path) for engine in ENGINES]
+    runs += [p if isinstance(p, tuple) else ("switchyard", p, path) for p in precisions]
+    for engine, precision, model_path in runs:
         fn = ENGINES[engine]
         row = {"case": case, "engine": engine, "precision": precision, "batch": batch, "threads": args.threads}
         try:
-            kwargs = {"workdir": workdir, "precision": precision} if engine == "switchyard" else {}
-            row.update(fn(path, input_name, pool, batch, args.threads, args.duration, **kwargs))
+            kwargs = {"workdir": workdir} if engine == "switchyard" else {}
+            call = (model_path, input_name, pool, batch, args.threads, args.duration)
+            if engine != "switchyard" and precision != "fp32":
+                row.update(isolated(fn, *call, precision=precision))
+            else:
+                row.update(fn(*call, precision=precision, **kwargs))
         except Exception as e:  # an engine that cannot run the model is reported, not fatal
             msg = getattr(e, "stderr", None) or str(e)
             row.update({"error": msg.strip().splitlines()[-1][:200] if msg.strip() else type(e).__name__})
@@ -200,9 +229,17 @@ def main():
         print(f"{args.threads} threads: read bandwidth {roof[0][0]:.1f} GB/s, FP32 GEMM peak {roof[0][1]:.0f} GFLOP/s; "
               f"onnxruntime {onnxruntime.__version__}, openvino {openvino.__version__}", flush=True)
         images = fashion_mnist_images()
+        seed = os.path.join(ROOT, "models", "seed_classifier.onnx")
+        # Every engine's lower precisions on the seed: Switchyard's MoE-expert precisions, OpenVINO's
+        # BF16 hint, and the static INT8 QDQ model of `switchyard quantize` in all three engines.
+        qdq = os.path.join(workdir, "seed_int8_qdq.onnx")
+        subprocess.run([sys.executable, os.path.join(ROOT, "tools", "quantize.py"), seed, "-o", qdq, "--samples", "256"],
+                       check=True, capture_output=True)
+        seed_precisions = ("bf16", "int8", ("openvino", "bf16", seed), ("onnxruntime", "int8 qdq", qdq),
+                           ("onnxruntime", "int8 qdq, basic opt", qdq), ("openvino", "int8 qdq", qdq),
+                           ("switchyard", "fp32 on int8 qdq", qdq))
         for batch in (1, 64, 1024):
-            cases += measure("seed classifier", os.path.join(ROOT, "models", "seed_classifier.onnx"), "image", images, batch,
-                             args, workdir)
+            cases += measure("seed classifier", seed, "image", images, batch, args, workdir, precisions=seed_precisions)
         cases += moe_case(args, workdir, "moe E8 k2 H1024 I2816 relu", 8, 2, 1024, 2816, "relu", (1, 256), roof)
         if not args.quick:
             cases += moe_case(args, workdir, "moe E8 k2 H1024 I2816 swiglu", 8, 2, 1024, 2816, "swiglu", (1, 256), roof)
@@ -223,9 +260,9 @@ def main():
 
 
 def print_table(cases):
-    ort = {(c["case"], c["batch"]): c for c in cases if c["engine"] == "onnxruntime" and "p50_us" in c}
-    fp32 = {(c["case"], c["batch"]): c for c in cases
-            if c["engine"] == "switchyard" and c.get("precision", "fp32") == "fp32" and "p50_us" in c}
+    ort = {(c["case"], c["batch"]): c for c in cases
+           if c["engine"] == "onnxruntime" and c.get("precision", "fp32") == "fp32" and "p50_us" in c}
+    fp32 = {(c["case"], c["batch"], c["engine"]): c for c in cases if c.get("precision", "fp32") == "fp32" and "p50_us" in c}
     print(f"\n{'case':<36}{'batch':>6} {'engine':<17}{'p50 us':>10}{'throughput/s':>14}{'vs ORT':>8}  notes")
     for c in cases:
         label = c["engine"] + ("" if c.get("precision", "fp32") == "fp32" else " " + c["precision"])
@@ -235,9 +272,9 @@ def print_table(cases):
         ref = ort.get((c["case"], c["batch"]))
         ratio = f"{c['throughput'] / ref['throughput']:.2f}x" if ref else "-"
         notes = []
-        sy32 = fp32.get((c["case"], c["batch"]))
-        if c.get("precision", "fp32") != "fp32" and sy32:
-            notes.append(f"{c['throughput'] / sy32['throughput']:.2f}x Switchyard fp32")
+        own32 = fp32.get((c["case"], c["batch"], c["engine"]))
+        if c.get("precision", "fp32") != "fp32" and own32:
+            notes.append(f"{c['throughput'] / own32['throughput']:.2f}x {c['engine']} fp32")
         if "expert_gbs" in c and c.get("precision", "fp32") == "fp32":
             notes.append(f"{c['expert_gbs']:.1f} GB/s experts ({100 * c['bandwidth_share']:.0f}% of read bw)")
             notes.append(f"{c['gflops']:.0f} GFLOP/s")
