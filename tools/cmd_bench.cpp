@@ -274,9 +274,10 @@ void write_plot(const std::string& path, const std::vector<CaseResult>& results,
 
 void add_bench_command(CLI::App& app) {
   struct Options {
-    std::string model, pool, json, plot, hint = "latency", precision = "fp32", dataset, data_dir = "/usr/share/datasets/fashion-mnist";
+    std::string model, pool, json, plot, hint = "latency", dataset, data_dir = "/usr/share/datasets/fashion-mnist";
+    PrecisionFlags precision;
     std::vector<int64_t> batches{1};
-    int threads = 0, weight_group = 32, streams = 0, requests = 0, auto_batch = -1;
+    int threads = 0, streams = 0, requests = 0, auto_batch = -1;
     double duration = 3.0, warmup = 0.5;
     bool no_fuse = false, bandwidth = false;
   };
@@ -298,7 +299,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--json", opt->json, "write the results as JSON");
   cmd->add_option("--plot", opt->plot, "write an SVG chart of throughput and p99 latency vs batch size");
   cmd->add_flag("--no-fuse", opt->no_fuse, "run the exported graph op by op");
-  add_precision_options(cmd, opt->precision, opt->weight_group);
+  opt->precision.add_to(cmd);
   cmd->add_flag("--memory-bandwidth", opt->bandwidth, "also measure the read bandwidth and FP32 GEMM peak of the threads");
   cmd->callback([opt] {
     const int threads = opt->threads > 0 ? opt->threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -317,8 +318,7 @@ void add_bench_command(CLI::App& app) {
       options.hint = parse_performance_hint(opt->hint);
       options.streams = opt->streams;
       options.auto_batch = opt->auto_batch;
-      options.precision = opt->precision;
-      options.weight_group = opt->weight_group;
+      opt->precision.apply(options);
       CompiledModel model = Engine().compile(opt->model, options);
       const int requests = opt->requests > 0 ? opt->requests : (options.hint == PerformanceHint::kThroughput ? 2 * model.streams() : 1);
       const int64_t max_batch = *std::max_element(opt->batches.begin(), opt->batches.end());

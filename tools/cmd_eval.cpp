@@ -43,9 +43,10 @@ Shape batch_shape(const PortInfo& in, int64_t batch) {
 
 void add_eval_command(CLI::App& app) {
   struct Options {
-    std::string model, precision = "fp32", dataset = "fashion-mnist", data_dir = "/usr/share/datasets/fashion-mnist";
+    std::string model, dataset = "fashion-mnist", data_dir = "/usr/share/datasets/fashion-mnist";
+    PrecisionFlags precision;
     int64_t batch = 64;
-    int threads = 0, weight_group = 32;
+    int threads = 0;
     bool latency = false, no_fuse = false;
     int64_t limit = 0;
   };
@@ -58,7 +59,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--threads", opt->threads, "threads (0: one per core)");
   cmd->add_option("--limit", opt->limit, "evaluate only the first N images");
   cmd->add_flag("--no-fuse", opt->no_fuse, "run the exported graph op by op (no MoE fusion)");
-  add_precision_options(cmd, opt->precision, opt->weight_group);
+  opt->precision.add_to(cmd);
   cmd->add_flag("--latency", opt->latency, "also measure batch-1 latency and batch-64 throughput");
   cmd->callback([opt] {
     Tensor images = read_idx(opt->data_dir + "/t10k-images-idx3-ubyte.gz");
@@ -71,8 +72,7 @@ void add_eval_command(CLI::App& app) {
     CompileOptions options;
     options.threads = opt->threads;
     options.fuse_moe = !opt->no_fuse;
-    options.precision = opt->precision;
-    options.weight_group = opt->weight_group;
+    opt->precision.apply(options);
     CompiledModel model = engine.compile(opt->model, options);
     SY_CHECK(model.inputs().size() == 1 && model.outputs().size() >= 1, "eval expects one input and a logits output");
     const float scale = preprocess_scale(model);

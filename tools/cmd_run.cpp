@@ -9,9 +9,10 @@ namespace switchyard::cli {
 
 void add_run_command(CLI::App& app) {
   struct Options {
-    std::string model, inputs_npz, outputs_npz, precision = "fp32";
+    std::string model, inputs_npz, outputs_npz;
+    PrecisionFlags precision;
     std::vector<std::string> input_files;
-    int threads = 0, weight_group = 32;
+    int threads = 0;
     bool expert_stats = false, no_fuse = false;
     size_t memory_limit_mb = 0;
   };
@@ -24,7 +25,7 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--threads", opt->threads, "threads (0: one per core)");
   cmd->add_flag("--expert-stats", opt->expert_stats, "print how many tokens each expert of each fused MoE layer got");
   cmd->add_flag("--no-fuse", opt->no_fuse, "run the exported graph op by op (no MoE fusion)");
-  add_precision_options(cmd, opt->precision, opt->weight_group);
+  opt->precision.add_to(cmd);
   cmd->add_option("--memory-limit", opt->memory_limit_mb, "memory ceiling in MiB for weights + buffers (0: none)");
   cmd->callback([opt] {
     std::vector<std::pair<std::string, Tensor>> feeds;
@@ -39,8 +40,7 @@ void add_run_command(CLI::App& app) {
     options.threads = opt->threads;
     options.fuse_moe = !opt->no_fuse;
     options.memory_limit_bytes = opt->memory_limit_mb << 20;
-    options.precision = opt->precision;
-    options.weight_group = opt->weight_group;
+    opt->precision.apply(options);
     CompiledModel model = engine.compile(opt->model, options);
     InferRequest request = model.create_infer_request();
     for (const auto& [name, t] : feeds) request.set_input(name, t);

@@ -3,6 +3,9 @@
 
 #include <CLI/CLI.hpp>
 #include <string>
+#include <vector>
+
+#include "switchyard/engine.h"
 
 namespace switchyard::cli {
 
@@ -13,14 +16,32 @@ void add_ops_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_quantize_command(CLI::App& app);
 
-// --precision and --weight-group, shared by run, eval and bench (see CompileOptions).
-inline void add_precision_options(CLI::App* cmd, std::string& precision, int& weight_group) {
-  cmd->add_option("--precision", precision,
-                  "MoE experts: fp32 | bf16 (FP32 sums) | int8 (INT8 weights and activations, VNNI) | "
-                  "int4 (INT4 weights, INT8 activations) | int8-weights | int4-weights (weight-only, group-wise scales)")
-      ->check(CLI::IsMember({"fp32", "bf16", "int8", "int4", "int8-weights", "int4-weights"}));
-  cmd->add_option("--weight-group", weight_group, "rows per scale for int4 / int8-weights / int4-weights (default 32)")
-      ->check(CLI::Range(1, 4096));
-}
+// --precision, --weight-group and --precision-override, shared by run, eval and bench.
+struct PrecisionFlags {
+  std::string precision = "fp32";
+  int weight_group = 32;
+  std::vector<std::string> overrides;  // NODE=PRECISION
+
+  void add_to(CLI::App* cmd) {
+    cmd->add_option("--precision", precision,
+                    "MoE experts: fp32 | bf16 (FP32 sums) | int8 (INT8 weights and activations, VNNI) | "
+                    "int4 (INT4 weights, INT8 activations) | int8-weights | int4-weights (weight-only, group-wise scales)")
+        ->check(CLI::IsMember({"fp32", "bf16", "int8", "int4", "int8-weights", "int4-weights"}));
+    cmd->add_option("--weight-group", weight_group, "rows per scale for int4 / int8-weights / int4-weights (default 32)")
+        ->check(CLI::Range(1, 4096));
+    cmd->add_option("--precision-override", overrides,
+                    "NODE=PRECISION: another precision for one node (names: inspect --nodes); repeatable");
+  }
+  void apply(CompileOptions& options) const {
+    options.precision = precision;
+    options.weight_group = weight_group;
+    for (const std::string& o : overrides) {
+      const auto eq = o.find('=');
+      SY_CHECK(eq != std::string::npos && eq > 0 && eq + 1 < o.size(),
+               "--precision-override '" + o + "': expected NODE=PRECISION");
+      options.precision_overrides[o.substr(0, eq)] = o.substr(eq + 1);
+    }
+  }
+};
 
 }  // namespace switchyard::cli

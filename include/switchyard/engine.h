@@ -35,7 +35,10 @@ struct CompileOptions {
   // quantized per row at run time, INT32 sums: VNNI) | int8-weights | int4-weights (weight-only, FP16
   // scales per weight_group rows and column, dequantized in the kernel). The rest stays FP32.
   std::string precision = "fp32";
-  int weight_group = 32;  // rows of a weight column sharing one scale in int8-weights / int4-weights
+  int weight_group = 32;  // rows of a weight column sharing one scale in int4 / int8-weights / int4-weights
+  // Per-layer precisions: node name (after fusion, as `switchyard inspect --nodes` lists them, e.g.
+  // "moe_fused_/moe/TopK") -> precision, overriding `precision` for that node. Unknown names are an error.
+  std::map<std::string, std::string> precision_overrides;
   // Ceiling on the memory of the compiled model: weights, plus each request's buffers (0: none).
   // Exceeding it is a clear error at compile or infer time, never an out-of-memory kill.
   size_t memory_limit_bytes = 0;

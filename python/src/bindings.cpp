@@ -100,9 +100,11 @@ constexpr size_t kHandOverBytes = 64 * 1024;
 class Session {
  public:
   Session(const std::string& path, int threads, const std::string& hint, const std::string& precision, int streams,
-          bool fuse_moe, size_t memory_limit_bytes, int auto_batch, int weight_group) {
+          bool fuse_moe, size_t memory_limit_bytes, int auto_batch, int weight_group,
+          const std::map<std::string, std::string>& precision_overrides) {
     CompileOptions o;
     o.weight_group = weight_group;
+    o.precision_overrides = precision_overrides;
     o.threads = threads;
     o.hint = parse_performance_hint(hint);
     o.precision = precision;
@@ -279,10 +281,11 @@ PYBIND11_MODULE(_switchyard, m) {
       .def("__repr__", [](const NodeArg& a) { return "NodeArg(name='" + a.name + "', type='" + a.type + "')"; });
 
   py::class_<Session>(m, "InferenceSession")
-      .def(py::init<const std::string&, int, const std::string&, const std::string&, int, bool, size_t, int, int>(),
+      .def(py::init<const std::string&, int, const std::string&, const std::string&, int, bool, size_t, int, int,
+                    const std::map<std::string, std::string>&>(),
            py::arg("path"), py::arg("threads") = 0, py::arg("hint") = "latency", py::arg("precision") = "fp32",
            py::arg("streams") = 0, py::arg("fuse_moe") = true, py::arg("memory_limit_bytes") = 0, py::arg("auto_batch") = -1,
-           py::arg("weight_group") = 32)
+           py::arg("weight_group") = 32, py::arg("precision_overrides") = std::map<std::string, std::string>{})
       .def("run", &Session::run, py::arg("output_names"), py::arg("input_feed"))
       .def("get_inputs", [](const Session& s) {
         std::vector<NodeArg> v;

@@ -1,5 +1,6 @@
 #include "switchyard/engine.h"
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
@@ -270,7 +271,14 @@ std::shared_ptr<const CompiledModelImpl> finish_compile(Model model, const Compi
   }
   SY_CHECK(options.weight_group >= 1 && options.weight_group <= 4096,
            "weight_group must be in 1..4096, got " + std::to_string(options.weight_group));
-  impl->plan = compile_plan(model.graph, parse_precision(options.precision), options.weight_group);
+  std::map<std::string, Precision> overrides;
+  for (const auto& [name, precision] : options.precision_overrides) {
+    const bool known = std::any_of(model.graph->nodes.begin(), model.graph->nodes.end(),
+                                   [&](const Node& n) { return n.name == name; });
+    SY_CHECK(known, "precision override: no node named '" + name + "' (switchyard inspect --nodes lists them)");
+    overrides[name] = parse_precision(precision);
+  }
+  impl->plan = compile_plan(model.graph, parse_precision(options.precision), options.weight_group, overrides);
   for (int id : model.graph->inputs) impl->inputs.push_back(port_of(model.graph->values[static_cast<size_t>(id)]));
   for (int id : model.graph->outputs) impl->outputs.push_back(port_of(model.graph->values[static_cast<size_t>(id)]));
   int hw = static_cast<int>(std::thread::hardware_concurrency());

@@ -34,7 +34,8 @@ std::vector<std::string> unsupported_ops(const Graph& graph) {
   return {missing.begin(), missing.end()};
 }
 
-std::shared_ptr<const Plan> compile_plan(std::shared_ptr<const Graph> graph, Precision precision, int64_t weight_group) {
+std::shared_ptr<const Plan> compile_plan(std::shared_ptr<const Graph> graph, Precision precision, int64_t weight_group,
+                                         const std::map<std::string, Precision>& overrides) {
   auto plan = std::make_shared<Plan>();
   plan->graph = graph;
   const Graph& g = *graph;
@@ -46,13 +47,14 @@ std::shared_ptr<const Plan> compile_plan(std::shared_ptr<const Graph> graph, Pre
     const KernelFactory* factory = OpRegistry::instance().find(node.domain, node.op_type, node.opset);
     SY_CHECK(factory, node.describe() + ": unsupported operator " + (node.domain.empty() ? "ai.onnx" : node.domain) +
                           "::" + node.op_type + " at opset " + std::to_string(node.opset));
-    KernelBuildInfo info{node, {}, precision, weight_group};
+    const auto override_it = overrides.find(node.name);
+    KernelBuildInfo info{node, {}, override_it == overrides.end() ? precision : override_it->second, weight_group};
     for (int in : node.inputs) {
       const Value* v = in >= 0 ? &g.values[static_cast<size_t>(in)] : nullptr;
       info.constant_inputs.push_back(v && v->constant ? &*v->constant : nullptr);
     }
     for (const auto& [key, attr] : node.attrs)
-      if (attr.g) plan->subplans[i][key] = compile_plan(attr.g, precision, weight_group);
+      if (attr.g) plan->subplans[i][key] = compile_plan(attr.g, precision, weight_group, overrides);
     plan->kernels.push_back((*factory)(info));
   }
 

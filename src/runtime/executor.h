@@ -28,8 +28,9 @@ struct Plan {
 };
 
 // Builds kernels for every node (recursively for subgraphs). Throws on unsupported ops.
+// `overrides`: per node name, a precision other than `precision` (CompileOptions::precision_overrides).
 std::shared_ptr<const Plan> compile_plan(std::shared_ptr<const Graph> graph, Precision precision = Precision::kFp32,
-                                         int64_t weight_group = 32);
+                                         int64_t weight_group = 32, const std::map<std::string, Precision>& overrides = {});
 
 // Names every node (recursively) that has no kernel: "domain::Op (opset N)". Empty if all run.
 std::vector<std::string> unsupported_ops(const Graph& graph);

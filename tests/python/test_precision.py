@@ -75,3 +75,27 @@ def test_python_session_precision():
     assert np.abs(bf16 - fp32).max() <= 0.05 * np.abs(fp32).max()
     with pytest.raises(Exception, match="precision 'int3' is not supported"):
         switchyard.InferenceSession(path, precision="int3")
+
+
+def test_per_layer_precision_override(cli, tmp_path):
+    model = build(E=8, k=2, H=128, I=256, activation="swiglu", normalize=1, biases=True, fusion=1)
+    model.graph.node[1].name = "experts"  # the MoE node
+    path = tmp_path / "moe.onnx"
+    onnx.save(model, path)
+    x = np.random.default_rng(5).normal(0, 1, (8, 128)).astype(np.float32)
+    np.savez(tmp_path / "in.npz", x=x)
+
+    def run(*options):
+        cli("run", path, "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / "out.npz", *options)
+        return np.load(tmp_path / "out.npz")["y"]
+    fp32 = run()
+    assert not np.array_equal(run("--precision", "int4"), fp32)
+    assert np.array_equal(run("--precision", "int4", "--precision-override", "experts=fp32"), fp32)
+    assert np.array_equal(run("--precision-override", "experts=int8"), run("--precision", "int8"))
+    for bad, message in (("nope=int8", "no node named 'nope'"), ("experts", "expected NODE=PRECISION"),
+                         ("experts=int3", "precision 'int3' is not supported")):
+        proc = cli("run", path, "--inputs", tmp_path / "in.npz", "--precision-override", bad, check=False)
+        assert proc.returncode != 0 and message in proc.stderr.strip().splitlines()[0]
+    switchyard = pytest.importorskip("switchyard")
+    session = switchyard.InferenceSession(str(path), precision="int4", precision_overrides={"experts": "fp32"})
+    assert np.array_equal(session.run(None, {"x": x})[0], fp32)
