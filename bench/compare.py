@@ -10,7 +10,8 @@ Cases
   (prefill). Inputs come from a pool of distinct token rows, so routing changes on every call and no
   engine is timed on experts that sit in cache. The read bandwidth of the same threads, measured in the
   same run, gives the decode roofline: GB/s = bytes of the experts touched per call / time.
-- MoE layers also run Switchyard with BF16 experts (`--precision bf16`), INT8 experts with dynamically
+- MoE layers also run Switchyard with BF16 experts (`--precision bf16`), FP16-stored experts at 1 token
+  (`fp16`), INT8 experts with dynamically
   quantized activations (`int8`, VNNI) and, at 1 token, INT4 weights with INT8 activations (`int4`)
   and weight-only INT8 / INT4 experts (`int8-weights`, `int4-weights`, group 32); ratios are to ONNX
   Runtime's FP32, and the table adds each precision's speed-up over the same engine's FP32. ONNX
@@ -196,7 +197,7 @@ def moe_case(args, workdir, name, E, k, H, I, activation, tokens_list, roof):
                     "flops": 2 * tokens * k * (3 if activation == "swiglu" else 2) * H * I}
         # BF16 and INT8 everywhere; the weight-only formats where they pay: decode, bound by the
         # weights' bytes.
-        precisions = ("bf16", "int8") if tokens > 1 else ("bf16", "int8", "int4", "int8-weights", "int4-weights")
+        precisions = ("bf16", "int8") if tokens > 1 else ("fp16", "bf16", "int8", "int4", "int8-weights", "int4-weights")
         rows += measure(f"{name} tokens={tokens}", path, "x", pool, tokens, args, workdir, extra, precisions)
     os.remove(os.path.join(workdir, f"{name}.weights"))
     return rows

@@ -24,9 +24,9 @@ struct PrecisionFlags {
 
   void add_to(CLI::App* cmd) {
     cmd->add_option("--precision", precision,
-                    "MoE experts: fp32 | bf16 (FP32 sums) | int8 (INT8 weights and activations, VNNI) | "
+                    "MoE experts: fp32 | fp16 (FP16 weights) | bf16 (FP32 sums) | int8 (INT8 weights and activations, VNNI) | "
                     "int4 (INT4 weights, INT8 activations) | int8-weights | int4-weights (weight-only, group-wise scales)")
-        ->check(CLI::IsMember({"fp32", "bf16", "int8", "int4", "int8-weights", "int4-weights"}));
+        ->check(CLI::IsMember({"fp32", "fp16", "bf16", "int8", "int4", "int8-weights", "int4-weights"}));
     cmd->add_option("--weight-group", weight_group, "rows per scale for int4 / int8-weights / int4-weights (default 32)")
         ->check(CLI::Range(1, 4096));
     cmd->add_option("--precision-override", overrides,

@@ -31,7 +31,8 @@ struct CompileOptions {
   bool fuse_moe = true;     // fuse exported MoE routing subgraphs into one sparse operator
   PerformanceHint hint = PerformanceHint::kLatency;
   int streams = 0;          // parallel streams for async requests; 0: chosen by the hint
-  // MoE experts: fp32 | bf16 (BF16 products, FP32 sums) | int8 (INT8 weights per column, activations
+  // MoE experts: fp32 | fp16 (FP16 weights, FP32 arithmetic) | bf16 (BF16 products, FP32 sums) |
+  // int4 (int4-weights' codes times INT8 activations) | int8 (INT8 weights per column, activations
   // quantized per row at run time, INT32 sums: VNNI) | int8-weights | int4-weights (weight-only, FP16
   // scales per weight_group rows and column, dequantized in the kernel). The rest stays FP32.
   std::string precision = "fp32";

@@ -62,11 +62,13 @@ Tensor pack_transposed(const Tensor& w, int64_t E, int64_t N, int64_t K, const c
 }
 
 // [E, N, K] (nn.Linear weights per expert) -> 32-column panels per expert.
-Tensor pack_panels(const Tensor& w, int64_t E, int64_t N, int64_t K, const char* name, bool bf16) {
+Tensor pack_panels(const Tensor& w, int64_t E, int64_t N, int64_t K, const char* name, MoeWeightFormat format) {
   SY_CHECK(w.dtype() == DType::kFloat32 && w.numel() == E * N * K,
            std::string("MoE: ") + name + " must be float32 with " + std::to_string(E * N * K) + " elements, got " +
                shape_str(w.shape()));
-  return bf16 ? pack_panels_bf16_from_linear(w.data<float>(), E, N, K) : pack_panels_from_linear(w.data<float>(), E, N, K);
+  if (format == MoeWeightFormat::kBf16) return pack_panels_bf16_from_linear(w.data<float>(), E, N, K);
+  if (format == MoeWeightFormat::kFp16) return pack_panels_fp16_from_linear(w.data<float>(), E, N, K);
+  return pack_panels_from_linear(w.data<float>(), E, N, K);
 }
 
 Tensor pack_bias(const Tensor* b, int64_t n, const char* name) {
@@ -214,6 +216,9 @@ void expert_gemm(const MoeConfig& c, const ProjectionWeights& w, int64_t e, int6
     gemm_panels_s4(n, a.u8, s8_row_ld(K), a.u8_scale, w.s4, e, q0, q1, out, ldc);
   } else if (c.quantized()) {
     gemm_quant_panels(n, a.f32, K, w.quant, e, q0, q1, out, ldc);
+  } else if (c.weight_format == MoeWeightFormat::kFp16) {
+    const auto* p = static_cast<const uint16_t*>(packed.raw()) + e * panel_floats(K, N);
+    gemm_panels_fp16(n, N, K, a.f32, K, p, q0, q1, out, ldc);
   } else if (c.bf16()) {
     const auto* p = static_cast<const uint16_t*>(packed.raw()) + e * panel_bf16_elems(K, N);
     gemm_panels_bf16(n, N, K, a.bf16, bf16_ld(K), p, q0, q1, out, ldc);
@@ -318,7 +323,7 @@ MoeWeights pack_moe_weights(const MoeConfig& c, const Tensor& router, const Tens
       quant = quantize_panels_from_linear(t.data<float>(), E, N, K,
                                           c.weight_format == MoeWeightFormat::kInt8Weights ? 8 : 4, c.weight_group);
     else
-      panels = pack_panels(t, E, N, K, name, c.bf16());
+      panels = pack_panels(t, E, N, K, name, c.weight_format);
   };
   pack(w1, I, H, "fc1 weight", w.w1_p, w.w1_q, w.w1_s8, w.w1_s4);
   w.b1 = pack_bias(b1, E * I, "fc1 bias");

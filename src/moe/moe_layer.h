@@ -23,7 +23,7 @@ class ThreadPool;
 enum class MoeActivation { kRelu, kGelu, kGeluTanh, kSilu, kIdentity };  // kGelu: exact (erf)
 enum class MoeScoring { kSoftmax, kSigmoid };
 enum class MoeNormalize { kNone, kSoftmax, kSum };
-enum class MoeWeightFormat { kFp32, kBf16, kInt8, kInt4, kInt8Weights, kInt4Weights };
+enum class MoeWeightFormat { kFp32, kFp16, kBf16, kInt8, kInt4, kInt8Weights, kInt4Weights };
 
 MoeActivation parse_moe_activation(const std::string& name);
 MoeScoring parse_moe_scoring(const std::string& name);
@@ -52,6 +52,7 @@ struct MoeConfig {
   int64_t shared_inter = 0;
   // How the routed experts' weights are stored and multiplied (CompileOptions::precision); the router,
   // combine and shared experts stay FP32 in every format.
+  //   kFp16: FP16 weights widened in the kernel, everything else FP32;
   //   kBf16: BF16 weights, activations rounded to BF16 on the way in, FP32 accumulation;
   //   kInt8: INT8 weights (symmetric per column) and activations (quantized per row before each
   //   projection), INT32 sums (ops/gemm_panel_s8.h); kInt4: INT4 weights as kInt4Weights, activations

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "ops/cpu_dispatch.h"
 
@@ -13,6 +14,8 @@ void f32_gemm_panel_avx512(int64_t M, int64_t N, int64_t K, const float* A, int6
                            int64_t p1, float* C, int64_t ldc);
 void bf16_gemm_panel_avx512(int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda, const uint16_t* packed,
                             int64_t p0, int64_t p1, float* C, int64_t ldc);
+void f16_gemm_panel_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint16_t* packed,
+                           int64_t p0, int64_t p1, float* C, int64_t ldc);
 }  // namespace x86
 #endif
 
@@ -53,6 +56,17 @@ Bf16Kernel select_bf16_kernel() {
   return gemm_panels_bf16_portable;
 }
 const Bf16Kernel kBf16Kernel = select_bf16_kernel();
+
+using Fp16Kernel = void (*)(int64_t, int64_t, int64_t, const float*, int64_t, const uint16_t*, int64_t, int64_t, float*,
+                            int64_t);
+Fp16Kernel select_fp16_kernel() {
+#ifdef SWITCHYARD_X86_KERNELS
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) return x86::f16_gemm_panel_avx512;
+#endif
+  return gemm_panels_fp16_portable;
+}
+const Fp16Kernel kFp16Kernel = select_fp16_kernel();
 
 inline uint16_t to_bf16(float f) {
   uint32_t u;
@@ -151,6 +165,32 @@ Tensor pack_panels_from_linear(const float* w, int64_t count, int64_t N, int64_t
     }
   }
   return out;
+}
+
+Tensor pack_panels_fp16_from_linear(const float* w, int64_t count, int64_t N, int64_t K) {
+  const Tensor f32 = pack_panels_from_linear(w, count, N, K);
+  Tensor out(DType::kFloat16, f32.shape());
+  auto* o = static_cast<uint16_t*>(out.raw());
+  for (int64_t i = 0; i < f32.numel(); ++i) o[i] = float_to_half(f32.data<float>()[i]);
+  return out;
+}
+
+// Widens each panel row and runs the FP32 portable arithmetic (the oracle of the AVX-512 kernel).
+void gemm_panels_fp16_portable(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint16_t* packed,
+                               int64_t p0, int64_t p1, float* C, int64_t ldc) {
+  static thread_local std::vector<float> panel;  // grows once per shape, no allocation after
+  if (panel.size() < static_cast<size_t>(K * kPanelWidth)) panel.resize(static_cast<size_t>(K * kPanelWidth));
+  for (int64_t p = p0; p < p1; ++p) {
+    const uint16_t* P = packed + p * K * kPanelWidth;
+    for (int64_t i = 0; i < K * kPanelWidth; ++i) panel[static_cast<size_t>(i)] = half_to_float(P[i]);
+    // As one panel of an N-column matrix whose panel p starts at `panel`.
+    gemm_panels_portable(M, N - p * kPanelWidth, K, A, lda, panel.data(), 0, 1, C + p * kPanelWidth, ldc);
+  }
+}
+
+void gemm_panels_fp16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint16_t* packed, int64_t p0,
+                      int64_t p1, float* C, int64_t ldc) {
+  if (M > 0 && p1 > p0) kFp16Kernel(M, N, K, A, lda, packed, p0, p1, C, ldc);
 }
 
 }  // namespace switchyard

@@ -53,4 +53,12 @@ void gemm_panels_bf16_portable(int64_t M, int64_t N, int64_t K, const uint16_t* 
                                int64_t p0, int64_t p1, float* C, int64_t ldc);
 bool has_bf16_kernel();  // true when the AVX512-BF16 kernel runs
 
+// FP16 weight storage (precision "fp16"): the FP32 panel layout with FP16 elements (round to nearest
+// even), widened in the kernel; A, C and the sums stay FP32. out: [count, panel_floats(K, N)] kFloat16.
+Tensor pack_panels_fp16_from_linear(const float* w, int64_t count, int64_t N, int64_t K);
+void gemm_panels_fp16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint16_t* packed, int64_t p0,
+                      int64_t p1, float* C, int64_t ldc);
+void gemm_panels_fp16_portable(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint16_t* packed,
+                               int64_t p0, int64_t p1, float* C, int64_t ldc);
+
 }  // namespace switchyard

@@ -60,7 +60,8 @@ class Kernel {
 //   quantized per row at run time, INT32 sums (VNNI); int8-weights / int4-weights: weight-only INT8 /
 //   INT4 with group-wise FP16 scales (CompileOptions::weight_group), dequantized in the kernel.
 //   int4: INT4 weights as int4-weights, activations and sums as int8 (W4A8, VNNI).
-enum class Precision { kFp32, kBf16, kInt8, kInt4, kInt8Weights, kInt4Weights };
+//   fp16: FP16 weight storage, FP32 arithmetic.
+enum class Precision { kFp32, kFp16, kBf16, kInt8, kInt4, kInt8Weights, kInt4Weights };
 
 struct KernelBuildInfo {
   const Node& node;

@@ -10,6 +10,7 @@ namespace switchyard {
 // The experts' weight format for a compiled model's precision.
 inline MoeWeightFormat moe_weight_format(Precision p) {
   switch (p) {
+    case Precision::kFp16: return MoeWeightFormat::kFp16;
     case Precision::kBf16: return MoeWeightFormat::kBf16;
     case Precision::kInt8: return MoeWeightFormat::kInt8;
     case Precision::kInt4: return MoeWeightFormat::kInt4;

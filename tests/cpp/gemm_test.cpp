@@ -7,6 +7,7 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "ops/gemm_kernel.h"
@@ -16,6 +17,32 @@
 #include "runtime/thread_pool.h"
 
 using namespace switchyard;
+
+namespace {
+
+// C [M, ldc] against sum_k a(i, k) * w(k, j) in double, within 1e-5 of the sum of |terms|, in its
+// first N columns; the padding columns must still hold the 7 they were filled with.
+template <typename FA, typename FW>
+void expect_product(int64_t M, int64_t N, int64_t K, const std::vector<float>& C, int64_t ldc, FA a, FW w,
+                    const std::string& label) {
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < ldc; ++j) {
+      const float got = C[static_cast<size_t>(i * ldc + j)];
+      if (j >= N) {
+        ASSERT_EQ(got, 7.f) << label;
+        continue;
+      }
+      double ref = 0, mag = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        const double t = a(i, k) * w(k, j);
+        ref += t;
+        mag += std::fabs(t);
+      }
+      ASSERT_NEAR(got, ref, 1e-5 * (1 + mag)) << label << " at " << i << "," << j;
+    }
+}
+
+}  // namespace
 
 namespace {
 
@@ -202,23 +229,13 @@ void check_quant_panels(int bits, int64_t group, int64_t M, int64_t N, int64_t K
   auto run = portable ? gemm_quant_panels_portable : gemm_quant_panels;
   run(M, A.data(), lda, q, 1, 0, split, C.data(), ldc);
   run(M, A.data(), lda, q, 1, split, panels, C.data(), ldc);
-  for (int64_t i = 0; i < M; ++i)
-    for (int64_t j = 0; j < ldc; ++j) {
-      const float got = C[static_cast<size_t>(i * ldc + j)];
-      if (j >= N) {
-        ASSERT_EQ(got, 7.f);
-        continue;
-      }
-      double ref = 0, mag = 0;
-      for (int64_t k = 0; k < K; ++k) {
-        const double t = static_cast<double>(A[static_cast<size_t>(i * lda + k)]) *
-                         deq[static_cast<size_t>((j / kPanelWidth) * K * kPanelWidth + k * kPanelWidth + j % kPanelWidth)];
-        ref += t;
-        mag += std::fabs(t);
-      }
-      ASSERT_NEAR(got, ref, 1e-5 * (1 + mag)) << (portable ? "portable " : "") << bits << "-bit group " << group << " "
-                                               << M << "x" << N << "x" << K << " at " << i << "," << j;
-    }
+  expect_product(
+      M, N, K, C, ldc, [&](int64_t i, int64_t k) { return static_cast<double>(A[static_cast<size_t>(i * lda + k)]); },
+      [&](int64_t k, int64_t j) {
+        return static_cast<double>(deq[static_cast<size_t>((j / kPanelWidth) * K * kPanelWidth + k * kPanelWidth + j % kPanelWidth)]);
+      },
+      std::string(portable ? "portable " : "") + std::to_string(bits) + "-bit group " + std::to_string(group) + " " +
+          std::to_string(M) + "x" + std::to_string(N) + "x" + std::to_string(K));
 }
 
 TEST(GemmQuantPanels, Int8AndInt4MatchDequantizedReference) {
@@ -351,23 +368,16 @@ void check_panels_s4(int64_t M, int64_t N, int64_t K, int64_t group, bool portab
   run(M, Aq.data(), ldq, row_scales.data(), q, 1, split, panels, C.data(), ldc);
   std::vector<float> deq(static_cast<size_t>(panels * K * kPanelWidth));  // the FP32 panels of matrix 1
   for (int64_t p = 0; p < panels; ++p) dequantize_panel(q4, 1, p, deq.data() + p * K * kPanelWidth);
-  for (int64_t i = 0; i < M; ++i)
-    for (int64_t j = 0; j < ldc; ++j) {
-      const float got = C[static_cast<size_t>(i * ldc + j)];
-      if (j >= N) {
-        ASSERT_EQ(got, 7.f);
-        continue;
-      }
-      double ref = 0, mag = 0;
-      for (int64_t k = 0; k < K; ++k) {
-        const double a = (static_cast<int>(Aq[static_cast<size_t>(i * ldq + k)]) - 128) * static_cast<double>(row_scales[static_cast<size_t>(i)]);
-        const double t = a * deq[static_cast<size_t>((j / kPanelWidth) * K * kPanelWidth + k * kPanelWidth + j % kPanelWidth)];
-        ref += t;
-        mag += std::fabs(t);
-      }
-      ASSERT_NEAR(got, ref, 1e-5 * (1 + mag)) << (portable ? "portable " : "") << M << "x" << N << "x" << K << " group "
-                                               << group << " at " << i << "," << j;
-    }
+  expect_product(
+      M, N, K, C, ldc,
+      [&](int64_t i, int64_t k) {
+        return (static_cast<int>(Aq[static_cast<size_t>(i * ldq + k)]) - 128) * static_cast<double>(row_scales[static_cast<size_t>(i)]);
+      },
+      [&](int64_t k, int64_t j) {
+        return static_cast<double>(deq[static_cast<size_t>((j / kPanelWidth) * K * kPanelWidth + k * kPanelWidth + j % kPanelWidth)]);
+      },
+      std::string(portable ? "portable " : "") + std::to_string(M) + "x" + std::to_string(N) + "x" + std::to_string(K) +
+          " group " + std::to_string(group));
 }
 
 TEST(GemmPanelsS4, W4A8MatchesReferenceOnTheCodes) {
@@ -381,6 +391,39 @@ TEST(GemmPanelsS4, W4A8MatchesReferenceOnTheCodes) {
 TEST(GemmPanelsS4, GroupNotAMultipleOfFourIsRefused) {
   std::vector<float> W(64, 1.f);
   EXPECT_THROW(relayout_int4_for_vnni(quantize_panels_from_linear(W.data(), 1, 2, 32, 4, 7)), Error);
+}
+
+}  // namespace
+
+// FP16 weight storage: the dispatched kernel and the portable one against a double reference on the
+// FP16-rounded weights (FP32 arithmetic otherwise), over row groups, column tails and panel ranges.
+namespace {
+
+void check_panels_fp16(int64_t M, int64_t N, int64_t K, bool portable) {
+  std::mt19937 rng(static_cast<unsigned>(M * 13 + N * 5 + K));
+  std::normal_distribution<float> d(0.f, 1.f);
+  const int64_t lda = K + 1, ldc = N + 2;
+  std::vector<float> A(static_cast<size_t>(M * lda)), W(static_cast<size_t>(2 * N * K));
+  for (auto& v : A) v = d(rng);
+  for (auto& v : W) v = d(rng);
+  const Tensor packed = pack_panels_fp16_from_linear(W.data(), 2, N, K);
+  const auto* second = static_cast<const uint16_t*>(packed.raw()) + panel_floats(K, N);
+  const int64_t panels = panel_count(N), split = panels / 2;
+  std::vector<float> C(static_cast<size_t>(M * ldc), 7.f);
+  auto run = portable ? gemm_panels_fp16_portable : gemm_panels_fp16;
+  run(M, N, K, A.data(), lda, second, 0, split, C.data(), ldc);
+  run(M, N, K, A.data(), lda, second, split, panels, C.data(), ldc);
+  expect_product(
+      M, N, K, C, ldc, [&](int64_t i, int64_t k) { return static_cast<double>(A[static_cast<size_t>(i * lda + k)]); },
+      [&](int64_t k, int64_t j) { return static_cast<double>(half_to_float(float_to_half(W[static_cast<size_t>(N * K + j * K + k)]))); },
+      std::string(portable ? "portable " : "") + std::to_string(M) + "x" + std::to_string(N) + "x" + std::to_string(K));
+}
+
+TEST(GemmPanelsFp16, MatchesReferenceOnRoundedWeights) {
+  for (bool portable : {false, true})
+    for (int64_t M : {1, 3, 12, 13, 30})
+      for (int64_t N : {1, 17, 32, 45})
+        for (int64_t K : {1, 7, 64}) check_panels_fp16(M, N, K, portable);
 }
 
 }  // namespace

@@ -118,16 +118,18 @@ TEST_P(MoeLayer, MatchesReference) {
   }
   auto opt = [](const Tensor& t) { return t.defined() ? &t : nullptr; };
   auto ref = reference(c, x, router, rb, w1, b1, w2, b2, w3, b3);
-  // Every expert weight format against the FP32 reference. FP32: to rounding. BF16 (8 significant
+  // Every expert weight format against the FP32 reference. FP32: to rounding. FP16 weights (11
+  // significant bits) and BF16 (8 significant
   // bits in weights and expert inputs, FP32 sums), INT8 (weights per column, activations per row,
   // 127 levels each) and weight-only INT8 (scales per 32 rows): cosine >= 0.9995 and 2% of the output
   // scale. INT4 and INT4 x INT8 (16 levels per group): cosine >= 0.99, 25%.
-  for (MoeWeightFormat format : {MoeWeightFormat::kFp32, MoeWeightFormat::kBf16, MoeWeightFormat::kInt8,
+  for (MoeWeightFormat format : {MoeWeightFormat::kFp32, MoeWeightFormat::kFp16, MoeWeightFormat::kBf16, MoeWeightFormat::kInt8,
                                  MoeWeightFormat::kInt4, MoeWeightFormat::kInt8Weights, MoeWeightFormat::kInt4Weights}) {
     c.weight_format = format;
     const bool bf16 = format != MoeWeightFormat::kFp32;
     const bool int4 = format == MoeWeightFormat::kInt4Weights || format == MoeWeightFormat::kInt4;
-    const char* name = format == MoeWeightFormat::kBf16          ? "bf16"
+    const char* name = format == MoeWeightFormat::kFp16          ? "fp16"
+                       : format == MoeWeightFormat::kBf16          ? "bf16"
                        : format == MoeWeightFormat::kInt8         ? "int8"
                        : format == MoeWeightFormat::kInt4         ? "int4"
                        : format == MoeWeightFormat::kInt8Weights ? "int8-weights"

@@ -23,7 +23,7 @@ def test_seed_classifier_within_0_3_points_of_fp32(cli, precision):
     assert abs(accuracy(cli, precision) - accuracy(cli, "fp32")) <= 0.003
 
 
-@pytest.mark.parametrize("precision", ["bf16", "int8"])
+@pytest.mark.parametrize("precision", ["fp16", "bf16", "int8"])
 @pytest.mark.parametrize("activation", ["relu", "swiglu"])
 def test_moe_layer_close_to_onnxruntime_fp32(cli, tmp_path, activation, precision):
     model = build(E=8, k=2, H=128, I=256, activation=activation, normalize=1, biases=True,
@@ -39,7 +39,7 @@ def test_moe_layer_close_to_onnxruntime_fp32(cli, tmp_path, activation, precisio
     assert cosine >= 0.9995
     # INT8 quantizes the SwiGLU product per row, whose largest values set the step: a few outputs
     # move by up to ~3% of the largest one (cosine stays >= 0.9995).
-    assert np.abs(got - want).max() <= (0.02 if precision == "bf16" else 0.04) * np.abs(want).max()
+    assert np.abs(got - want).max() <= (0.04 if precision == "int8" else 0.02) * np.abs(want).max()
     assert not np.array_equal(got, want)  # the lower precision really ran
 
 

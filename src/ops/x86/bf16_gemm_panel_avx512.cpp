@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cstdint>
+
+#include "ops/x86/panel_masks.h"
 #include <cstring>
 
 namespace switchyard::x86 {
@@ -54,9 +56,7 @@ void bf16_gemm_panel_avx512(int64_t M, int64_t N, int64_t K, const uint16_t* A, 
   const int64_t groups = (M + 11) / 12, pairs = (K + 1) / 2, panel = pairs * 2 * kPanel;
   for (int64_t p = p0; p < p1; ++p) {
     const uint16_t* P = packed + p * panel;
-    const int64_t cols = std::min<int64_t>(kPanel, N - p * kPanel);
-    const __mmask16 m0 = cols >= 16 ? 0xffff : static_cast<__mmask16>((1u << cols) - 1);
-    const __mmask16 m1 = cols >= 32 ? 0xffff : (cols <= 16 ? 0 : static_cast<__mmask16>((1u << (cols - 16)) - 1));
+    const auto [m0, m1] = panel_masks(N - p * kPanel);
     for (int64_t g = 0; g < groups; ++g) {
       const int64_t r0 = M * g / groups, r1 = M * (g + 1) / groups;
       const uint16_t* next = groups > 1 && p + 1 < p1 ? P + panel + g * panel / groups : P;

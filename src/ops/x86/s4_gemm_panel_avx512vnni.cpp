@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "ops/x86/panel_masks.h"
+
 namespace switchyard::x86 {
 
 namespace {
@@ -82,9 +84,7 @@ void s4_gemm_panel_avx512vnni(int64_t M, int64_t K, int64_t group, const uint8_t
                               const uint16_t* mins, int64_t N, int64_t p0, int64_t p1, float* C, int64_t ldc) {
   const int64_t quads = (K + 3) / 4, G = (K + group - 1) / group, row_groups = (M + 3) / 4;
   for (int64_t p = p0; p < p1; ++p) {
-    const int64_t cols = std::min<int64_t>(kPanel, N - p * kPanel);
-    const __mmask16 m0 = cols >= 16 ? 0xffff : static_cast<__mmask16>((1u << cols) - 1);
-    const __mmask16 m1 = cols >= 32 ? 0xffff : (cols <= 16 ? 0 : static_cast<__mmask16>((1u << (cols - 16)) - 1));
+    const auto [m0, m1] = panel_masks(N - p * kPanel);
     for (int64_t rg = 0; rg < row_groups; ++rg) {
       const int64_t r0 = M * rg / row_groups, r1 = M * (rg + 1) / row_groups;
       kPanelRows[r1 - r0](K, group, A + r0 * lda, lda, row_scales + r0, group_sums + r0 * G, G, packed + p * quads * 64,

@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cstdint>
+
+#include "ops/x86/panel_masks.h"
 #include <cstring>
 
 namespace switchyard::x86 {
@@ -67,9 +69,7 @@ void s8_gemm_panel_avx512vnni(int64_t M, int64_t K, const uint8_t* A, int64_t ld
   const int64_t groups = (M + 11) / 12, quads = (K + 3) / 4, panel = quads * 128;
   for (int64_t p = p0; p < p1; ++p) {
     const uint8_t* P = packed + p * panel;
-    const int64_t cols = std::min<int64_t>(kPanel, N - p * kPanel);
-    const __mmask16 m0 = cols >= 16 ? 0xffff : static_cast<__mmask16>((1u << cols) - 1);
-    const __mmask16 m1 = cols >= 32 ? 0xffff : (cols <= 16 ? 0 : static_cast<__mmask16>((1u << (cols - 16)) - 1));
+    const auto [m0, m1] = panel_masks(N - p * kPanel);
     for (int64_t g = 0; g < groups; ++g) {
       const int64_t r0 = M * g / groups, r1 = M * (g + 1) / groups;
       // While the first group runs, fetch the next panel (one 64-byte line per half quad step). With
