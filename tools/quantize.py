@@ -124,9 +124,6 @@ class Reader:
         print(f"\rcalibrating: batch {self.at}/{len(self.batches)}", end="", file=sys.stderr, flush=True)
         return self.batches[self.at - 1]
 
-    def rewind(self):
-        self.at = 0
-
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="switchyard quantize", description=__doc__.split("\n")[0])

@@ -71,17 +71,23 @@ struct MoeConfig {
   }
 };
 
+// One projection of all experts (fc1, fc2 or fc3), in the layout of the config's weight format: only
+// that member is defined.
+struct ExpertProjection {
+  // 32-column panels (ops/gemm_panel.h) [E, panel_floats(K, N)]: FP32, FP16, or BF16 (panel_bf16_elems).
+  Tensor panels;
+  QuantPanels quant;  // weight-only INT8 / INT4
+  S8Panels s8;        // INT8 weights for INT8 activations
+  S4Panels s4;        // INT4 weights for INT8 activations
+};
+
 // Weights prepacked at compile time into the layout the kernels stream.
 struct MoeWeights {
   Tensor router_t;   // [H, E]
   Tensor router_b;   // [E] or undefined
-  // Experts in 32-column panels (ops/gemm_panel.h): [E, panel_floats(H, I)] for fc1/fc3 and
-  // [E, panel_floats(I, H)] for fc2 (BF16 panels, panel_bf16_elems, with cfg.bf16). Biases [E, I] /
-  // [E, H], each may be undefined.
-  Tensor w1_p, w3_p, w2_p;
-  QuantPanels w1_q, w3_q, w2_q;  // instead, with weight-only INT8 / INT4
-  S8Panels w1_s8, w3_s8, w2_s8;   // instead, with INT8 (dynamic activations)
-  S4Panels w1_s4, w3_s4, w2_s4;   // instead, with INT4 weights and INT8 activations
+  // Experts: fc1/fc3 map H -> I, fc2 maps I -> H (fc3 only when gated). Biases [E, I] / [E, H], each
+  // may be undefined.
+  ExpertProjection w1, w3, w2;
   Tensor b1, b3, b2;
   // Row-major copies [E, H, I] and [E, I, H] for the tiny-expert kernel only (H, I <= 64, not gated).
   Tensor w1_t, w2_t;

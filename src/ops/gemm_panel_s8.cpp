@@ -181,9 +181,6 @@ S4Panels relayout_int4_for_vnni(const QuantPanels& q) {
   return s;
 }
 
-namespace {
-
-// Per row and group, the sum of the row's activation codes over the group's k (the minimum's term).
 void activation_group_sums(int64_t M, int64_t K, int64_t group, const uint8_t* A, int64_t lda, int32_t* sums) {
   const int64_t G = (K + group - 1) / group;
   for (int64_t r = 0; r < M; ++r)
@@ -193,6 +190,8 @@ void activation_group_sums(int64_t M, int64_t K, int64_t group, const uint8_t* A
       sums[r * G + g] = sum;
     }
 }
+
+namespace {
 
 using S4Kernel = void (*)(int64_t, int64_t, int64_t, const uint8_t*, int64_t, const float*, const int32_t*,
                           const uint8_t*, const uint16_t*, const uint16_t*, int64_t, int64_t, int64_t, float*, int64_t);
@@ -237,29 +236,24 @@ S4Kernel select_s4_kernel() {
 }
 const S4Kernel kS4Kernel = select_s4_kernel();
 
-void run_s4(S4Kernel kernel, int64_t M, const uint8_t* A, int64_t lda, const float* row_scales, const S4Panels& w,
-            int64_t index, int64_t p0, int64_t p1, float* C, int64_t ldc) {
+void run_s4(S4Kernel kernel, int64_t M, const uint8_t* A, int64_t lda, const float* row_scales, const int32_t* group_sums,
+            const S4Panels& w, int64_t index, int64_t p0, int64_t p1, float* C, int64_t ldc) {
   if (M <= 0 || p1 <= p0) return;
-  // Group sums per call: M x groups ints, in a per-thread buffer that stops growing once shapes repeat.
-  static thread_local std::vector<int32_t> sums;
-  const int64_t G = w.groups();
-  if (sums.size() < static_cast<size_t>(M * G)) sums.resize(static_cast<size_t>(M * G));
-  activation_group_sums(M, w.K, w.group, A, lda, sums.data());
-  kernel(M, w.K, w.group, A, lda, row_scales, sums.data(), w.codes.data<uint8_t>() + index * w.codes_per_matrix(),
+  kernel(M, w.K, w.group, A, lda, row_scales, group_sums, w.codes.data<uint8_t>() + index * w.codes_per_matrix(),
          w.scales.data<uint16_t>() + index * w.scales_per_matrix(), w.mins.data<uint16_t>() + index * w.scales_per_matrix(),
          w.N, p0, p1, C, ldc);
 }
 
 }  // namespace
 
-void gemm_panels_s4(int64_t M, const uint8_t* A, int64_t lda, const float* row_scales, const S4Panels& w, int64_t index,
-                    int64_t p0, int64_t p1, float* C, int64_t ldc) {
-  run_s4(kS4Kernel, M, A, lda, row_scales, w, index, p0, p1, C, ldc);
+void gemm_panels_s4(int64_t M, const uint8_t* A, int64_t lda, const float* row_scales, const int32_t* group_sums,
+                    const S4Panels& w, int64_t index, int64_t p0, int64_t p1, float* C, int64_t ldc) {
+  run_s4(kS4Kernel, M, A, lda, row_scales, group_sums, w, index, p0, p1, C, ldc);
 }
 
-void gemm_panels_s4_portable(int64_t M, const uint8_t* A, int64_t lda, const float* row_scales, const S4Panels& w,
-                             int64_t index, int64_t p0, int64_t p1, float* C, int64_t ldc) {
-  run_s4(s4_gemm_portable, M, A, lda, row_scales, w, index, p0, p1, C, ldc);
+void gemm_panels_s4_portable(int64_t M, const uint8_t* A, int64_t lda, const float* row_scales, const int32_t* group_sums,
+                             const S4Panels& w, int64_t index, int64_t p0, int64_t p1, float* C, int64_t ldc) {
+  run_s4(s4_gemm_portable, M, A, lda, row_scales, group_sums, w, index, p0, p1, C, ldc);
 }
 
 }  // namespace switchyard

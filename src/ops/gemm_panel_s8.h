@@ -72,10 +72,15 @@ struct S4Panels {
 // Re-lays INT4 weight-only panels (bits 4, group a multiple of 4) for the W4A8 kernel.
 S4Panels relayout_int4_for_vnni(const QuantPanels& q);
 
-// C[M, 32*p0 .. min(N, 32*p1)) = A W for matrix `index` of w, A as for gemm_panels_s8.
-void gemm_panels_s4(int64_t M, const uint8_t* A, int64_t lda, const float* row_scales, const S4Panels& w, int64_t index,
-                    int64_t p0, int64_t p1, float* C, int64_t ldc);
-void gemm_panels_s4_portable(int64_t M, const uint8_t* A, int64_t lda, const float* row_scales, const S4Panels& w,
-                             int64_t index, int64_t p0, int64_t p1, float* C, int64_t ldc);
+// Per row of quantize_rows_u8's output and group of `group` k, the sum of the activation codes (the
+// minimums' term): sums [M, ceil(K / group)]. Computed once per row, beside the quantization.
+void activation_group_sums(int64_t M, int64_t K, int64_t group, const uint8_t* A, int64_t lda, int32_t* sums);
+
+// C[M, 32*p0 .. min(N, 32*p1)) = A W for matrix `index` of w, A as for gemm_panels_s8, group_sums
+// from activation_group_sums with w.group ([M, w.groups()]).
+void gemm_panels_s4(int64_t M, const uint8_t* A, int64_t lda, const float* row_scales, const int32_t* group_sums,
+                    const S4Panels& w, int64_t index, int64_t p0, int64_t p1, float* C, int64_t ldc);
+void gemm_panels_s4_portable(int64_t M, const uint8_t* A, int64_t lda, const float* row_scales, const int32_t* group_sums,
+                             const S4Panels& w, int64_t index, int64_t p0, int64_t p1, float* C, int64_t ldc);
 
 }  // namespace switchyard

@@ -33,26 +33,34 @@ Channels channels_of(const Node& node, const Tensor& x, const Tensor& scale, int
   return c;
 }
 
-void check_zero_point(const Node& node, const Tensor& scale, const Tensor* zp) {
-  if (!zp) return;
-  SY_CHECK(zp->numel() == scale.numel(), node.describe() + ": zero point " + shape_str(zp->shape()) +
-                                             " does not match scale " + shape_str(scale.shape()));
+// The three inputs both operators take (x, scale, optional zero point), checked, with the channel
+// layout of the scale.
+struct Operands {
+  const Tensor& x;
+  const Tensor& scale;
+  const Tensor* zp;
+  Channels channels;
+};
+
+Operands operands(KernelContext& ctx, const Node& node, int64_t axis) {
+  const Tensor& x = ctx.input(0);
+  const Tensor& scale = ctx.input(1);
+  const Tensor* zp = ctx.has_input(2) ? &ctx.input(2) : nullptr;
+  SY_CHECK(scale.dtype() == DType::kFloat32, node.describe() + ": scale must be float32");
+  SY_CHECK(!zp || zp->numel() == scale.numel(), node.describe() + ": zero point " + shape_str(zp->shape()) +
+                                                    " does not match scale " + shape_str(scale.shape()));
+  return {x, scale, zp, channels_of(node, x, scale, axis)};
 }
 
 class QuantizeLinear final : public Kernel {
  public:
   explicit QuantizeLinear(const KernelBuildInfo& info) : node_(info.node), axis_(info.node.attr_int("axis", 1)) {}
   void compute(KernelContext& ctx) const override {
-    const Tensor& x = ctx.input(0);
-    const Tensor& scale = ctx.input(1);
-    const Tensor* zp = ctx.has_input(2) ? &ctx.input(2) : nullptr;
+    const auto [x, scale, zp, c] = operands(ctx, node_, axis_);
     SY_CHECK(x.dtype() == DType::kFloat32, node_.describe() + ": input must be float32, got " + dtype_name(x.dtype()));
-    SY_CHECK(scale.dtype() == DType::kFloat32, node_.describe() + ": scale must be float32");
-    check_zero_point(node_, scale, zp);
     const DType out = zp ? zp->dtype() : DType::kUInt8;
     SY_CHECK(out == DType::kUInt8 || out == DType::kInt8 || out == DType::kUInt16 || out == DType::kInt16,
              node_.describe() + ": output type " + dtype_name(out) + " is not supported (uint8, int8, uint16, int16)");
-    const Channels c = channels_of(node_, x, scale, axis_);
     Tensor& y = ctx.output(0, out, x.shape());
     const float* xp = x.data<float>();
     const float* sp = scale.data<float>();
@@ -79,16 +87,11 @@ class DequantizeLinear final : public Kernel {
  public:
   explicit DequantizeLinear(const KernelBuildInfo& info) : node_(info.node), axis_(info.node.attr_int("axis", 1)) {}
   void compute(KernelContext& ctx) const override {
-    const Tensor& x = ctx.input(0);
-    const Tensor& scale = ctx.input(1);
-    const Tensor* zp = ctx.has_input(2) ? &ctx.input(2) : nullptr;
+    const auto [x, scale, zp, c] = operands(ctx, node_, axis_);
     const DType t = x.dtype();
     SY_CHECK(t == DType::kUInt8 || t == DType::kInt8 || t == DType::kUInt16 || t == DType::kInt16 || t == DType::kInt32,
              node_.describe() + ": input type " + dtype_name(t) + " is not supported (uint8, int8, uint16, int16, int32)");
-    SY_CHECK(scale.dtype() == DType::kFloat32, node_.describe() + ": scale must be float32");
-    check_zero_point(node_, scale, zp);
     SY_CHECK(!zp || zp->dtype() == x.dtype(), node_.describe() + ": zero point type must match the input");
-    const Channels c = channels_of(node_, x, scale, axis_);
     Tensor& y = ctx.output(0, DType::kFloat32, x.shape());
     float* yp = y.data<float>();
     const float* sp = scale.data<float>();

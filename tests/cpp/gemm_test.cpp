@@ -364,8 +364,10 @@ void check_panels_s4(int64_t M, int64_t N, int64_t K, int64_t group, bool portab
   const int64_t panels = panel_count(N), split = panels / 2;
   std::vector<float> C(static_cast<size_t>(M * ldc), 7.f);
   auto run = portable ? gemm_panels_s4_portable : gemm_panels_s4;
-  run(M, Aq.data(), ldq, row_scales.data(), q, 1, 0, split, C.data(), ldc);
-  run(M, Aq.data(), ldq, row_scales.data(), q, 1, split, panels, C.data(), ldc);
+  std::vector<int32_t> sums(static_cast<size_t>(M * q.groups()));
+  activation_group_sums(M, K, group, Aq.data(), ldq, sums.data());
+  run(M, Aq.data(), ldq, row_scales.data(), sums.data(), q, 1, 0, split, C.data(), ldc);
+  run(M, Aq.data(), ldq, row_scales.data(), sums.data(), q, 1, split, panels, C.data(), ldc);
   std::vector<float> deq(static_cast<size_t>(panels * K * kPanelWidth));  // the FP32 panels of matrix 1
   for (int64_t p = 0; p < panels; ++p) dequantize_panel(q4, 1, p, deq.data() + p * K * kPanelWidth);
   expect_product(
