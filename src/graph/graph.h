@@ -43,6 +43,9 @@ struct Value {
   std::optional<std::vector<Dim>> shape;  // nullopt: rank unknown
   std::optional<Tensor> constant;         // initializer or folded constant
   bool from_outer_scope = false;          // subgraph reference to an enclosing graph's value
+  // Constant that the model gives as INT8 codes times scales (folded DequantizeLinear of a symmetric
+  // INT8 weight, possibly reshaped or transposed): a MoE node reading such expert weights runs INT8.
+  bool dequantized_int8 = false;
 };
 
 struct Node {

@@ -62,6 +62,8 @@ class Kernel {
 //   int4: INT4 weights as int4-weights, activations and sums as int8 (W4A8, VNNI).
 //   fp16: FP16 weight storage, FP32 arithmetic.
 enum class Precision { kFp32, kFp16, kBf16, kInt8, kInt4, kInt8Weights, kInt4Weights };
+// "fp32", "fp16", "bf16", "int8", "int4", "int8-weights", "int4-weights" ("" = fp32); throws otherwise.
+Precision parse_precision(const std::string& name);
 
 struct KernelBuildInfo {
   const Node& node;

@@ -48,7 +48,14 @@ std::shared_ptr<const Plan> compile_plan(std::shared_ptr<const Graph> graph, Pre
     SY_CHECK(factory, node.describe() + ": unsupported operator " + (node.domain.empty() ? "ai.onnx" : node.domain) +
                           "::" + node.op_type + " at opset " + std::to_string(node.opset));
     const auto override_it = overrides.find(node.name);
-    KernelBuildInfo info{node, {}, override_it == overrides.end() ? precision : override_it->second, weight_group};
+    // A per-node override beats the precision the model states for the node (e.g. a MoE layer with
+    // INT8 weights, adopt_model_quantization.cpp), which beats the compile-wide precision.
+    Precision node_precision = precision;
+    if (override_it != overrides.end())
+      node_precision = override_it->second;
+    else if (node.has("model_precision"))
+      node_precision = parse_precision(node.attr_string("model_precision", "fp32"));
+    KernelBuildInfo info{node, {}, node_precision, weight_group};
     for (int in : node.inputs) {
       const Value* v = in >= 0 ? &g.values[static_cast<size_t>(in)] : nullptr;
       info.constant_inputs.push_back(v && v->constant ? &*v->constant : nullptr);

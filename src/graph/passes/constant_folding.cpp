@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <set>
 
 #include "graph/passes/pass_pipeline.h"
@@ -13,6 +14,18 @@ const std::set<std::string> kNonDeterministic = {"RandomNormal", "RandomUniform"
                                                  "RandomUniformLike", "Multinomial", "Bernoulli"};
 // Folding must not turn a small graph into a huge constant (e.g. ConstantOfShape of a big shape).
 constexpr int64_t kMaxFoldedBytes = int64_t{64} << 20;
+// Ops that only move elements: a folded result keeps its input's "dequantized INT8" provenance.
+const std::set<std::string> kLayoutOnly = {"Transpose", "Reshape", "Identity", "Flatten", "Squeeze", "Unsqueeze"};
+
+// True if folding `node` yields weights that are exactly INT8 codes times scales: DequantizeLinear of an
+// INT8 tensor without zero points (symmetric), or a layout op over such a constant.
+bool yields_int8_codes(const Node& node, const Graph& g, const std::vector<const Tensor*>& inputs) {
+  if (node.op_type == "DequantizeLinear" && node.domain.empty())
+    return inputs[0]->dtype() == DType::kInt8 && inputs[1]->dtype() == DType::kFloat32 &&
+           (inputs.size() < 3 || !inputs[2] || std::all_of(inputs[2]->data<int8_t>(), inputs[2]->data<int8_t>() + inputs[2]->numel(),
+                                                           [](int8_t z) { return z == 0; }));
+  return kLayoutOnly.count(node.op_type) && node.domain.empty() && g.values[static_cast<size_t>(node.inputs[0])].dequantized_int8;
+}
 
 class FoldContext final : public KernelContext {
  public:
@@ -67,11 +80,13 @@ void fold_constants(Graph& g) {
         auto kernel = (*factory)(info);
         FoldContext ctx(node, inputs, &pool);
         kernel->compute(ctx);
+        const bool int8_codes = yields_int8_codes(node, g, inputs);
         for (size_t i = 0; i < node.outputs.size(); ++i) {
           if (node.outputs[i] < 0) continue;
           Value& v = g.values[static_cast<size_t>(node.outputs[i])];
           v.constant = ctx.outputs[i];
           v.dtype = ctx.outputs[i].dtype();
+          v.dequantized_int8 = int8_codes;
           std::vector<Dim> dims;
           for (int64_t d : ctx.outputs[i].shape()) dims.push_back(Dim{d, ""});
           v.shape = dims;

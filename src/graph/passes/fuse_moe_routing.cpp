@@ -11,6 +11,7 @@
 // and then proves the replacement on the spot: the region between x and that output is extracted as
 // its own graph and run side by side with the fused node on random tokens; only if they agree is the
 // graph rewritten. Anything else stays unfused and the reason is recorded for `switchyard inspect`.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -29,6 +30,7 @@ struct Linear {
   Tensor weight;  // [out, in] (nn.Linear layout)
   Tensor bias;    // [out] or undefined
   int out_value = -1;
+  bool int8 = false;  // the model gives the weight as INT8 codes (Value::dequantized_int8)
 };
 
 struct Expert {
@@ -68,6 +70,7 @@ class MoeMatcher {
       const Tensor* w = constant(n.inputs[1]);
       if (!w || w->rank() != 2 || w->dtype() != DType::kFloat32) return false;
       out.weight = n.attr_int("transB", 0) ? w->clone() : transposed(*w);
+      out.int8 = g_.values[static_cast<size_t>(n.inputs[1])].dequantized_int8;
       if (n.inputs.size() > 2 && n.inputs[2] >= 0) {
         const Tensor* b = constant(n.inputs[2]);
         if (!b || b->numel() != out.weight.dim(0) || n.attr_float("beta", 1.f) != 1.f) return false;
@@ -80,6 +83,7 @@ class MoeMatcher {
       const Tensor* w = constant(n.inputs[1]);
       if (!w || w->rank() != 2 || w->dtype() != DType::kFloat32) return false;
       out.weight = transposed(*w);
+      out.int8 = g_.values[static_cast<size_t>(n.inputs[1])].dequantized_int8;
       out.out_value = n.outputs[0];
       auto cs = consumers(out.out_value);
       if (cs.size() == 1 && cs[0]->op_type == "Add") {  // MatMul + Add(bias)
@@ -399,6 +403,12 @@ std::string try_fuse(Graph& g, size_t topk_index) {
   fused.attrs["scoring"] = str_attr(scoring);
   fused.attrs["normalize"] = str_attr(normalize);
   std::vector<std::pair<int, Tensor>> weights;  // input slot -> constant
+  // Stacked expert projections whose every expert weight the model gives as INT8 codes stay marked so.
+  auto all_int8 = [&](const Linear Expert::*member) {
+    return std::all_of(experts.begin(), experts.end(), [&](const Expert& ex) { return (ex.*member).int8; });
+  };
+  const std::set<int> int8_slots = {all_int8(&Expert::fc1) ? 3 : -1, all_int8(&Expert::fc2) ? 5 : -1,
+                                    e0.gated && all_int8(&Expert::fc3) ? 7 : -1};
   weights.emplace_back(1, router.weight);
   if (router.bias.defined()) weights.emplace_back(2, router.bias);
   weights.emplace_back(3, stack_weights(experts, &Expert::fc1, false));
@@ -417,6 +427,7 @@ std::string try_fuse(Graph& g, size_t topk_index) {
       v.name = prefix + "." + std::to_string(slot);
       v.dtype = DType::kFloat32;
       v.constant = t;
+      v.dequantized_int8 = int8_slots.count(slot) != 0;
       ins[static_cast<size_t>(slot)] = target.add_value(std::move(v));
     }
     while (!ins.empty() && ins.back() < 0) ins.pop_back();

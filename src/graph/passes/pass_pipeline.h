@@ -17,5 +17,7 @@ void fold_constants(Graph& graph);        // constant_folding.cpp
 void eliminate_dead_nodes(Graph& graph);  // dead_code_elimination.cpp
 void fuse_moe_routing(Graph& graph);      // fuse_moe_routing.cpp
 void fuse_dense_around_moe(Graph& graph); // fuse_dense_around_moe.cpp
+void remove_fake_quantization(Graph& graph);  // remove_fake_quantization.cpp
+void adopt_model_quantization(Graph& graph);  // adopt_model_quantization.cpp
 
 }  // namespace switchyard
