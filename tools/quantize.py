@@ -5,6 +5,7 @@
                         [--samples 512] [--batch 64] [--method minmax|percentile|entropy]
                         [--percentile 99.999] [--per-tensor] [--exclude-nodes NAME ...]
                         [--exclude-types OP ...] [--quantize-router] [--uint8-activations]
+    switchyard quantize MODEL.onnx -o OUT.onnx --weights-only [--exclude-nodes ...] [--exclude-types ...]
 
 Calibration runs the model (ONNX Runtime) over the calibration inputs and records each activation's
 range (min-max, a percentile of |x|, or the entropy method); weights get per-channel INT8 scales
@@ -20,6 +21,15 @@ FP32 too: every MatMul / Gemm whose result reaches a TopK through routing-score 
 Add, ...) without another MatMul / Gemm, together with those ops, so quantization never changes which
 experts a token goes to (--quantize-router to quantize them anyway). The router reads the same
 (quantized) activation as the experts; its weights and arithmetic stay FP32.
+
+--weights-only (weight compression, as NNCF's compress_weights): no calibration; the constant weights of
+MoE nodes (ai.switchyard::MoE routed and shared experts, com.microsoft.MoE experts) and of MatMul / Gemm
+become INT8, symmetric, one scale per output channel (per expert and channel for stacked experts),
+stored as INT8 initializers behind DequantizeLinear (opset >= 13; a Reshape / Transpose restores
+stacked layouts). Activations stay FP32 in the file; routers stay FP32. The file is ~4x smaller, ONNX
+Runtime runs it (dequantizing), and Switchyard runs MoE layers with such weights at precision int8 with
+these exact codes. Models that ONNX Runtime cannot run (ai.switchyard::MoE) can only be compressed
+this way, since static quantization calibrates by running the model in ONNX Runtime.
 
 The quantizer itself is ONNX Runtime's (onnxruntime.quantization.quantize_static): this tool adds the
 calibration sources, the router scope, a progress line, checks, and an atomic write (nothing is left
@@ -125,6 +135,103 @@ class Reader:
         return self.batches[self.at - 1]
 
 
+# Expert weight inputs of the MoE operators, all [experts, out, in] (nn.Linear per expert); shared
+# experts of ai.switchyard::MoE are [out, in]. Routers (input 1 / router_probs) are never touched.
+MOE_WEIGHT_INPUTS = {"ai.switchyard": (3, 5, 7, 14, 15, 16), "com.microsoft": (2, 4, 6)}
+
+
+def int8_per_channel(w, reduce_axis):
+    """Symmetric INT8 codes [C, K] and scales [C]: the reduction axis last, every other axis a channel."""
+    import numpy as np
+    perm = [a for a in range(w.ndim) if a != reduce_axis] + [reduce_axis]
+    moved = np.ascontiguousarray(w.transpose(perm))
+    rows = moved.reshape(-1, moved.shape[-1]).astype(np.float32)
+    amax = np.abs(rows).max(axis=1)
+    scale = np.where(amax > 0, amax / 127.0, 1.0).astype(np.float32)
+    codes = np.clip(np.rint(rows / scale[:, None]), -127, 127).astype(np.int8)
+    return codes, scale, perm, moved.shape
+
+
+def compress_weights(model, exclude):
+    """The model with the MoE / MatMul / Gemm weights as INT8 behind DequantizeLinear."""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    if opset < 13:
+        raise QuantizeError(f"--weights-only needs ai.onnx opset >= 13 for per-channel scales (the model has {opset})")
+    initializers = {t.name: t for t in model.graph.initializer}
+    targets = {}  # initializer name -> reduction axis
+    for node in model.graph.node:
+        if node.name in exclude:
+            continue
+        if node.op_type == "MoE" and node.domain in MOE_WEIGHT_INPUTS:
+            for slot in MOE_WEIGHT_INPUTS[node.domain]:
+                if slot < len(node.input) and node.input[slot] in initializers:
+                    targets[node.input[slot]] = -1
+        elif node.op_type == "MatMul" and node.domain == "" and node.input[1] in initializers:
+            if len(initializers[node.input[1]].dims) >= 2:
+                targets[node.input[1]] = -2
+        elif node.op_type == "Gemm" and node.domain == "" and node.input[1] in initializers:
+            trans_b = next((a.i for a in node.attribute if a.name == "transB"), 0)
+            targets[node.input[1]] = 1 if trans_b else 0
+    if not targets:
+        raise QuantizeError("--weights-only: the model has no MoE, MatMul or Gemm weights to compress")
+    kept, nodes, before, after = [], [], 0, 0
+    for t in model.graph.initializer:
+        if t.name not in targets or t.data_type != onnx.TensorProto.FLOAT:
+            kept.append(t)
+            continue
+        w = numpy_helper.to_array(t)
+        codes, scale, perm, moved_shape = int8_per_channel(w, targets[t.name] % w.ndim)
+        before, after = before + w.nbytes, after + codes.nbytes + scale.nbytes
+        base = t.name
+        kept += [numpy_helper.from_array(codes, base + "_quantized"), numpy_helper.from_array(scale, base + "_scale")]
+        reshaped = len(moved_shape) != 2
+        transposed = perm != list(range(w.ndim))
+        dq_out = base + "_dequantized" if (reshaped or transposed) else base
+        nodes.append(helper.make_node("DequantizeLinear", [base + "_quantized", base + "_scale"], [dq_out], axis=0,
+                                      name=base + "_DequantizeLinear"))
+        if reshaped:
+            shape_name = base + "_shape"
+            kept.append(numpy_helper.from_array(np.array(moved_shape, np.int64), shape_name))
+            out = base + "_reshaped" if transposed else base
+            nodes.append(helper.make_node("Reshape", [dq_out, shape_name], [out], name=base + "_Reshape"))
+            dq_out = out
+        if transposed:
+            inverse = [perm.index(a) for a in range(w.ndim)]
+            nodes.append(helper.make_node("Transpose", [dq_out], [base], perm=inverse, name=base + "_Transpose"))
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(kept)
+    graph_inputs = [i for i in model.graph.input if i.name not in targets]  # IR < 4 lists initializers as inputs
+    del model.graph.input[:]
+    model.graph.input.extend(graph_inputs)
+    rest = list(model.graph.node)
+    del model.graph.node[:]
+    model.graph.node.extend(nodes + rest)  # the dequantized weights come first (topological order)
+    print(f"compressed {len(targets)} weights to INT8: {before / 1024:.0f} KiB -> {after / 1024:.0f} KiB", file=sys.stderr)
+    return model
+
+
+def write_atomically(path, out_dir, model, note):
+    """Checks the model and writes it to `path` through a temporary file (nothing left on failure)."""
+    import onnx
+    fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=out_dir)
+    os.close(fd)
+    try:
+        model.metadata_props.add(key="switchyard.quantized", value=note)
+        try:
+            onnx.checker.check_model(model)
+        except Exception as e:  # noqa: BLE001
+            raise QuantizeError(f"the compressed model is not valid ONNX: {str(e).splitlines()[0]}") from None
+        onnx.save(model, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    print(f"wrote {path}", file=sys.stderr)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="switchyard quantize", description=__doc__.split("\n")[0])
     parser.add_argument("model")
@@ -139,6 +246,8 @@ def main(argv=None):
     parser.add_argument("--exclude-types", nargs="*", default=[], metavar="OP")
     parser.add_argument("--quantize-router", action="store_true", help="also quantize the MoE routers")
     parser.add_argument("--uint8-activations", action="store_true", help="activations as uint8 (default int8)")
+    parser.add_argument("--weights-only", action="store_true",
+                        help="INT8 weights only, no calibration (MoE experts, MatMul/Gemm weights)")
     args = parser.parse_args(argv)
     try:
         run(args)
@@ -176,6 +285,9 @@ def run(args):
     exclude |= {n.name for n in model.graph.node if n.op_type in set(args.exclude_types)}
     routers = set() if args.quantize_router else router_nodes(model)
     exclude |= routers
+    if args.weights_only:
+        write_atomically(args.output, out_dir, compress_weights(model, exclude), f"int8 weights-only")
+        return
     feeds = calibration_inputs(args, model)
     batch = args.batch
     if args.method != "minmax":

@@ -61,7 +61,7 @@ PanelView panel_view(const QuantPanels& q, int64_t index, int64_t p) {
 
 QuantPanels quantize_panels_from_linear(const float* w, int64_t count, int64_t N, int64_t K, int bits, int64_t group) {
   SY_CHECK(bits == 8 || bits == 4, "weight quantization: bits must be 8 or 4");
-  SY_CHECK(group >= 1 && group <= 4096, "weight quantization: group must be in 1..4096");
+  SY_CHECK(group >= 1, "weight quantization: group must be positive");  // > K: one scale per column
   QuantPanels q;
   q.bits = bits;
   q.group = group;
@@ -76,7 +76,7 @@ QuantPanels quantize_panels_from_linear(const float* w, int64_t count, int64_t N
     q.mins = Tensor(DType::kUInt16, {count, panels, G, kPanelWidth});
     std::memset(q.mins.raw(), 0, static_cast<size_t>(q.mins.nbytes()));
   }
-  std::vector<int> codes(static_cast<size_t>(group)), best(static_cast<size_t>(group));
+  std::vector<int> codes(static_cast<size_t>(std::min(group, K))), best(static_cast<size_t>(std::min(group, K)));
   for (int64_t e = 0; e < count; ++e)
     for (int64_t n = 0; n < N; ++n) {
       const float* wn = w + (e * N + n) * K;  // row n of matrix e: the K weights of output column n

@@ -51,11 +51,14 @@ std::shared_ptr<const Plan> compile_plan(std::shared_ptr<const Graph> graph, Pre
     // A per-node override beats the precision the model states for the node (e.g. a MoE layer with
     // INT8 weights, adopt_model_quantization.cpp), which beats the compile-wide precision.
     Precision node_precision = precision;
-    if (override_it != overrides.end())
+    int64_t node_group = weight_group;
+    if (override_it != overrides.end()) {
       node_precision = override_it->second;
-    else if (node.has("model_precision"))
+    } else if (node.has("model_precision")) {
       node_precision = parse_precision(node.attr_string("model_precision", "fp32"));
-    KernelBuildInfo info{node, {}, node_precision, weight_group};
+      node_group = node.attr_int("model_weight_group", weight_group);
+    }
+    KernelBuildInfo info{node, {}, node_precision, node_group};
     for (int in : node.inputs) {
       const Value* v = in >= 0 ? &g.values[static_cast<size_t>(in)] : nullptr;
       info.constant_inputs.push_back(v && v->constant ? &*v->constant : nullptr);

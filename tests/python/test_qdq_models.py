@@ -1,6 +1,7 @@
 """QDQ models (static INT8 from `switchyard quantize`, ONNX Runtime or NNCF): the activation Q/DQ pairs are
 dropped (a pair whose range starts at 0 stays a Relu), the MoE routing behind them is fused, and MoE
-layers with INT8 expert weights run at precision int8 with the model's codes."""
+layers with INT8 expert weights run at precision int8 (static QDQ) or int8-weights (weights-only
+compression, `switchyard quantize --weights-only`) with the model's codes."""
 import numpy as np
 import onnx
 import pytest
@@ -62,7 +63,7 @@ def test_qdq_moe_is_fused_and_runs_int8(quantized_mixtral):
     expected = np.load(FIXTURES / "mixtral_block_script.expected.npz")
     session = switchyard.InferenceSession(str(quantized_mixtral))
     notes = " | ".join(session.compile_notes)
-    assert "fused MoE layer" in notes and "expert weights are INT8; runs at precision int8" in notes
+    assert "fused MoE layer" in notes and "expert weights are INT8 and its input is quantized; runs at precision int8" in notes
     ours = session.run(None, feeds)[0]
     fp32 = expected[list(expected.keys())[0]]
     cosine = float(np.sum(ours * fp32) / np.linalg.norm(ours) / np.linalg.norm(fp32))
@@ -74,3 +75,48 @@ def test_qdq_moe_is_fused_and_runs_int8(quantized_mixtral):
     name = next(n.split("'")[1] for n in session.compile_notes if n.startswith("fused MoE layer"))
     exact = switchyard.InferenceSession(str(quantized_mixtral), precision_overrides={name: "fp32"}).run(None, feeds)[0]
     assert not np.array_equal(exact, ours)
+
+
+def compress(switchyard_bin, model, out, check=True):
+    import os
+    import subprocess
+    import sys
+    proc = subprocess.run([switchyard_bin, "quantize", str(model), "-o", str(out), "--weights-only"], capture_output=True, text=True,
+                          env={**os.environ, "SWITCHYARD_PYTHON": sys.executable}, timeout=600)
+    assert (proc.returncode == 0) == check, proc.stderr
+    return proc
+
+
+@pytest.mark.parametrize("fixture", ["mixtral_block_script", "switchyard_moe_deepseek", "seed_e8_k2_script"])
+def test_weights_only_compression(tmp_path, switchyard_bin, fixture):
+    model, out = FIXTURES / f"{fixture}.onnx", tmp_path / "w8.onnx"
+    assert "compressed" in compress(switchyard_bin, model, out).stderr
+    compressed = onnx.load(out)
+    onnx.checker.check_model(compressed)
+    int8 = [t for t in compressed.graph.initializer if t.data_type == TensorProto.INT8]
+    weight_bytes = lambda m: sum(numpy_helper.to_array(t).nbytes for t in m.graph.initializer)  # noqa: E731
+    assert int8 and weight_bytes(compressed) < 0.35 * weight_bytes(onnx.load(model))
+    feeds = dict(np.load(FIXTURES / f"{fixture}.inputs.npz"))
+    expected = np.load(FIXTURES / f"{fixture}.expected.npz")
+    fp32 = expected[list(expected.keys())[0]]
+    session = switchyard.InferenceSession(str(out))
+    notes = " | ".join(session.compile_notes)
+    assert "expert weights are INT8" in notes
+    ours = session.run(None, feeds)[0]
+    assert np.linalg.norm(ours - fp32) <= 0.02 * np.linalg.norm(fp32)
+    if fixture != "switchyard_moe_deepseek":  # ONNX Runtime runs standard-op compressed models
+        theirs = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+        # Same codes, FP32 activations on both sides: only Switchyard's FP16 scales differ.
+        assert np.linalg.norm(ours - theirs) <= 1e-3 * np.linalg.norm(theirs)
+
+
+def test_weights_only_needs_opset_13(tmp_path, switchyard_bin):
+    path = tmp_path / "old.onnx"
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])],
+                              [numpy_helper.from_array(np.ones((4, 2), np.float32), "w")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)]), path)
+    proc = compress(switchyard_bin, path, tmp_path / "out.onnx", check=False)
+    assert proc.returncode == 1 and "opset >= 13" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out.onnx").exists() and list(tmp_path.iterdir()) == [path]

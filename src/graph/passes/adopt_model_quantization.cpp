@@ -4,11 +4,17 @@
 // `switchyard quantize`, ONNX Runtime or NNCF, or weights-only QDQ feeding an ai.switchyard::MoE /
 // com.microsoft.MoE node). Constant folding turns those into FP32 constants marked dequantized_int8;
 // this pass gives every MoE node whose expert projections are all so marked the attribute
-// model_precision = "int8". The executor then builds it at int8 (ahead of CompileOptions::precision,
-// behind a per-node override): the INT8 panels re-derive exactly the model's codes (symmetric, one scale
-// per output column, which is how per-channel QDQ weights are quantized), the activations are quantized
-// per row at run time (finer than a QDQ model's calibrated per-tensor scale). Small MoE layers with
+// model_precision: "int8" when the model also quantizes the layer's input (static QDQ: an activation
+// Q/DQ pair, see remove_fake_quantization.cpp), else "int8-weights" (weights-only compression: FP32
+// activations, as written). The executor builds the node at that precision (ahead of
+// CompileOptions::precision, behind a per-node override). Both INT8 formats re-derive exactly the
+// model's codes (symmetric, one scale per output column, which is how per-channel QDQ weights are
+// quantized; int8-weights stores the scale in FP16); int8 quantizes the activations per row at run time
+// (finer than a QDQ model's calibrated per-tensor scale). Small MoE layers with
 // dense layers folded in stay FP32 (the one-pass tiny-expert kernel is FP32 only, and faster).
+#include <algorithm>
+#include <iterator>
+
 #include "graph/passes/pass_pipeline.h"
 
 namespace switchyard {
@@ -23,9 +29,28 @@ std::vector<size_t> expert_weight_slots(const Node& n) {
   return {};
 }
 
+// True if the model rounds value v through INT8, directly or before ops that only reshape it.
+bool quantized_input(const Graph& g, const std::vector<int>& producer, int v) {
+  for (int depth = 0; v >= 0 && depth < 16; ++depth) {
+    if (g.values[static_cast<size_t>(v)].quantized_activation) return true;
+    const int p = producer[static_cast<size_t>(v)];
+    if (p < 0) return false;
+    const Node& node = g.nodes[static_cast<size_t>(p)];
+    static const char* const kReshapes[] = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"};
+    if (!node.domain.empty() || std::find(std::begin(kReshapes), std::end(kReshapes), node.op_type) == std::end(kReshapes))
+      return false;
+    v = node.inputs.empty() ? -1 : node.inputs[0];
+  }
+  return false;
+}
+
 }  // namespace
 
 void adopt_model_quantization(Graph& g) {
+  std::vector<int> producer(g.values.size(), -1);
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    for (int out : g.nodes[i].outputs)
+      if (out >= 0) producer[static_cast<size_t>(out)] = static_cast<int>(i);
   for (Node& n : g.nodes) {
     bool any = false, all = true;
     for (size_t slot : expert_weight_slots(n)) {
@@ -39,17 +64,24 @@ void adopt_model_quantization(Graph& g) {
       g.notes.push_back("MoE '" + n.name + "': only some expert projections have INT8 weights; runs at the compile precision");
       continue;
     }
-    if (n.domain == "ai.switchyard" && n.inputs.size() > 9) {
+    auto present = [&](size_t slot) { return slot < n.inputs.size() && n.inputs[slot] >= 0; };
+    if (n.domain == "ai.switchyard" && (present(9) || present(11))) {
       // Dense layers folded in (fuse_dense_around_moe.cpp): small experts, run by the FP32 one-pass
       // kernel, which beats INT8 there; the dequantized weights are the model's exactly.
       g.notes.push_back("MoE '" + n.name + "': the model's expert weights are INT8; small experts run FP32 on them (faster)");
       continue;
     }
+    // INT8 activations too only where the model quantizes the layer's input (static QDQ); weights-only
+    // compressed models keep FP32 activations, as written.
+    const bool activations = n.attr_int("quantized_input", 0) != 0 || quantized_input(g, producer, n.inputs[0]);
     Attribute a;
     a.kind = Attribute::Kind::kString;
-    a.s = "int8";
+    a.s = activations ? "int8" : "int8-weights";
     n.attrs["model_precision"] = a;
-    g.notes.push_back("MoE '" + n.name + "': the model's expert weights are INT8; runs at precision int8");
+    // One scale per whole column, as the model's per-channel scales (re-derives the model's codes).
+    n.attrs["model_weight_group"] = Attribute{Attribute::Kind::kInt, 0, int64_t{1} << 30};
+    g.notes.push_back("MoE '" + n.name + "': the model's expert weights are INT8" +
+                      (activations ? std::string(" and its input is quantized") : std::string()) + "; runs at precision " + a.s);
   }
 }
 

@@ -134,6 +134,8 @@ void remove_fake_quantization(Graph& g) {
     } else {
       replacement[static_cast<size_t>(out)] = in;
     }
+    g.values[static_cast<size_t>(in)].quantized_activation = true;
+    if (dq.op_type != "DequantizeLinear") g.values[static_cast<size_t>(out)].quantized_activation = true;
     ++removed;
   }
   if (removed == 0) return;
