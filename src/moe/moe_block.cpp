@@ -1,6 +1,6 @@
 #include "moe/moe_block.h"
 
-#include "moe/scratch_layout.h"
+#include "ops/scratch_layout.h"
 
 #include <algorithm>
 #include <cstring>

@@ -1,6 +1,6 @@
 #include "moe/moe_layer.h"
 
-#include "moe/scratch_layout.h"
+#include "ops/scratch_layout.h"
 
 #include <algorithm>
 #include <cmath>
@@ -61,16 +61,6 @@ Tensor pack_transposed(const Tensor& w, int64_t E, int64_t N, int64_t K, const c
   return out;
 }
 
-// [E, N, K] (nn.Linear weights per expert) -> 32-column panels per expert.
-Tensor pack_panels(const Tensor& w, int64_t E, int64_t N, int64_t K, const char* name, MoeWeightFormat format) {
-  SY_CHECK(w.dtype() == DType::kFloat32 && w.numel() == E * N * K,
-           std::string("MoE: ") + name + " must be float32 with " + std::to_string(E * N * K) + " elements, got " +
-               shape_str(w.shape()));
-  if (format == MoeWeightFormat::kBf16) return pack_panels_bf16_from_linear(w.data<float>(), E, N, K);
-  if (format == MoeWeightFormat::kFp16) return pack_panels_fp16_from_linear(w.data<float>(), E, N, K);
-  return pack_panels_from_linear(w.data<float>(), E, N, K);
-}
-
 Tensor pack_bias(const Tensor* b, int64_t n, const char* name) {
   if (!b) return Tensor();
   SY_CHECK(b->dtype() == DType::kFloat32 && b->numel() == n,
@@ -80,15 +70,9 @@ Tensor pack_bias(const Tensor* b, int64_t n, const char* name) {
 
 struct ScratchLayout {
   size_t logits, ids, weights, counts, offsets, rows, inverse, gathered, hidden, up, expert_out, shared_hidden, shared_up,
-      shared_out, gathered_bf16, hidden_bf16, gathered_u8, hidden_u8, gathered_scale, hidden_scale, gathered_sums,
-      hidden_sums, total;
+      shared_out, gathered_forms, hidden_forms, total;
 };
 
-// Leading dimension of a BF16 copy of rows of n values: rounded up to whole pairs.
-inline int64_t bf16_ld(int64_t n) { return (n + 1) / 2 * 2; }
-
-// INT4 x INT8: groups of weight_group values per activation row of n values (one code sum each).
-inline int64_t activation_groups(const MoeConfig& c, int64_t n) { return (n + c.weight_group - 1) / c.weight_group; }
 
 ScratchLayout layout(const MoeConfig& c, int64_t T) {
   const size_t pairs = static_cast<size_t>(T * c.k), E = static_cast<size_t>(c.num_experts);
@@ -111,15 +95,9 @@ ScratchLayout layout(const MoeConfig& c, int64_t T) {
   l.shared_hidden = Is ? take(Tn * Is * 4) : 0;
   l.shared_up = Is && c.gated ? take(Tn * Is * 4) : 0;
   l.shared_out = Is ? take(Tn * H * 4) : 0;
-  l.gathered_bf16 = c.bf16() ? take(pairs * static_cast<size_t>(bf16_ld(c.hidden)) * 2) : 0;
-  l.hidden_bf16 = c.bf16() ? take(pairs * static_cast<size_t>(bf16_ld(c.inter)) * 2) : 0;
-  l.gathered_u8 = c.int8_activations() ? take(pairs * static_cast<size_t>(s8_row_ld(c.hidden))) : 0;
-  l.hidden_u8 = c.int8_activations() ? take(pairs * static_cast<size_t>(s8_row_ld(c.inter))) : 0;
-  l.gathered_scale = c.int8_activations() ? take(pairs * 4) : 0;
-  l.hidden_scale = c.int8_activations() ? take(pairs * 4) : 0;
-  const bool int4 = c.weight_format == MoeWeightFormat::kInt4;
-  l.gathered_sums = int4 ? take(pairs * static_cast<size_t>(activation_groups(c, c.hidden)) * 4) : 0;
-  l.hidden_sums = int4 ? take(pairs * static_cast<size_t>(activation_groups(c, c.inter)) * 4) : 0;
+  // The expert inputs of each phase in the weight format's own form (BF16, INT8 codes), converted once.
+  l.gathered_forms = take(linear_rows_bytes(c.weight_format, T * c.k, c.hidden, c.weight_group));
+  l.hidden_forms = take(linear_rows_bytes(c.weight_format, T * c.k, c.inter, c.weight_group));
   l.total = b.total();
   return l;
 }
@@ -191,55 +169,18 @@ void finish_first_projection(const MoeConfig& c, const float* b1, const float* b
   }
 }
 
-// The rows a projection multiplies, in every form the weight formats take: FP32, BF16 (rounded once
-// per phase) or INT8 codes with per-row scales (quantized once per phase).
-struct ExpertRows {
-  float* f32;
-  int64_t ld;  // of f32: the row length
-  uint16_t* bf16;
-  uint8_t* u8;
-  float* u8_scale;
-  int32_t* group_sums;  // INT4 x INT8: code sums per row and weight group
-  int64_t groups;       // per row, in group_sums
-  ExpertRows from(int64_t r) const {  // the same rows starting at row r
-    return {f32 + r * ld, ld, bf16 ? bf16 + r * bf16_ld(ld) : nullptr, u8 ? u8 + r * s8_row_ld(ld) : nullptr,
-            u8_scale ? u8_scale + r : nullptr, group_sums ? group_sums + r * groups : nullptr, groups};
-  }
-};
-
-// C[n rows, panels q0..q1) = A W_e for expert e's weights, in the config's weight format.
-void expert_gemm(const MoeConfig& c, const ExpertProjection& w, int64_t e, int64_t n, int64_t N, int64_t K,
-                 const ExpertRows& a, int64_t q0, int64_t q1, float* out, int64_t ldc) {
-  const Tensor& packed = w.panels;
-  if (c.weight_format == MoeWeightFormat::kInt8) {
-    gemm_panels_s8(n, a.u8, s8_row_ld(K), a.u8_scale, w.s8, e, q0, q1, out, ldc);
-  } else if (c.weight_format == MoeWeightFormat::kInt4) {
-    gemm_panels_s4(n, a.u8, s8_row_ld(K), a.u8_scale, a.group_sums, w.s4, e, q0, q1, out, ldc);
-  } else if (c.quantized()) {
-    gemm_quant_panels(n, a.f32, K, w.quant, e, q0, q1, out, ldc);
-  } else if (c.weight_format == MoeWeightFormat::kFp16) {
-    const auto* p = static_cast<const uint16_t*>(packed.raw()) + e * panel_floats(K, N);
-    gemm_panels_fp16(n, N, K, a.f32, K, p, q0, q1, out, ldc);
-  } else if (c.bf16()) {
-    const auto* p = static_cast<const uint16_t*>(packed.raw()) + e * panel_bf16_elems(K, N);
-    gemm_panels_bf16(n, N, K, a.bf16, bf16_ld(K), p, q0, q1, out, ldc);
-  } else {
-    gemm_panels(n, N, K, a.f32, K, packed.data<float>() + e * panel_floats(K, N), q0, q1, out, ldc);
-  }
-}
-
 // First projection of expert e over its rows [r0, r1) for the panels [q0, q1) of the inter dimension.
 void first_projection(const MoeConfig& c, const MoeWeights& w, int64_t e, int64_t r0, int64_t r1, int64_t q0, int64_t q1,
-                      const ExpertRows& gathered, float* hidden, float* up) {
+                      const LinearRows& gathered, float* hidden, float* up) {
   const int64_t H = c.hidden, I = c.inter, n = r1 - r0;
   const int64_t j0 = q0 * kPanelWidth, cols = std::min(I, q1 * kPanelWidth) - j0;
-  const ExpertRows a = gathered.from(r0);
+  const LinearRows a = gathered.from(r0);
   float* h = hidden + r0 * I;
-  expert_gemm(c, w.w1, e, n, I, H, a, q0, q1, h, I);
+  linear_gemm(w.w1, e, n, a, q0, q1, h, I);
   float* u = nullptr;
   if (c.gated) {
     u = up + r0 * I;
-    expert_gemm(c, w.w3, e, n, I, H, a, q0, q1, u, I);
+    linear_gemm(w.w3, e, n, a, q0, q1, u, I);
     u += j0;
   }
   finish_first_projection(c, w.b1.defined() ? w.b1.data<float>() + e * I + j0 : nullptr,
@@ -248,26 +189,16 @@ void first_projection(const MoeConfig& c, const MoeWeights& w, int64_t e, int64_
 
 // Second projection of expert e over its rows [r0, r1) for the panels [q0, q1) of the output: hidden W2 + b2.
 void second_projection(const MoeConfig& c, const MoeWeights& w, int64_t e, int64_t r0, int64_t r1, int64_t q0, int64_t q1,
-                       const ExpertRows& hidden, float* expert_out) {
+                       const LinearRows& hidden, float* expert_out) {
   const int64_t H = c.hidden, I = c.inter, n = r1 - r0;
   float* y = expert_out + r0 * H;
-  expert_gemm(c, w.w2, e, n, H, I, hidden.from(r0), q0, q1, y, H);
+  linear_gemm(w.w2, e, n, hidden.from(r0), q0, q1, y, H);
   if (w.b2.defined()) {
     const int64_t j0 = q0 * kPanelWidth, cols = std::min(H, q1 * kPanelWidth) - j0;
     const float* b2 = w.b2.data<float>() + e * H + j0;
     for (int64_t r = 0; r < n; ++r)
       for (int64_t j = 0; j < cols; ++j) y[r * H + j0 + j] += b2[j];
   }
-}
-
-// Rounds (BF16) or quantizes (INT8, and the INT4 group sums) rows [r0, r1) of `rows` once for the
-// kernels of those formats.
-void convert_rows(const MoeConfig& c, const ExpertRows& rows, int64_t r0, int64_t r1) {
-  const ExpertRows at = rows.from(r0);
-  const int64_t n = rows.ld;
-  if (c.bf16()) round_rows_to_bf16(at.f32, r1 - r0, n, n, at.bf16, bf16_ld(n));
-  if (c.int8_activations()) quantize_rows_u8(at.f32, r1 - r0, n, n, at.u8, s8_row_ld(n), at.u8_scale);
-  if (at.group_sums) activation_group_sums(r1 - r0, n, c.weight_group, at.u8, s8_row_ld(n), at.group_sums);
 }
 
 // Cost of one panel of an expert with `rows` rows, in row units: the weights stream from memory
@@ -313,19 +244,8 @@ MoeWeights pack_moe_weights(const MoeConfig& c, const Tensor& router, const Tens
   if (router.defined()) w.router_t = pack_transposed(router, 1, c.num_experts, c.hidden, "router weight");  // [1, H, E]
   w.router_b = pack_bias(router_b, c.num_experts, "router bias");
   const int64_t E = c.num_experts, H = c.hidden, I = c.inter;
-  auto pack = [&](const Tensor& t, int64_t N, int64_t K, const char* name, ExpertProjection& p) {
-    SY_CHECK(t.dtype() == DType::kFloat32 && t.numel() == E * N * K,
-             std::string("MoE: ") + name + " must be float32 with " + std::to_string(E * N * K) + " elements, got " +
-                 shape_str(t.shape()));
-    if (c.weight_format == MoeWeightFormat::kInt8)
-      p.s8 = quantize_panels_s8_from_linear(t.data<float>(), E, N, K);
-    else if (c.weight_format == MoeWeightFormat::kInt4)
-      p.s4 = relayout_int4_for_vnni(quantize_panels_from_linear(t.data<float>(), E, N, K, 4, c.weight_group));
-    else if (c.quantized())
-      p.quant = quantize_panels_from_linear(t.data<float>(), E, N, K,
-                                          c.weight_format == MoeWeightFormat::kInt8Weights ? 8 : 4, c.weight_group);
-    else
-      p.panels = pack_panels(t, E, N, K, name, c.weight_format);
+  auto pack = [&](const Tensor& t, int64_t N, int64_t K, const char* name, PackedLinear& p) {
+    p = pack_linear(t, E, N, K, c.weight_format, c.weight_group, std::string("MoE: ") + name);
   };
   pack(w1, I, H, "fc1 weight", w.w1);
   w.b1 = pack_bias(b1, E * I, "fc1 bias");
@@ -335,7 +255,7 @@ MoeWeights pack_moe_weights(const MoeConfig& c, const Tensor& router, const Tens
     pack(*w3, I, H, "fc3 weight", w.w3);
     w.b3 = pack_bias(b3, E * I, "fc3 bias");
   }
-  if (!c.gated && c.weight_format == MoeWeightFormat::kFp32 && H <= 64 && I <= 64) {
+  if (!c.gated && c.weight_format == WeightFormat::kFp32 && H <= 64 && I <= 64) {
     w.w1_t = pack_transposed(w1, E, I, H, "fc1 weight");
     w.w2_t = pack_transposed(w2, E, H, I, "fc2 weight");
   }
@@ -411,25 +331,17 @@ void moe_forward(const MoeConfig& c, const MoeWeights& w, const float* x, int64_
   //    split, not K).
   //    In BF16 (INT8), each phase's input rows are rounded to BF16 (quantized) once, before the phase.
   const int64_t I = c.inter;
-  const ExpertRows in{gathered, H, c.bf16() ? reinterpret_cast<uint16_t*>(base + l.gathered_bf16) : nullptr,
-                      c.int8_activations() ? reinterpret_cast<uint8_t*>(base + l.gathered_u8) : nullptr,
-                      c.int8_activations() ? reinterpret_cast<float*>(base + l.gathered_scale) : nullptr,
-                      l.gathered_sums ? reinterpret_cast<int32_t*>(base + l.gathered_sums) : nullptr,
-                      activation_groups(c, H)};
-  const ExpertRows mid{hidden, I, c.bf16() ? reinterpret_cast<uint16_t*>(base + l.hidden_bf16) : nullptr,
-                       c.int8_activations() ? reinterpret_cast<uint8_t*>(base + l.hidden_u8) : nullptr,
-                       c.int8_activations() ? reinterpret_cast<float*>(base + l.hidden_scale) : nullptr,
-                       l.hidden_sums ? reinterpret_cast<int32_t*>(base + l.hidden_sums) : nullptr,
-                       activation_groups(c, I)};
+  const LinearRows in = linear_rows(c.weight_format, gathered, T * k, H, c.weight_group, base + l.gathered_forms);
+  const LinearRows mid = linear_rows(c.weight_format, hidden, T * k, I, c.weight_group, base + l.hidden_forms);
   pool.parallel_for(T * k, 64, [&](int64_t r0, int64_t r1) {
     gather_rows(c, r0, r1, x, d.rows, gathered);
-    convert_rows(c, in, r0, r1);
+    convert_linear_rows(c.weight_format, in, r0, r1, c.weight_group);
   });
   for_expert_panels(d, E, panel_count(I), pool, [&](int64_t e, int64_t q0, int64_t q1) {
     first_projection(c, w, e, d.offsets[e], d.offsets[e + 1], q0, q1, in, hidden, up);
   });
   if (c.bf16() || c.int8_activations())
-    pool.parallel_for(T * k, 64, [&](int64_t r0, int64_t r1) { convert_rows(c, mid, r0, r1); });
+    pool.parallel_for(T * k, 64, [&](int64_t r0, int64_t r1) { convert_linear_rows(c.weight_format, mid, r0, r1, c.weight_group); });
   for_expert_panels(d, E, panel_count(H), pool, [&](int64_t e, int64_t q0, int64_t q1) {
     second_projection(c, w, e, d.offsets[e], d.offsets[e + 1], q0, q1, mid, expert_out);
   });

@@ -12,8 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "ops/gemm_panel_quant.h"
-#include "ops/gemm_panel_s8.h"
+#include "ops/packed_linear.h"
 #include "switchyard/tensor.h"
 
 namespace switchyard {
@@ -23,7 +22,6 @@ class ThreadPool;
 enum class MoeActivation { kRelu, kGelu, kGeluTanh, kSilu, kIdentity };  // kGelu: exact (erf)
 enum class MoeScoring { kSoftmax, kSigmoid };
 enum class MoeNormalize { kNone, kSoftmax, kSum };
-enum class MoeWeightFormat { kFp32, kFp16, kBf16, kInt8, kInt4, kInt8Weights, kInt4Weights };
 
 MoeActivation parse_moe_activation(const std::string& name);
 MoeScoring parse_moe_scoring(const std::string& name);
@@ -50,36 +48,17 @@ struct MoeConfig {
   // Shared experts (DeepSeek, Qwen-MoE): one MLP of this width, same activation and gating as the
   // routed experts, applied to every token and added to the output (0: none).
   int64_t shared_inter = 0;
-  // How the routed experts' weights are stored and multiplied (CompileOptions::precision); the router,
-  // combine and shared experts stay FP32 in every format.
-  //   kFp16: FP16 weights widened in the kernel, everything else FP32;
-  //   kBf16: BF16 weights, activations rounded to BF16 on the way in, FP32 accumulation;
-  //   kInt8: INT8 weights (symmetric per column) and activations (quantized per row before each
-  //   projection), INT32 sums (ops/gemm_panel_s8.h); kInt4: INT4 weights as kInt4Weights, activations
-  //   and integer sums as kInt8 (W4A8);
-  //   kInt8Weights / kInt4Weights: weight-only quantization with FP16 scales per `weight_group` rows
-  //   and column, dequantized in the kernel (activations and sums FP32).
-  MoeWeightFormat weight_format = MoeWeightFormat::kFp32;
+  // How the routed experts' weights are stored and multiplied (CompileOptions::precision; the formats
+  // are described in ops/packed_linear.h); the router, combine and shared experts stay FP32 in every
+  // format. weight_group: rows per scale of the weight-only and INT4 formats.
+  WeightFormat weight_format = WeightFormat::kFp32;
   int64_t weight_group = 32;
-  bool bf16() const { return weight_format == MoeWeightFormat::kBf16; }
+  bool bf16() const { return bf16_rows(weight_format); }
   // Expert inputs quantized to INT8 per row (the formats that multiply in integers).
-  bool int8_activations() const {
-    return weight_format == MoeWeightFormat::kInt8 || weight_format == MoeWeightFormat::kInt4;
-  }
-  bool quantized() const {  // weight-only
-    return weight_format == MoeWeightFormat::kInt8Weights || weight_format == MoeWeightFormat::kInt4Weights;
-  }
+  bool int8_activations() const { return int8_rows(weight_format); }
+  bool quantized() const { return weight_only(weight_format); }  // weight-only
 };
 
-// One projection of all experts (fc1, fc2 or fc3), in the layout of the config's weight format: only
-// that member is defined.
-struct ExpertProjection {
-  // 32-column panels (ops/gemm_panel.h) [E, panel_floats(K, N)]: FP32, FP16, or BF16 (panel_bf16_elems).
-  Tensor panels;
-  QuantPanels quant;  // weight-only INT8 / INT4
-  S8Panels s8;        // INT8 weights for INT8 activations
-  S4Panels s4;        // INT4 weights for INT8 activations
-};
 
 // Weights prepacked at compile time into the layout the kernels stream.
 struct MoeWeights {
@@ -87,7 +66,7 @@ struct MoeWeights {
   Tensor router_b;   // [E] or undefined
   // Experts: fc1/fc3 map H -> I, fc2 maps I -> H (fc3 only when gated). Biases [E, I] / [E, H], each
   // may be undefined.
-  ExpertProjection w1, w3, w2;
+  PackedLinear w1, w3, w2;  // [E] matrices each, in the config's weight format
   Tensor b1, b3, b2;
   // Row-major copies [E, H, I] and [E, I, H] for the tiny-expert kernel only (H, I <= 64, not gated).
   Tensor w1_t, w2_t;

@@ -54,7 +54,7 @@ class MoE final : public Kernel {
     cfg_.scoring = parse_moe_scoring(node_.attr_string("scoring", "softmax"));
     cfg_.normalize = parse_moe_normalize(node_.attr_string("normalize", "none"));
     try {
-      cfg_.weight_format = moe_weight_format(info.precision);
+      cfg_.weight_format = weight_format_for(info.precision);
       cfg_.weight_group = info.weight_group;
       weights_ = pack_moe_weights(cfg_, *router, constant(2, false), *w1, constant(4, false), *w2, constant(6, false), w3,
                                   constant(8, false));

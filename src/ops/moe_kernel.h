@@ -7,19 +7,6 @@
 
 namespace switchyard {
 
-// The experts' weight format for a compiled model's precision.
-inline MoeWeightFormat moe_weight_format(Precision p) {
-  switch (p) {
-    case Precision::kFp16: return MoeWeightFormat::kFp16;
-    case Precision::kBf16: return MoeWeightFormat::kBf16;
-    case Precision::kInt8: return MoeWeightFormat::kInt8;
-    case Precision::kInt4: return MoeWeightFormat::kInt4;
-    case Precision::kInt8Weights: return MoeWeightFormat::kInt8Weights;
-    case Precision::kInt4Weights: return MoeWeightFormat::kInt4Weights;
-    default: return MoeWeightFormat::kFp32;
-  }
-}
-
 // Number of tokens in X [..., H] (throws if X is not float32 or does not end in H).
 inline int64_t moe_tokens(const Node& node, const MoeConfig& cfg, const Tensor& x, int64_t min_rank) {
   SY_CHECK(x.dtype() == DType::kFloat32, node.describe() + ": input must be float32");

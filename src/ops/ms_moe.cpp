@@ -89,7 +89,7 @@ class MicrosoftMoE final : public Kernel {
     }
     auto opt = [](const Tensor& t) { return t.defined() ? &t : nullptr; };
     try {
-      cfg_.weight_format = moe_weight_format(info.precision);
+      cfg_.weight_format = weight_format_for(info.precision);
       cfg_.weight_group = info.weight_group;
       weights_ = pack_moe_weights(cfg_, Tensor(), nullptr, w1, opt(bias1), *fc2, constant(5), opt(w3), opt(bias3));
     } catch (const Error& e) {

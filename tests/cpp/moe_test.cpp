@@ -123,16 +123,16 @@ TEST_P(MoeLayer, MatchesReference) {
   // bits in weights and expert inputs, FP32 sums), INT8 (weights per column, activations per row,
   // 127 levels each) and weight-only INT8 (scales per 32 rows): cosine >= 0.9995 and 2% of the output
   // scale. INT4 and INT4 x INT8 (16 levels per group): cosine >= 0.99, 25%.
-  for (MoeWeightFormat format : {MoeWeightFormat::kFp32, MoeWeightFormat::kFp16, MoeWeightFormat::kBf16, MoeWeightFormat::kInt8,
-                                 MoeWeightFormat::kInt4, MoeWeightFormat::kInt8Weights, MoeWeightFormat::kInt4Weights}) {
+  for (WeightFormat format : {WeightFormat::kFp32, WeightFormat::kFp16, WeightFormat::kBf16, WeightFormat::kInt8,
+                                 WeightFormat::kInt4, WeightFormat::kInt8Weights, WeightFormat::kInt4Weights}) {
     c.weight_format = format;
-    const bool bf16 = format != MoeWeightFormat::kFp32;
-    const bool int4 = format == MoeWeightFormat::kInt4Weights || format == MoeWeightFormat::kInt4;
-    const char* name = format == MoeWeightFormat::kFp16          ? "fp16"
-                       : format == MoeWeightFormat::kBf16          ? "bf16"
-                       : format == MoeWeightFormat::kInt8         ? "int8"
-                       : format == MoeWeightFormat::kInt4         ? "int4"
-                       : format == MoeWeightFormat::kInt8Weights ? "int8-weights"
+    const bool bf16 = format != WeightFormat::kFp32;
+    const bool int4 = format == WeightFormat::kInt4Weights || format == WeightFormat::kInt4;
+    const char* name = format == WeightFormat::kFp16          ? "fp16"
+                       : format == WeightFormat::kBf16          ? "bf16"
+                       : format == WeightFormat::kInt8         ? "int8"
+                       : format == WeightFormat::kInt4         ? "int4"
+                       : format == WeightFormat::kInt8Weights ? "int8-weights"
                                                                   : "int4-weights";
     MoeWeights w = pack_moe_weights(c, router, opt(rb), w1, opt(b1), w2, opt(b2), opt(w3), opt(b3));
     std::vector<char> scratch(moe_scratch_bytes(c, p.T) + 64);
