@@ -1,4 +1,6 @@
-// ONNX Gemm: Y = alpha * A' * B' + beta * C (FP32). A constant B is prepacked at compile time.
+// ONNX Gemm: Y = alpha * A' * B' + beta * C (FP32). A constant B is prepacked at compile time, for
+// FP32 sgemm or, at another compile precision, for the panel kernels (ops/dense_linear.h).
+#include "ops/dense_linear.h"
 #include "ops/gemm_kernel.h"
 #include "ops/op_utils.h"
 
@@ -13,7 +15,8 @@ class Gemm final : public Kernel {
     trans_a_ = node_.attr_int("transA", 0) != 0;
     trans_b_ = node_.attr_int("transB", 0) != 0;
     const Tensor* b = info.constant_inputs.size() > 1 ? info.constant_inputs[1] : nullptr;
-    if (b && b->dtype() == DType::kFloat32 && b->rank() == 2) {
+    if (!trans_a_) dense_ = DenseLinear::make(b, trans_b_, info.precision, info.weight_group);
+    if (b && b->dtype() == DType::kFloat32 && b->rank() == 2 && !dense_) {
       // Prepack B as row-major [K, N] so the kernel streams it.
       packed_b_ = trans_b_ ? Tensor(DType::kFloat32, {b->dim(1), b->dim(0)}) : b->clone();
       if (trans_b_) transpose_matrix(b->data<float>(), b->dim(0), b->dim(1), packed_b_.data<float>());
@@ -32,8 +35,10 @@ class Gemm final : public Kernel {
     SY_CHECK(K == Kb, node_.describe() + ": inner dimensions differ: A " + shape_str(a.shape()) + ", B " +
                           shape_str(b.shape()));
     Tensor scratch_b;
-    const float* bp;
-    if (packed_b_.defined()) {
+    const float* bp = nullptr;
+    if (dense_) {
+      // prepacked for the panel kernels (below)
+    } else if (packed_b_.defined()) {
       bp = packed_b_.data<float>();
     } else if (trans_b_) {
       scratch_b = Tensor(DType::kFloat32, {K, N});
@@ -57,6 +62,21 @@ class Gemm final : public Kernel {
         for (int64_t j = 0; j < N; ++j) yp[i * N + j] = cp[i * st[0] + j * st[1]];
       beta = beta_;
     }
+    if (dense_) {
+      // The panel kernels write A B; alpha and beta C (copied into Y above) are applied after.
+      SY_CHECK(K == dense_->K() && N == dense_->N(), node_.describe() + ": B does not match its prepacked shape");
+      float* yp = y.data<float>();
+      if (alpha_ == 1.f && beta == 0.f) {
+        dense_->run(M, a.data<float>(), yp, ctx.scratch(dense_->scratch_bytes(M)), ctx.pool());
+        return;
+      }
+      const size_t rows_bytes = (dense_->scratch_bytes(M) + 63) / 64 * 64;
+      auto* base = static_cast<char*>(ctx.scratch(rows_bytes + static_cast<size_t>(M * N) * sizeof(float)));
+      auto* ab = reinterpret_cast<float*>(base + rows_bytes);
+      dense_->run(M, a.data<float>(), ab, base, ctx.pool());
+      for (int64_t i = 0; i < M * N; ++i) yp[i] = alpha_ * ab[i] + beta * yp[i];
+      return;
+    }
     sgemm(trans_a_, M, N, K, alpha_, a.data<float>(), a.dim(1), bp, N, beta, y.data<float>(), N, &ctx.pool());
   }
 
@@ -65,6 +85,7 @@ class Gemm final : public Kernel {
   float alpha_, beta_;
   bool trans_a_, trans_b_;
   Tensor packed_b_;
+  std::optional<DenseLinear> dense_;  // B prepacked for a precision other than FP32
 };
 
 SY_REGISTER_OP("", "Gemm", 1, make_factory<Gemm>());

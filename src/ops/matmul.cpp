@@ -1,4 +1,6 @@
-// ONNX MatMul with NumPy semantics (batched, broadcast batch dims, 1-D operands). FP32.
+// ONNX MatMul with NumPy semantics (batched, broadcast batch dims, 1-D operands). FP32, or with a
+// constant 2-D B at the compile precision (ops/dense_linear.h).
+#include "ops/dense_linear.h"
 #include "ops/gemm_kernel.h"
 #include "ops/op_utils.h"
 
@@ -7,7 +9,10 @@ namespace {
 
 class MatMul final : public Kernel {
  public:
-  explicit MatMul(const KernelBuildInfo& info) : node_(info.node) {}
+  explicit MatMul(const KernelBuildInfo& info)
+      : node_(info.node),
+        dense_(DenseLinear::make(info.constant_inputs.size() > 1 ? info.constant_inputs[1] : nullptr, false, info.precision,
+                                 info.weight_group)) {}
 
   void compute(KernelContext& ctx) const override {
     const Tensor& a = ctx.input(0);
@@ -31,6 +36,11 @@ class MatMul final : public Kernel {
     const float* bp = b.data<float>();
     float* yp = y.data<float>();
     const int64_t nbatch = checked_numel(batch);
+    if (dense_ && b.rank() == 2) {  // batch folded into rows, B prepacked
+      const int64_t rows = checked_numel(batch) * M;
+      dense_->run(rows, ap, yp, ctx.scratch(dense_->scratch_bytes(rows)), ctx.pool());
+      return;
+    }
     if (b_batch.empty() || checked_numel(b_batch) == 1) {
       if (checked_numel(a_batch) == nbatch) {  // one big GEMM: fold A's batch into rows
         sgemm(false, nbatch * M, N, K, 1.f, ap, K, bp, N, 0.f, yp, N, &ctx.pool());
@@ -53,6 +63,7 @@ class MatMul final : public Kernel {
 
  private:
   const Node& node_;
+  std::optional<DenseLinear> dense_;
 };
 
 SY_REGISTER_OP("", "MatMul", 1, make_factory<MatMul>());

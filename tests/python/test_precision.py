@@ -99,3 +99,28 @@ def test_per_layer_precision_override(cli, tmp_path):
     switchyard = pytest.importorskip("switchyard")
     session = switchyard.InferenceSession(str(path), precision="int4", precision_overrides={"experts": "fp32"})
     assert np.array_equal(session.run(None, {"x": x})[0], fp32)
+
+
+@pytest.mark.parametrize("precision, tolerance", [("fp16", 1e-3), ("bf16", 2e-2), ("int8", 3e-2), ("int8-weights", 2e-2),
+                                                  ("int4", 0.15), ("int4-weights", 0.15)])
+def test_dense_layers_run_at_the_precision(precision, tolerance):
+    """The MLP fixture (MatMul/Gemm layers only) follows the compile precision, within its tolerance."""
+    switchyard = pytest.importorskip("switchyard")
+    fixtures = ROOT / "tests" / "fixtures"
+    feeds = dict(np.load(fixtures / "mlp_trace.inputs.npz"))
+    expected = np.load(fixtures / "mlp_trace.expected.npz")
+    fp32 = expected[list(expected.keys())[0]]
+    ours = switchyard.InferenceSession(str(fixtures / "mlp_trace.onnx"), precision=precision).run(None, feeds)[0]
+    assert not np.array_equal(ours, fp32)
+    assert np.linalg.norm(ours - fp32) <= tolerance * np.linalg.norm(fp32)
+
+
+def test_unfused_routers_stay_fp32():
+    """An MoE layer left unfused: its router MatMul keeps FP32 at every precision, so routing is unchanged."""
+    switchyard = pytest.importorskip("switchyard")
+    path = str(ROOT / "tests" / "fixtures" / "seed_e8_k2_script.onnx")
+    session = switchyard.InferenceSession(path, fuse_moe=False, precision="int4")
+    assert any("router" in n and "stays FP32" in n for n in session.compile_notes)
+    x = np.random.default_rng(2).random((64, 1, 28, 28), dtype=np.float32)
+    fp32 = switchyard.InferenceSession(path, fuse_moe=False).run(None, {"image": x})[0]
+    assert (session.run(None, {"image": x})[0].argmax(1) == fp32.argmax(1)).mean() >= 0.95

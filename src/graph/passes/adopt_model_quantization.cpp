@@ -1,9 +1,10 @@
-// Pass: MoE nodes whose expert weights the model gives in INT8 run at precision int8.
+// Pass: MoE nodes and dense MatMul / Gemm layers whose weights the model gives in INT8 run INT8.
 //
 // A quantized model states its weight precision with DequantizeLinear on INT8 initializers (QDQ from
 // `switchyard quantize`, ONNX Runtime or NNCF, or weights-only QDQ feeding an ai.switchyard::MoE /
 // com.microsoft.MoE node). Constant folding turns those into FP32 constants marked dequantized_int8;
-// this pass gives every MoE node whose expert projections are all so marked the attribute
+// this pass gives every MoE node whose expert projections are all so marked (and every MatMul / Gemm
+// whose B is) the attribute
 // model_precision: "int8" when the model also quantizes the layer's input (static QDQ: an activation
 // Q/DQ pair, see remove_fake_quantization.cpp), else "int8-weights" (weights-only compression: FP32
 // activations, as written). The executor builds the node at that precision (ahead of
@@ -51,9 +52,12 @@ void adopt_model_quantization(Graph& g) {
   for (size_t i = 0; i < g.nodes.size(); ++i)
     for (int out : g.nodes[i].outputs)
       if (out >= 0) producer[static_cast<size_t>(out)] = static_cast<int>(i);
+  int dense_int8 = 0, dense_weights = 0;
   for (Node& n : g.nodes) {
+    const bool dense = n.domain.empty() && (n.op_type == "MatMul" || (n.op_type == "Gemm" && n.attr_int("transA", 0) == 0));
+    std::vector<size_t> slots = dense ? std::vector<size_t>{1} : expert_weight_slots(n);
     bool any = false, all = true;
-    for (size_t slot : expert_weight_slots(n)) {
+    for (size_t slot : slots) {
       if (slot >= n.inputs.size() || n.inputs[slot] < 0) continue;
       const bool int8 = g.values[static_cast<size_t>(n.inputs[slot])].dequantized_int8;
       any = any || int8;
@@ -80,9 +84,15 @@ void adopt_model_quantization(Graph& g) {
     n.attrs["model_precision"] = a;
     // One scale per whole column, as the model's per-channel scales (re-derives the model's codes).
     n.attrs["model_weight_group"] = Attribute{Attribute::Kind::kInt, 0, int64_t{1} << 30};
-    g.notes.push_back("MoE '" + n.name + "': the model's expert weights are INT8" +
-                      (activations ? std::string(" and its input is quantized") : std::string()) + "; runs at precision " + a.s);
+    if (dense)
+      ++(activations ? dense_int8 : dense_weights);
+    else
+      g.notes.push_back("MoE '" + n.name + "': the model's expert weights are INT8" +
+                        (activations ? std::string(" and its input is quantized") : std::string()) + "; runs at precision " + a.s);
   }
+  if (dense_int8 + dense_weights > 0)
+    g.notes.push_back("dense layers with the model's INT8 weights: " + std::to_string(dense_int8) + " run at precision int8, " +
+                      std::to_string(dense_weights) + " at int8-weights");
 }
 
 }  // namespace switchyard

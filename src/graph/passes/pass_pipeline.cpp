@@ -18,8 +18,10 @@ void run_graph_passes(Model& model, const PassOptions& options) {
   // 5. Fold the dense layers around small MoE layers into their node (one pass per row tile); also
   //    applies to MoE nodes that came with the model.
   if (options.fuse_moe) fuse_dense_around_moe(g);
-  // 6. MoE nodes whose expert weights the model gives as INT8 (folded DequantizeLinear) run at int8.
+  // 6. MoE and dense layers whose weights the model gives as INT8 (folded DequantizeLinear) run INT8.
   adopt_model_quantization(g);
+  // 7. Routers left unfused stay FP32 whatever the compile precision (routing must not change).
+  keep_routers_fp32(g);
 }
 
 }  // namespace switchyard

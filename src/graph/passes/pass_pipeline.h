@@ -19,5 +19,6 @@ void fuse_moe_routing(Graph& graph);      // fuse_moe_routing.cpp
 void fuse_dense_around_moe(Graph& graph); // fuse_dense_around_moe.cpp
 void remove_fake_quantization(Graph& graph);  // remove_fake_quantization.cpp
 void adopt_model_quantization(Graph& graph);  // adopt_model_quantization.cpp
+void keep_routers_fp32(Graph& graph);         // keep_routers_fp32.cpp
 
 }  // namespace switchyard

@@ -144,7 +144,7 @@ void remove_fake_quantization(Graph& g) {
       if (in >= 0 && replacement[static_cast<size_t>(in)] >= 0) in = replacement[static_cast<size_t>(in)];
   eliminate_dead_nodes(g);
   g.notes.push_back("removed " + std::to_string(removed) + " activation QuantizeLinear/DequantizeLinear pairs (" +
-                    std::to_string(relus) + " clamping at 0 kept as Relu); INT8 where the experts have INT8 weights, FP32 elsewhere");
+                    std::to_string(relus) + " clamping at 0 kept as Relu); INT8 where the weights are INT8, FP32 elsewhere");
 }
 
 }  // namespace switchyard
