@@ -123,6 +123,9 @@ QuantPanels quantize_panels_from_linear(const float* w, int64_t count, int64_t N
             const float f = 1.f - 0.05f * static_cast<float>(step);
             consider((hi - lo) * f / 15.f, lo * f);
           }
+          // Weights that are already symmetric INT4 (q * s, q in -8..7: ONNX Runtime's QMoE, GPTQ)
+          // lie exactly on the grid min = -8 s for s = max|w| / |q| of the largest code: found here.
+          for (int q = 1; q <= 8 && amax > 0.f; ++q) consider(amax / static_cast<float>(q), -8.f * amax / static_cast<float>(q));
           for (int iteration = 0; iteration < 3 && len > 1; ++iteration) {
             double cm = 0, wm = 0;
             for (int64_t i = 0; i < len; ++i) {

@@ -59,3 +59,41 @@ def test_swiglu_layouts_agree(cli, tmp_path, fusion):
         cli("run", tmp_path / f"{name}.onnx", "--inputs", tmp_path / "in.npz", "--outputs", tmp_path / f"{name}.npz")
         outs.append(np.load(tmp_path / f"{name}.npz")["y"])
     np.testing.assert_allclose(outs[1], outs[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("activation, fusion", [("relu", 0), ("swiglu", 1)])
+@pytest.mark.parametrize("bits, block", [(8, 0), (4, 0), (4, 32)])
+def test_qmoe_matches_onnxruntime(tmp_path, activation, fusion, bits, block):
+    """com.microsoft.QMoE (INT8 / INT4 expert weights, per row or per block): ONNX Runtime's own quantized
+    MoE and Switchyard agree up to Switchyard's FP16 scales, i.e. the codes are the file's."""
+    from ms_moe_models import to_qmoe
+    switchyard = pytest.importorskip("switchyard")
+    path = tmp_path / "qmoe.onnx"
+    onnx.save(to_qmoe(build(E=4, k=2, H=64, I=96, activation=activation, normalize=1, fusion=fusion), bits, block), path)
+    x = np.random.default_rng(1).normal(0, 1, (16, 64)).astype(np.float32)
+    theirs = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    session = switchyard.InferenceSession(str(path))
+    assert any(f"INT{bits}; runs at precision int{bits}-weights" in n for n in session.compile_notes)
+    ours = session.run(None, {"x": x})[0]
+    assert np.linalg.norm(ours - theirs) <= 2e-3 * np.linalg.norm(theirs)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda n: n.attribute.extend([onnx.helper.make_attribute("expert_weight_bits", 3)]), "expert_weight_bits must be 4 or 8"),
+    (lambda n: n.input.extend(["", "", "", "", "", "fc1_w_q"]), "zero points (asymmetric weights) are not supported"),
+    (lambda n: n.input.__setitem__(3, "fc2_w_s"), "scales"),
+])
+def test_qmoe_errors_are_one_line(cli, tmp_path, change, message):
+    from ms_moe_models import to_qmoe
+    model = to_qmoe(build(E=4, k=2, H=64, I=96), 8)
+    node = model.graph.node[1]
+    if "expert_weight_bits must" in message:
+        kept = [a for a in node.attribute if a.name != "expert_weight_bits"]
+        del node.attribute[:]
+        node.attribute.extend(kept)
+    change(node)
+    path = tmp_path / "bad.onnx"
+    onnx.save(model, path)
+    np.savez(tmp_path / "in.npz", x=np.zeros((2, 64), np.float32))
+    proc = cli("run", path, "--inputs", tmp_path / "in.npz", check=False)
+    assert proc.returncode != 0 and message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

@@ -54,6 +54,19 @@ void adopt_model_quantization(Graph& g) {
       if (out >= 0) producer[static_cast<size_t>(out)] = static_cast<int>(i);
   int dense_int8 = 0, dense_weights = 0;
   for (Node& n : g.nodes) {
+    if (n.op_type == "QMoE" && n.domain == "com.microsoft") {
+      // ONNX Runtime's quantized MoE: weight-only INT8 / INT4 (FP32 activations), one scale per row or
+      // per block_size inputs, as stored.
+      const bool int4 = n.attr_int("expert_weight_bits", 8) == 4;
+      const int64_t block = n.attr_int("block_size", 0);
+      Attribute a;
+      a.kind = Attribute::Kind::kString;
+      a.s = int4 ? "int4-weights" : "int8-weights";
+      n.attrs["model_precision"] = a;
+      n.attrs["model_weight_group"] = Attribute{Attribute::Kind::kInt, 0, block > 0 ? block : int64_t{1} << 30};
+      g.notes.push_back("QMoE '" + n.name + "': the model's expert weights are " + (int4 ? "INT4" : "INT8") + "; runs at precision " + a.s);
+      continue;
+    }
     const bool dense = n.domain.empty() && (n.op_type == "MatMul" || (n.op_type == "Gemm" && n.attr_int("transA", 0) == 0));
     std::vector<size_t> slots = dense ? std::vector<size_t>{1} : expert_weight_slots(n);
     bool any = false, all = true;
