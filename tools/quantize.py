@@ -5,7 +5,8 @@
                         [--samples 512] [--batch 64] [--method minmax|percentile|entropy]
                         [--percentile 99.999] [--per-tensor] [--exclude-nodes NAME ...]
                         [--exclude-types OP ...] [--quantize-router] [--uint8-activations]
-    switchyard quantize MODEL.onnx -o OUT.onnx --weights-only [--exclude-nodes ...] [--exclude-types ...]
+    switchyard quantize MODEL.onnx -o OUT.onnx --weights-only [--bits 8|4] [--block-size N]
+                        [--exclude-nodes ...] [--exclude-types ...]
 
 Calibration runs the model (ONNX Runtime) over the calibration inputs and records each activation's
 range (min-max, a percentile of |x|, or the entropy method); weights get per-channel INT8 scales
@@ -23,10 +24,11 @@ experts a token goes to (--quantize-router to quantize them anyway). The router 
 (quantized) activation as the experts; its weights and arithmetic stay FP32.
 
 --weights-only (weight compression, as NNCF's compress_weights): no calibration; the constant weights of
-MoE nodes (ai.switchyard::MoE routed and shared experts, com.microsoft.MoE experts) and of MatMul / Gemm
-become INT8, symmetric, one scale per output channel (per expert and channel for stacked experts),
-stored as INT8 initializers behind DequantizeLinear (opset >= 13; a Reshape / Transpose restores
-stacked layouts). Activations stay FP32 in the file; routers stay FP32. The file is ~4x smaller, ONNX
+ai.switchyard::MoE nodes (routed and shared experts) and of MatMul / Gemm become INT8, symmetric, one
+scale per output channel (per expert and channel for stacked experts), stored as INT8 initializers
+behind DequantizeLinear (opset >= 13; a Reshape / Transpose restores stacked layouts). com.microsoft.MoE
+nodes become com.microsoft.QMoE, ONNX Runtime's quantized MoE, with INT8 or INT4 (--bits 4) experts, one
+scale per row or per --block-size inputs, which ONNX Runtime runs with its own kernels. Activations stay FP32 in the file; routers stay FP32. The file is ~4x smaller, ONNX
 Runtime runs it (dequantizing), and Switchyard runs MoE layers with such weights at precision int8 with
 these exact codes. Models that ONNX Runtime cannot run (ai.switchyard::MoE) can only be compressed
 this way, since static quantization calibrates by running the model in ONNX Runtime.
@@ -51,25 +53,29 @@ class QuantizeError(Exception):
 
 
 def router_nodes(model):
-    """Names of the MoE router nodes: MatMul/Gemm -> routing-score ops -> TopK."""
-    producer = {out: node for node in model.graph.node for out in node.output}
+    """Indices of the MoE router nodes: MatMul/Gemm -> routing-score ops -> TopK (or com.microsoft.MoE's
+    router_probs); the C++ side keeps unfused routers FP32 by the same rule (keep_routers_fp32.cpp)."""
+    nodes = list(model.graph.node)
+    producer = {out: i for i, node in enumerate(nodes) for out in node.output}
     keep = set()
-    for node in model.graph.node:
-        if node.op_type != "TopK":
+    for node in nodes:
+        if node.op_type == "TopK":
+            stack = [node.input[0]]
+        elif node.op_type in ("MoE", "QMoE") and node.domain == "com.microsoft":
+            stack = [node.input[1]]  # router_probs: ONNX Runtime's MoE does the top-k itself
+        else:
             continue
-        stack, path = [node.input[0]], []
+        path = []
         while stack:
-            name = stack.pop()
-            src = producer.get(name)
+            src = producer.get(stack.pop())
             if src is None:
                 continue
-            if src.op_type in ("MatMul", "Gemm"):
-                keep.add(src.name)
+            if nodes[src].op_type in ("MatMul", "Gemm"):
+                keep.add(src)
                 keep.update(path)
-            elif src.op_type in ROUTING_OPS:
-                path.append(src.name)
-                stack.extend(i for i in src.input[:1] if i)
-    keep.discard("")  # unnamed nodes cannot be excluded by name
+            elif nodes[src].op_type in ROUTING_OPS:
+                path.append(src)
+                stack.extend(i for i in nodes[src].input[:1] if i)
     return keep
 
 
@@ -137,7 +143,7 @@ class Reader:
 
 # Expert weight inputs of the MoE operators, all [experts, out, in] (nn.Linear per expert); shared
 # experts of ai.switchyard::MoE are [out, in]. Routers (input 1 / router_probs) are never touched.
-MOE_WEIGHT_INPUTS = {"ai.switchyard": (3, 5, 7, 14, 15, 16), "com.microsoft": (2, 4, 6)}
+MOE_WEIGHT_INPUTS = {"ai.switchyard": (3, 5, 7, 14, 15, 16)}
 
 
 def int8_per_channel(w, reduce_axis):
@@ -152,20 +158,26 @@ def int8_per_channel(w, reduce_axis):
     return codes, scale, perm, moved.shape
 
 
-def compress_weights(model, exclude):
-    """The model with the MoE / MatMul / Gemm weights as INT8 behind DequantizeLinear."""
+def compress_weights(model, exclude, routers=(), bits=8, block=0):
+    """The model with the MoE / MatMul / Gemm weights compressed: com.microsoft.MoE nodes become QMoE
+    (INT8 or INT4), the other weights INT8 behind DequantizeLinear."""
     import numpy as np
     import onnx
     from onnx import helper, numpy_helper
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
     if opset < 13:
         raise QuantizeError(f"--weights-only needs ai.onnx opset >= 13 for per-channel scales (the model has {opset})")
+    qmoe = [n for n in model.graph.node if n.op_type == "MoE" and n.domain == "com.microsoft" and n.name not in exclude]
+    if qmoe:
+        model = moe_to_qmoe(model, bits, block, exclude)
+    elif bits == 4:
+        raise QuantizeError("--bits 4 applies to com.microsoft.MoE experts (ONNX Runtime's QMoE); the model has none")
     initializers = {t.name: t for t in model.graph.initializer}
     targets = {}  # initializer name -> reduction axis
-    for node in model.graph.node:
-        if node.name in exclude:
+    for index, node in enumerate(model.graph.node):
+        if node.name in exclude or index in routers:
             continue
-        if node.op_type == "MoE" and node.domain in MOE_WEIGHT_INPUTS:
+        if node.op_type == "MoE" and node.domain == "ai.switchyard":
             for slot in MOE_WEIGHT_INPUTS[node.domain]:
                 if slot < len(node.input) and node.input[slot] in initializers:
                     targets[node.input[slot]] = -1
@@ -175,7 +187,7 @@ def compress_weights(model, exclude):
         elif node.op_type == "Gemm" and node.domain == "" and node.input[1] in initializers:
             trans_b = next((a.i for a in node.attribute if a.name == "transB"), 0)
             targets[node.input[1]] = 1 if trans_b else 0
-    if not targets:
+    if not targets and not qmoe:
         raise QuantizeError("--weights-only: the model has no MoE, MatMul or Gemm weights to compress")
     kept, nodes, before, after = [], [], 0, 0
     for t in model.graph.initializer:
@@ -203,6 +215,8 @@ def compress_weights(model, exclude):
             nodes.append(helper.make_node("Transpose", [dq_out], [base], perm=inverse, name=base + "_Transpose"))
     del model.graph.initializer[:]
     model.graph.initializer.extend(kept)
+    if not targets:
+        return model
     graph_inputs = [i for i in model.graph.input if i.name not in targets]  # IR < 4 lists initializers as inputs
     del model.graph.input[:]
     model.graph.input.extend(graph_inputs)
@@ -210,6 +224,69 @@ def compress_weights(model, exclude):
     del model.graph.node[:]
     model.graph.node.extend(nodes + rest)  # the dequantized weights come first (topological order)
     print(f"compressed {len(targets)} weights to INT8: {before / 1024:.0f} KiB -> {after / 1024:.0f} KiB", file=sys.stderr)
+    return model
+
+
+def quantize_symmetric(w, bits, block):
+    """ONNX Runtime's QMoE weight format for w [E, rows, K]: unsigned codes q + 2^(bits-1) (two per byte
+    for 4 bits, the lower index in the low nibble), scales max|w| / qmax per row or per block of K."""
+    import numpy as np
+    E, rows, K = w.shape
+    qmax = (1 << (bits - 1)) - 1
+    blocks = w.reshape(E, rows, -1, block) if block else w[:, :, None, :]
+    scale = np.maximum(np.abs(blocks).max(axis=-1), 1e-8) / qmax
+    q = np.clip(np.rint(blocks / scale[..., None]), -qmax - 1, qmax).astype(np.int32) + (1 << (bits - 1))
+    q = q.reshape(E, rows, K).astype(np.uint8)
+    if bits == 4:
+        q = (q[..., 0::2] | (q[..., 1::2] << 4)).astype(np.uint8)
+    return q, (scale if block else scale[..., 0]).astype(np.float32)
+
+
+def moe_to_qmoe(model, bits, block=0, exclude=()):
+    """Every com.microsoft.MoE node with initializer weights becomes com.microsoft.QMoE (ONNX Runtime's
+    quantized MoE: symmetric INT8 / INT4 expert weights, one scale per row or per `block` inputs)."""
+    import onnx
+    from onnx import helper, numpy_helper
+    inits = {t.name: t for t in model.graph.initializer}
+    replaced, nodes, dropped = 0, [], set()
+    for node in model.graph.node:
+        if node.op_type != "MoE" or node.domain != "com.microsoft" or node.name in exclude or not all(
+                node.input[i] in inits for i in (2, 4) if i < len(node.input)):
+            nodes.append(node)
+            continue
+        names = list(node.input) + [""] * (8 - len(node.input))
+        x, logits, fc1, b1, fc2, b2, fc3, b3 = names
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        if attrs.get("activation_type") == "swiglu" and attrs.get("swiglu_fusion", 0) != 1:
+            raise QuantizeError(f"node '{node.name}': ONNX Runtime's QMoE takes SwiGLU weights interleaved only "
+                                "(swiglu_fusion=1)")
+        inputs = [x, logits]
+        for w, b in ((fc1, b1), (fc2, b2), (fc3, b3)):
+            if not w:
+                inputs += ["", "", ""]
+                continue
+            weights = numpy_helper.to_array(inits[w])
+            if block and weights.shape[2] % block:
+                raise QuantizeError(f"--block-size {block} does not divide the {weights.shape[2]} inputs of '{w}'")
+            q, s = quantize_symmetric(weights, bits, block)
+            model.graph.initializer.extend([numpy_helper.from_array(q, w + "_quantized"), numpy_helper.from_array(s, w + "_scales")])
+            dropped.add(w)
+            inputs += [w + "_quantized", w + "_scales", b]
+        while inputs[-1] == "":
+            inputs.pop()
+        attrs["expert_weight_bits"] = bits
+        if block:
+            attrs["block_size"] = block
+        nodes.append(helper.make_node("QMoE", inputs, list(node.output), name=node.name, domain="com.microsoft", **attrs))
+        replaced += 1
+    kept = [t for t in model.graph.initializer if t.name not in dropped]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(kept)
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    if replaced:
+        print(f"{replaced} com.microsoft.MoE node(s) -> com.microsoft.QMoE, INT{bits} experts"
+              f"{f', block {block}' if block else ', one scale per row'}", file=sys.stderr)
     return model
 
 
@@ -247,7 +324,11 @@ def main(argv=None):
     parser.add_argument("--quantize-router", action="store_true", help="also quantize the MoE routers")
     parser.add_argument("--uint8-activations", action="store_true", help="activations as uint8 (default int8)")
     parser.add_argument("--weights-only", action="store_true",
-                        help="INT8 weights only, no calibration (MoE experts, MatMul/Gemm weights)")
+                        help="compress weights only, no calibration (MoE experts, MatMul/Gemm weights)")
+    parser.add_argument("--bits", type=int, choices=[4, 8], default=8,
+                        help="--weights-only: bits of com.microsoft.MoE experts (QMoE); other weights are INT8")
+    parser.add_argument("--block-size", type=int, default=0,
+                        help="--weights-only: QMoE inputs per scale (0: one scale per row; e.g. 32, 64, 128)")
     args = parser.parse_args(argv)
     try:
         run(args)
@@ -284,9 +365,13 @@ def run(args):
     exclude = set(args.exclude_nodes)
     exclude |= {n.name for n in model.graph.node if n.op_type in set(args.exclude_types)}
     routers = set() if args.quantize_router else router_nodes(model)
-    exclude |= routers
+    # By name for quantize_static's scope (an unnamed router cannot be excluded there); by index below.
+    exclude |= {model.graph.node[i].name for i in routers if model.graph.node[i].name}
     if args.weights_only:
-        write_atomically(args.output, out_dir, compress_weights(model, exclude), f"int8 weights-only")
+        if args.block_size < 0 or (args.block_size and args.block_size % 16):
+            raise QuantizeError("--block-size must be 0 or a positive multiple of 16")
+        write_atomically(args.output, out_dir, compress_weights(model, exclude, routers, args.bits, args.block_size),
+                         f"int{args.bits} weights-only")
         return
     feeds = calibration_inputs(args, model)
     batch = args.batch

@@ -35,6 +35,18 @@ struct Attribute {
   std::vector<float> floats;
   std::vector<int64_t> ints;
   std::vector<std::string> strings;
+
+  static Attribute integer(int64_t v) {
+    Attribute a;
+    a.i = v;
+    return a;
+  }
+  static Attribute string(std::string v) {
+    Attribute a;
+    a.kind = Kind::kString;
+    a.s = std::move(v);
+    return a;
+  }
 };
 
 struct Value {

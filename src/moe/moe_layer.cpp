@@ -172,7 +172,7 @@ void finish_first_projection(const MoeConfig& c, const float* b1, const float* b
 // First projection of expert e over its rows [r0, r1) for the panels [q0, q1) of the inter dimension.
 void first_projection(const MoeConfig& c, const MoeWeights& w, int64_t e, int64_t r0, int64_t r1, int64_t q0, int64_t q1,
                       const LinearRows& gathered, float* hidden, float* up) {
-  const int64_t H = c.hidden, I = c.inter, n = r1 - r0;
+  const int64_t I = c.inter, n = r1 - r0;
   const int64_t j0 = q0 * kPanelWidth, cols = std::min(I, q1 * kPanelWidth) - j0;
   const LinearRows a = gathered.from(r0);
   float* h = hidden + r0 * I;
@@ -190,7 +190,7 @@ void first_projection(const MoeConfig& c, const MoeWeights& w, int64_t e, int64_
 // Second projection of expert e over its rows [r0, r1) for the panels [q0, q1) of the output: hidden W2 + b2.
 void second_projection(const MoeConfig& c, const MoeWeights& w, int64_t e, int64_t r0, int64_t r1, int64_t q0, int64_t q1,
                        const LinearRows& hidden, float* expert_out) {
-  const int64_t H = c.hidden, I = c.inter, n = r1 - r0;
+  const int64_t H = c.hidden, n = r1 - r0;
   float* y = expert_out + r0 * H;
   linear_gemm(w.w2, e, n, hidden.from(r0), q0, q1, y, H);
   if (w.b2.defined()) {

@@ -80,8 +80,8 @@ def test_qmoe_matches_onnxruntime(tmp_path, activation, fusion, bits, block):
 
 @pytest.mark.parametrize("change, message", [
     (lambda n: n.attribute.extend([onnx.helper.make_attribute("expert_weight_bits", 3)]), "expert_weight_bits must be 4 or 8"),
-    (lambda n: n.input.extend(["", "", "", "", "", "fc1_w_q"]), "zero points (asymmetric weights) are not supported"),
-    (lambda n: n.input.__setitem__(3, "fc2_w_s"), "scales"),
+    (lambda n: n.input.extend(["", "", "", "", "", "fc1_w_quantized"]), "zero points (asymmetric weights) are not supported"),
+    (lambda n: n.input.__setitem__(3, "fc2_w_scales"), "scales"),
 ])
 def test_qmoe_errors_are_one_line(cli, tmp_path, change, message):
     from ms_moe_models import to_qmoe
@@ -97,3 +97,21 @@ def test_qmoe_errors_are_one_line(cli, tmp_path, change, message):
     np.savez(tmp_path / "in.npz", x=np.zeros((2, 64), np.float32))
     proc = cli("run", path, "--inputs", tmp_path / "in.npz", check=False)
     assert proc.returncode != 0 and message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_quantize_weights_only_int4_writes_qmoe(cli, tmp_path):
+    """`switchyard quantize --weights-only --bits 4 --block-size 32`: com.microsoft.MoE becomes QMoE, which
+    ONNX Runtime runs with its own INT4 kernel and Switchyard with the same codes."""
+    switchyard = pytest.importorskip("switchyard")
+    source, out = tmp_path / "moe.onnx", tmp_path / "moe_int4.onnx"
+    onnx.save(build(E=4, k=2, H=64, I=96, activation="swiglu", normalize=1, fusion=1), source)
+    proc = cli("quantize", source, "-o", out, "--weights-only", "--bits", "4", "--block-size", "32")
+    assert "com.microsoft.QMoE, INT4 experts, block 32" in proc.stderr
+    model = onnx.load(out)
+    assert [n.op_type for n in model.graph.node] == ["MatMul", "QMoE"]
+    x = np.random.default_rng(3).normal(0, 1, (8, 64)).astype(np.float32)
+    theirs = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    ours = switchyard.InferenceSession(str(out)).run(None, {"x": x})[0]
+    assert np.linalg.norm(ours - theirs) <= 2e-3 * np.linalg.norm(theirs)
+    bad = cli("quantize", source, "-o", tmp_path / "x.onnx", "--weights-only", "--bits", "4", "--block-size", "24", check=False)
+    assert bad.returncode == 1 and "--block-size must be 0 or a positive multiple of 16" in bad.stderr

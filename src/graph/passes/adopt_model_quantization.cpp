@@ -59,11 +59,9 @@ void adopt_model_quantization(Graph& g) {
       // per block_size inputs, as stored.
       const bool int4 = n.attr_int("expert_weight_bits", 8) == 4;
       const int64_t block = n.attr_int("block_size", 0);
-      Attribute a;
-      a.kind = Attribute::Kind::kString;
-      a.s = int4 ? "int4-weights" : "int8-weights";
+      const Attribute a = Attribute::string(int4 ? "int4-weights" : "int8-weights");
       n.attrs["model_precision"] = a;
-      n.attrs["model_weight_group"] = Attribute{Attribute::Kind::kInt, 0, block > 0 ? block : int64_t{1} << 30};
+      n.attrs["model_weight_group"] = Attribute::integer(block > 0 ? block : int64_t{1} << 30);
       g.notes.push_back("QMoE '" + n.name + "': the model's expert weights are " + (int4 ? "INT4" : "INT8") + "; runs at precision " + a.s);
       continue;
     }
@@ -91,12 +89,10 @@ void adopt_model_quantization(Graph& g) {
     // INT8 activations too only where the model quantizes the layer's input (static QDQ); weights-only
     // compressed models keep FP32 activations, as written.
     const bool activations = n.attr_int("quantized_input", 0) != 0 || quantized_input(g, producer, n.inputs[0]);
-    Attribute a;
-    a.kind = Attribute::Kind::kString;
-    a.s = activations ? "int8" : "int8-weights";
+    const Attribute a = Attribute::string(activations ? "int8" : "int8-weights");
     n.attrs["model_precision"] = a;
     // One scale per whole column, as the model's per-channel scales (re-derives the model's codes).
-    n.attrs["model_weight_group"] = Attribute{Attribute::Kind::kInt, 0, int64_t{1} << 30};
+    n.attrs["model_weight_group"] = Attribute::integer(int64_t{1} << 30);
     if (dense)
       ++(activations ? dense_int8 : dense_weights);
     else

@@ -394,18 +394,12 @@ std::string try_fuse(Graph& g, size_t topk_index) {
   fused.op_type = "MoE";
   fused.domain = "ai.switchyard";
   fused.opset = 1;
-  fused.attrs["k"] = Attribute{Attribute::Kind::kInt, 0, k};
-  auto str_attr = [](const std::string& s) {
-    Attribute a;
-    a.kind = Attribute::Kind::kString;
-    a.s = s;
-    return a;
-  };
-  fused.attrs["activation"] = str_attr(e0.activation);
-  fused.attrs["scoring"] = str_attr(scoring);
-  fused.attrs["normalize"] = str_attr(normalize);
+  fused.attrs["k"] = Attribute::integer(k);
+  fused.attrs["activation"] = Attribute::string(e0.activation);
+  fused.attrs["scoring"] = Attribute::string(scoring);
+  fused.attrs["normalize"] = Attribute::string(normalize);
   if (std::all_of(experts.begin(), experts.end(), [](const Expert& ex) { return ex.quantized_input; }))
-    fused.attrs["quantized_input"] = Attribute{Attribute::Kind::kInt, 0, 1};  // read by adopt_model_quantization
+    fused.attrs["quantized_input"] = Attribute::integer(1);  // read by adopt_model_quantization
   std::vector<std::pair<int, Tensor>> weights;  // input slot -> constant
   // Stacked expert projections whose every expert weight the model gives as INT8 codes stay marked so.
   auto all_int8 = [&](const Linear Expert::*member) {

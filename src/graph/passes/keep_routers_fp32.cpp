@@ -41,10 +41,7 @@ void keep_routers_fp32(Graph& g) {
     }
   }
   for (int r : routers) {
-    Attribute a;
-    a.kind = Attribute::Kind::kString;
-    a.s = "fp32";
-    g.nodes[static_cast<size_t>(r)].attrs["model_precision"] = a;
+    g.nodes[static_cast<size_t>(r)].attrs["model_precision"] = Attribute::string("fp32");
     g.notes.push_back("router '" + g.nodes[static_cast<size_t>(r)].name + "' (not fused) stays FP32 at every precision");
   }
 }
