@@ -25,6 +25,8 @@ import onnx
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "python"))
 from ms_moe_models import build as build_ms_moe  # noqa: E402
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+from quantize import moe_to_qmoe  # noqa: E402
 
 SWITCHYARD = os.path.join(ROOT, "build", "switchyard")
 # (label, switchyard options)
@@ -59,6 +61,13 @@ def seed_rows():
         rows.append({"precision": "static int8 QDQ (switchyard quantize)",
                      "top1": float(re.search(r"accuracy:\s+([0-9.]+)", out).group(1)), "torch_top1": torch_acc})
         print(f"seed classifier static int8: {rows[-1]['top1']:.4f}", flush=True)
+        compressed = os.path.join(work, "seed_int8_weights.onnx")
+        subprocess.run([sys.executable, os.path.join(ROOT, "tools", "quantize.py"), os.path.join(ROOT, "models", "seed_classifier.onnx"),
+                        "-o", compressed, "--weights-only"], check=True, capture_output=True)
+        out = cli("eval", compressed)
+        rows.append({"precision": "int8 weights-only file (switchyard quantize --weights-only)",
+                     "top1": float(re.search(r"accuracy:\s+([0-9.]+)", out).group(1)), "torch_top1": torch_acc})
+        print(f"seed classifier int8 weights-only: {rows[-1]['top1']:.4f}", flush=True)
     for r in rows:
         r["vs_fp32_points"] = 100 * (r["top1"] - rows[0]["top1"])
         r["vs_torch_points"] = 100 * (r["top1"] - torch_acc)
@@ -77,12 +86,26 @@ def layer_rows(workdir, name, spec, tokens):
         cli("run", path, "--inputs", os.path.join(workdir, "in.npz"), "--outputs", os.path.join(workdir, "out.npz"), *options)
         got = np.load(os.path.join(workdir, "out.npz"))
         outs[p] = (got["y"].astype(np.float64), got["logits"])
+    # ONNX Runtime's quantized MoE format (com.microsoft.QMoE from `switchyard quantize --weights-only`):
+    # INT8 per row, INT4 per block of 32, run by ONNX Runtime and by Switchyard.
+    import onnxruntime as ort
+    for bits, block in ((8, 0), (4, 32)):
+        quantized = onnx.ModelProto()
+        quantized.CopyFrom(model)
+        qpath = os.path.join(workdir, "layer_qmoe.onnx")
+        onnx.save(moe_to_qmoe(quantized, bits, block), qpath)
+        label = f"int{bits} QMoE file{f', block {block}' if block else ''}"
+        y, logits = ort.InferenceSession(qpath, providers=["CPUExecutionProvider"]).run(["y", "logits"], {"x": x})
+        outs[f"{label}, ONNX Runtime"] = (y.astype(np.float64), logits)
+        cli("run", qpath, "--inputs", os.path.join(workdir, "in.npz"), "--outputs", os.path.join(workdir, "out.npz"))
+        got = np.load(os.path.join(workdir, "out.npz"))
+        outs[f"{label}, Switchyard"] = (got["y"].astype(np.float64), got["logits"])
+        os.remove(qpath)
     os.remove(os.path.join(workdir, "layer.weights"))
     y32, l32 = outs["fp32"]
     top = lambda logits: np.sort(np.argsort(-logits, axis=1, kind="stable")[:, :spec["k"]], axis=1)  # noqa: E731
     rows = []
-    for p, _ in PRECISIONS:
-        y, logits = outs[p]
+    for p, (y, logits) in outs.items():
         d = y - y32
         per_token = np.sum(y * y32, 1) / np.sqrt(np.sum(y * y, 1) * np.sum(y32 * y32, 1))
         rows.append({"layer": name, "precision": p, "tokens": tokens,
@@ -103,7 +126,9 @@ def write_markdown(path, seed, layers, command):
              "and expert inputs quantized per row at run time, INT32 sums; int4: the INT4 weights of int4-weights with",
              "int8's quantized inputs and integer sums; int8-weights / int4-weights: weight-only",
              "INT8 / INT4 with FP16 scales per 32 rows (`--weight-group`) and column, INT4 asymmetric); routers, dense layers and shared",
-             "experts stay FP32, so routing is unchanged by construction (measured below from the logits).", "",
+             "experts stay FP32, so routing is unchanged by construction (measured below from the logits). Quantized",
+             "files carry their own precision: the QDQ and weights-only files of `switchyard quantize`, and ONNX Runtime's",
+             "com.microsoft.QMoE (`switchyard quantize --weights-only [--bits 4 --block-size 32]`), run by both engines.", "",
              "## Seed classifier, Fashion-MNIST test set (10,000 images)", "",
              "| precision | top-1 | vs Switchyard FP32 | vs PyTorch |", "| --- | ---: | ---: | ---: |"]
     for r in seed:

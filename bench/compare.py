@@ -15,11 +15,14 @@ Cases
   quantized activations (`int8`, VNNI) and, at 1 token, INT4 weights with INT8 activations (`int4`)
   and weight-only INT8 / INT4 experts (`int8-weights`, `int4-weights`, group 32); ratios are to ONNX
   Runtime's FP32, and the table adds each precision's speed-up over the same engine's FP32. ONNX
-  Runtime's own quantized MoE (com.microsoft.QMoE) is not run; OpenVINO cannot load the MoE op at all.
+  Runtime's own quantized MoE runs too: the layer as com.microsoft.QMoE (`switchyard quantize
+  --weights-only`) with INT8 experts (one scale per row) and INT4 experts (blocks of 32), in ONNX
+  Runtime's kernels and in Switchyard (int8-weights / int4-weights on the same codes). OpenVINO cannot
+  load the MoE ops at all.
 - seed classifier precisions of every engine: Switchyard bf16 / int8 (its MoE experts), OpenVINO's BF16
   inference hint, and the static INT8 QDQ model written by `switchyard quantize` (tools/quantize.py,
   256 calibration images) in ONNX Runtime and OpenVINO (their INT8 kernels) and in Switchyard (which
-  runs it unfused, dequantizing: the QDQ pattern breaks MoE fusion).
+  drops the activation Q/DQ pairs, fuses the MoE and runs its small experts FP32 on the INT8 weights).
 - expert scaling: E = 8, 32, 128, 256 at k=2, 256 tokens, H=512, I=512 (SwiGLU): efficiency =
   roofline time / measured time, roofline = max(FLOPs / FP32 peak, expert bytes touched / bandwidth),
   with the peak (a 1024^3 GEMM) and the bandwidth measured in the same run on the same threads, next to
@@ -43,6 +46,8 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "python"))
 from ms_moe_models import build as build_ms_moe  # noqa: E402
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+from quantize import moe_to_qmoe  # noqa: E402
 
 SWITCHYARD = os.path.join(ROOT, "build", "switchyard")
 
@@ -108,8 +113,10 @@ def run_switchyard(path, input_name, pool, batch, threads, duration, precision="
     pool_file = os.path.join(workdir, "pool.npz")
     np.savez(pool_file, **{input_name: pool})
     out = os.path.join(workdir, "sy.json")
+    # Quantized models (QDQ, QMoE) carry their precision: compiled at the default, the model's wins.
+    flag = "fp32" if "qdq" in precision or "qmoe" in precision else precision.split()[0]
     subprocess.run([SWITCHYARD, "bench", path, "--inputs", pool_file, "--batch", str(batch), "--threads", str(threads),
-                    "--duration", str(duration), "--json", out, "--precision", precision.split()[0]], check=True, capture_output=True,
+                    "--duration", str(duration), "--json", out, "--precision", flag], check=True, capture_output=True,
                    text=True)
     with open(out) as f:
         r = json.load(f)
@@ -182,6 +189,14 @@ def moe_case(args, workdir, name, E, k, H, I, activation, tokens_list, roof):
                          fusion=1 if activation == "swiglu" else 0, seed=E)
     path = os.path.join(workdir, f"{name}.onnx")
     import onnx
+    # ONNX Runtime's own quantized MoE (com.microsoft.QMoE, `switchyard quantize --weights-only`): INT8
+    # per row and INT4 per block of 32, run by ONNX Runtime's kernels and by Switchyard (same codes).
+    qmoe = {}
+    for bits, block in ((8, 0), (4, 32)):
+        quantized = onnx.ModelProto()
+        quantized.CopyFrom(model)
+        qmoe[bits] = os.path.join(workdir, f"{name}_int{bits}_qmoe.onnx")
+        onnx.save(moe_to_qmoe(quantized, bits, block), qmoe[bits])
     onnx.save(model, path, save_as_external_data=True, location=f"{name}.weights")
     expert_bytes = (3 if activation == "swiglu" else 2) * H * I * 4
     rng = np.random.default_rng(0)
@@ -198,8 +213,11 @@ def moe_case(args, workdir, name, E, k, H, I, activation, tokens_list, roof):
         # BF16 and INT8 everywhere; the weight-only formats where they pay: decode, bound by the
         # weights' bytes.
         precisions = ("bf16", "int8") if tokens > 1 else ("fp16", "bf16", "int8", "int4", "int8-weights", "int4-weights")
+        precisions += tuple((engine, f"{label} qmoe", qmoe[bits]) for bits, label in ((8, "int8-weights"), (4, "int4-weights"))
+                            for engine in ("onnxruntime", "switchyard"))
         rows += measure(f"{name} tokens={tokens}", path, "x", pool, tokens, args, workdir, extra, precisions)
-    os.remove(os.path.join(workdir, f"{name}.weights"))
+    for f in [os.path.join(workdir, f"{name}.weights"), *qmoe.values()]:
+        os.remove(f)
     return rows
 
 
@@ -238,7 +256,7 @@ def main():
                        check=True, capture_output=True)
         seed_precisions = ("bf16", "int8", ("openvino", "bf16", seed), ("onnxruntime", "int8 qdq", qdq),
                            ("onnxruntime", "int8 qdq, basic opt", qdq), ("openvino", "int8 qdq", qdq),
-                           ("switchyard", "fp32 on int8 qdq", qdq))
+                           ("switchyard", "int8 qdq", qdq))
         for batch in (1, 64, 1024):
             cases += measure("seed classifier", seed, "image", images, batch, args, workdir, precisions=seed_precisions)
         cases += moe_case(args, workdir, "moe E8 k2 H1024 I2816 relu", 8, 2, 1024, 2816, "relu", (1, 256), roof)
