@@ -69,6 +69,14 @@ int Graph::find(const std::string& name) const {
   return it == value_by_name.end() ? -1 : it->second;
 }
 
+std::vector<int> Graph::producers() const {
+  std::vector<int> producer(values.size(), -1);
+  for (size_t n = 0; n < nodes.size(); ++n)
+    for (int out : nodes[n].outputs)
+      if (out >= 0) producer[static_cast<size_t>(out)] = static_cast<int>(n);
+  return producer;
+}
+
 size_t Graph::count_nodes_recursive() const {
   size_t n = nodes.size();
   for (const Node& node : nodes)

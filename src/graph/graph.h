@@ -96,6 +96,8 @@ struct Graph {
   int add_value(Value v);
   int find(const std::string& name) const;  // -1 if absent
   size_t count_nodes_recursive() const;
+  // Per value id, the index of the node that produces it (-1: input, initializer, or none).
+  std::vector<int> producers() const;
 };
 
 struct Model {

@@ -48,10 +48,7 @@ bool quantized_input(const Graph& g, const std::vector<int>& producer, int v) {
 }  // namespace
 
 void adopt_model_quantization(Graph& g) {
-  std::vector<int> producer(g.values.size(), -1);
-  for (size_t i = 0; i < g.nodes.size(); ++i)
-    for (int out : g.nodes[i].outputs)
-      if (out >= 0) producer[static_cast<size_t>(out)] = static_cast<int>(i);
+  const std::vector<int> producer = g.producers();
   int dense_int8 = 0, dense_weights = 0;
   for (Node& n : g.nodes) {
     if (n.op_type == "QMoE" && n.domain == "com.microsoft") {

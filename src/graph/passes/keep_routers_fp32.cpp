@@ -15,10 +15,7 @@ void keep_routers_fp32(Graph& g) {
   static const std::set<std::string> kRoutingOps = {"Softmax", "Sigmoid", "Add", "Sub", "Mul", "Div", "Reshape",
                                                     "Flatten", "Cast", "Identity", "Squeeze", "Unsqueeze",
                                                     "Transpose", "LogSoftmax"};
-  std::vector<int> producer(g.values.size(), -1);
-  for (size_t i = 0; i < g.nodes.size(); ++i)
-    for (int out : g.nodes[i].outputs)
-      if (out >= 0) producer[static_cast<size_t>(out)] = static_cast<int>(i);
+  const std::vector<int> producer = g.producers();
   std::set<int> routers;
   for (const Node& n : g.nodes) {
     // Routing scores end in a TopK, or in the router_probs input of ONNX Runtime's MoE operator.

@@ -95,10 +95,7 @@ void collect_captured(const Graph& g, std::set<std::string>& names) {
 }  // namespace
 
 void remove_fake_quantization(Graph& g) {
-  std::vector<int> producer(g.values.size(), -1);
-  for (size_t n = 0; n < g.nodes.size(); ++n)
-    for (int out : g.nodes[n].outputs)
-      if (out >= 0) producer[static_cast<size_t>(out)] = static_cast<int>(n);
+  const std::vector<int> producer = g.producers();
   std::set<std::string> captured;  // values that subgraphs read by name keep their producer
   collect_captured(g, captured);
   std::set<int> graph_outputs(g.outputs.begin(), g.outputs.end());
