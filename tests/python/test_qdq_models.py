@@ -120,3 +120,17 @@ def test_weights_only_needs_opset_13(tmp_path, switchyard_bin):
     proc = compress(switchyard_bin, path, tmp_path / "out.onnx", check=False)
     assert proc.returncode == 1 and "opset >= 13" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out.onnx").exists() and list(tmp_path.iterdir()) == [path]
+
+
+def test_malformed_qdq_pairs_give_one_line_errors(cli, tmp_path):
+    """Omitted operands around Q/DQ pairs: the passes leave them alone and the kernels say what is wrong."""
+    inits = [numpy_helper.from_array(np.array(0.1, np.float32), "s"), numpy_helper.from_array(np.array(0, np.int8), "z")]
+    for dq_inputs in (["", "s", "z"], ["q", "", "z"]):
+        nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"]), helper.make_node("DequantizeLinear", dq_inputs, ["y"])]
+        graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])], inits)
+        path = tmp_path / "bad.onnx"
+        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+        np.savez(tmp_path / "in.npz", x=np.ones(2, np.float32))
+        proc = cli("run", path, "--inputs", tmp_path / "in.npz", check=False)
+        assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr

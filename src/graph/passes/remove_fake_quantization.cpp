@@ -103,6 +103,7 @@ void remove_fake_quantization(Graph& g) {
   int removed = 0, relus = 0;
   for (Node& dq : g.nodes) {
     if (dq.op_type != "DequantizeLinear" || !dq.domain.empty() || dq.inputs.size() < 2 || dq.outputs.size() != 1) continue;
+    if (dq.inputs[0] < 0 || dq.inputs[1] < 0 || dq.outputs[0] < 0) continue;  // malformed: the kernel reports it
     const int q_index = producer[static_cast<size_t>(dq.inputs[0])];
     if (q_index < 0) continue;
     const Node& q = g.nodes[static_cast<size_t>(q_index)];
@@ -110,6 +111,7 @@ void remove_fake_quantization(Graph& g) {
         !same_constant(g, q.inputs[1], dq.inputs[1]) || !same_constant(g, zero_point(q), zero_point(dq)))
       continue;
     int in = q.inputs[0];
+    if (in < 0) continue;
     while (replacement[static_cast<size_t>(in)] >= 0) in = replacement[static_cast<size_t>(in)];
     const int out = dq.outputs[0];
     // Only FP32 round trips (an FP16 or INT32 input would change type without the pair).
