@@ -77,6 +77,16 @@ def seed_rows():
 def layer_rows(workdir, name, spec, tokens):
     model = build_ms_moe(normalize=1, biases=False, fusion=1 if spec["activation"] == "swiglu" else 0, seed=spec["E"], **spec)
     model.graph.output.append(onnx.helper.make_tensor_value_info("logits", onnx.TensorProto.FLOAT, ["tokens", spec["E"]]))
+    # ONNX Runtime's quantized MoE format (com.microsoft.QMoE from `switchyard quantize --weights-only`):
+    # INT8 per row, INT4 per block of 32, run by ONNX Runtime and by Switchyard. (Written before the
+    # FP32 model is saved with external data, which detaches the in-memory weights.)
+    qmoe = {}
+    for bits, block in ((8, 0), (4, 32)):
+        quantized = onnx.ModelProto()
+        quantized.CopyFrom(model)
+        label = f"int{bits} QMoE file{f', block {block}' if block else ''}"
+        qmoe[label] = os.path.join(workdir, f"layer_int{bits}_qmoe.onnx")
+        onnx.save(moe_to_qmoe(quantized, bits, block), qmoe[label])
     path = os.path.join(workdir, "layer.onnx")
     onnx.save(model, path, save_as_external_data=True, location="layer.weights")
     x = np.random.default_rng(7).normal(0, 1, (tokens, spec["H"])).astype(np.float32)
@@ -86,15 +96,8 @@ def layer_rows(workdir, name, spec, tokens):
         cli("run", path, "--inputs", os.path.join(workdir, "in.npz"), "--outputs", os.path.join(workdir, "out.npz"), *options)
         got = np.load(os.path.join(workdir, "out.npz"))
         outs[p] = (got["y"].astype(np.float64), got["logits"])
-    # ONNX Runtime's quantized MoE format (com.microsoft.QMoE from `switchyard quantize --weights-only`):
-    # INT8 per row, INT4 per block of 32, run by ONNX Runtime and by Switchyard.
     import onnxruntime as ort
-    for bits, block in ((8, 0), (4, 32)):
-        quantized = onnx.ModelProto()
-        quantized.CopyFrom(model)
-        qpath = os.path.join(workdir, "layer_qmoe.onnx")
-        onnx.save(moe_to_qmoe(quantized, bits, block), qpath)
-        label = f"int{bits} QMoE file{f', block {block}' if block else ''}"
+    for label, qpath in qmoe.items():
         y, logits = ort.InferenceSession(qpath, providers=["CPUExecutionProvider"]).run(["y", "logits"], {"x": x})
         outs[f"{label}, ONNX Runtime"] = (y.astype(np.float64), logits)
         cli("run", qpath, "--inputs", os.path.join(workdir, "in.npz"), "--outputs", os.path.join(workdir, "out.npz"))
