@@ -58,9 +58,6 @@ struct Value {
   // Constant that the model gives as INT8 codes times scales (folded DequantizeLinear of a symmetric
   // INT8 weight, possibly reshaped or transposed): a MoE node reading such expert weights runs INT8.
   bool dequantized_int8 = false;
-  // Activation that the model rounds through INT8 (a QuantizeLinear/DequantizeLinear pair that
-  // remove_fake_quantization dropped): INT8 weights reading it may run with INT8 activations too.
-  bool quantized_activation = false;
 };
 
 struct Node {

@@ -51,13 +51,12 @@ std::shared_ptr<const Plan> compile_plan(std::shared_ptr<const Graph> graph, Pre
     // A per-node override beats the precision the model states for the node (e.g. a MoE layer with
     // INT8 weights, adopt_model_quantization.cpp), which beats the compile-wide precision.
     Precision node_precision = precision;
-    int64_t node_group = weight_group;
-    if (override_it != overrides.end()) {
+    if (override_it != overrides.end())
       node_precision = override_it->second;
-    } else if (node.has("model_precision")) {
+    else if (node.has("model_precision"))
       node_precision = parse_precision(node.attr_string("model_precision", "fp32"));
-      node_group = node.attr_int("model_weight_group", weight_group);
-    }
+    // The scale granularity of weights the model quantized is theirs, whatever the precision.
+    const int64_t node_group = node.attr_int("model_weight_group", weight_group);
     KernelBuildInfo info{node, {}, node_precision, node_group};
     for (int in : node.inputs) {
       const Value* v = in >= 0 ? &g.values[static_cast<size_t>(in)] : nullptr;

@@ -64,8 +64,8 @@ def test_swiglu_layouts_agree(cli, tmp_path, fusion):
 @pytest.mark.parametrize("activation, fusion", [("relu", 0), ("swiglu", 1)])
 @pytest.mark.parametrize("bits, block", [(8, 0), (4, 0), (4, 32)])
 def test_qmoe_matches_onnxruntime(tmp_path, activation, fusion, bits, block):
-    """com.microsoft.QMoE (INT8 / INT4 expert weights, per row or per block): ONNX Runtime's own quantized
-    MoE and Switchyard agree up to Switchyard's FP16 scales, i.e. the codes are the file's."""
+    """com.microsoft.QMoE (INT8 / INT4 expert weights, per row or per block): Switchyard runs the file's codes
+    with INT8 activations; with FP32 activations it agrees with ONNX Runtime up to its FP16 scales."""
     from ms_moe_models import to_qmoe
     switchyard = pytest.importorskip("switchyard")
     path = tmp_path / "qmoe.onnx"
@@ -73,9 +73,12 @@ def test_qmoe_matches_onnxruntime(tmp_path, activation, fusion, bits, block):
     x = np.random.default_rng(1).normal(0, 1, (16, 64)).astype(np.float32)
     theirs = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     session = switchyard.InferenceSession(str(path))
-    assert any(f"INT{bits}; runs at precision int{bits}-weights" in n for n in session.compile_notes)
-    ours = session.run(None, {"x": x})[0]
-    assert np.linalg.norm(ours - theirs) <= 2e-3 * np.linalg.norm(theirs)
+    note = next(n for n in session.compile_notes if n.startswith("QMoE"))
+    assert note.endswith(f"INT{bits}; runs at precision int{bits}")  # activations quantized per row at run time
+    assert np.linalg.norm(session.run(None, {"x": x})[0] - theirs) <= 0.03 * np.linalg.norm(theirs)
+    # With FP32 activations (a per-node override), exactly ONNX Runtime's arithmetic up to FP16 scales.
+    exact = switchyard.InferenceSession(str(path), precision_overrides={note.split("'")[1]: f"int{bits}-weights"})
+    assert np.linalg.norm(exact.run(None, {"x": x})[0] - theirs) <= 2e-3 * np.linalg.norm(theirs)
 
 
 @pytest.mark.parametrize("change, message", [
@@ -112,6 +115,6 @@ def test_quantize_weights_only_int4_writes_qmoe(cli, tmp_path):
     x = np.random.default_rng(3).normal(0, 1, (8, 64)).astype(np.float32)
     theirs = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     ours = switchyard.InferenceSession(str(out)).run(None, {"x": x})[0]
-    assert np.linalg.norm(ours - theirs) <= 2e-3 * np.linalg.norm(theirs)
+    assert np.linalg.norm(ours - theirs) <= 0.03 * np.linalg.norm(theirs)
     bad = cli("quantize", source, "-o", tmp_path / "x.onnx", "--weights-only", "--bits", "4", "--block-size", "24", check=False)
     assert bad.returncode == 1 and "--block-size must be 0 or a positive multiple of 16" in bad.stderr

@@ -1,21 +1,19 @@
-// Pass: MoE nodes and dense MatMul / Gemm layers whose weights the model gives in INT8 run INT8.
+// Pass: MoE nodes and dense MatMul / Gemm layers whose weights the model gives in INT8 / INT4 run so.
 //
-// A quantized model states its weight precision with DequantizeLinear on INT8 initializers (QDQ from
-// `switchyard quantize`, ONNX Runtime or NNCF, or weights-only QDQ feeding an ai.switchyard::MoE /
-// com.microsoft.MoE node). Constant folding turns those into FP32 constants marked dequantized_int8;
-// this pass gives every MoE node whose expert projections are all so marked (and every MatMul / Gemm
-// whose B is) the attribute
-// model_precision: "int8" when the model also quantizes the layer's input (static QDQ: an activation
-// Q/DQ pair, see remove_fake_quantization.cpp), else "int8-weights" (weights-only compression: FP32
-// activations, as written). The executor builds the node at that precision (ahead of
-// CompileOptions::precision, behind a per-node override). Both INT8 formats re-derive exactly the
-// model's codes (symmetric, one scale per output column, which is how per-channel QDQ weights are
-// quantized; int8-weights stores the scale in FP16); int8 quantizes the activations per row at run time
-// (finer than a QDQ model's calibrated per-tensor scale). Small MoE layers with
-// dense layers folded in stay FP32 (the one-pass tiny-expert kernel is FP32 only, and faster).
-#include <algorithm>
-#include <iterator>
-
+// A quantized model states its weight precision with DequantizeLinear on INT8 initializers (static QDQ
+// from `switchyard quantize`, ONNX Runtime or NNCF; weights-only files from `switchyard quantize
+// --weights-only`) or with com.microsoft.QMoE (INT8 / INT4 experts). Constant folding turns the former
+// into FP32 constants marked dequantized_int8. This pass gives every MoE node whose expert projections
+// are all so marked, every MatMul / Gemm whose B is, and every QMoE node the attributes model_precision
+// ("int8", or "int4" for 4-bit QMoE) and model_weight_group (one scale per whole column, or QMoE's
+// block_size). The executor builds the node at that precision, ahead of CompileOptions::precision and
+// behind a per-node override. Both formats re-derive the model's codes exactly: symmetric INT8 with one
+// scale per output column is how per-channel QDQ weights are quantized, and the INT4 packer finds
+// symmetric grids. Activations are quantized per row at run time (finer than a QDQ model's calibrated
+// per-tensor scale) whether or not the file quantizes them: OpenVINO's CPU plugin does the same for
+// compressed weights (dynamic quantization), and it is what makes the integer kernels pay; a per-node
+// override to int8-weights / int4-weights keeps FP32 activations. Small MoE layers with dense layers
+// folded in stay FP32 on the dequantized weights (the one-pass tiny-expert kernel is FP32 only, and faster).
 #include "graph/passes/pass_pipeline.h"
 
 namespace switchyard {
@@ -30,33 +28,16 @@ std::vector<size_t> expert_weight_slots(const Node& n) {
   return {};
 }
 
-// True if the model rounds value v through INT8, directly or before ops that only reshape it.
-bool quantized_input(const Graph& g, const std::vector<int>& producer, int v) {
-  for (int depth = 0; v >= 0 && depth < 16; ++depth) {
-    if (g.values[static_cast<size_t>(v)].quantized_activation) return true;
-    const int p = producer[static_cast<size_t>(v)];
-    if (p < 0) return false;
-    const Node& node = g.nodes[static_cast<size_t>(p)];
-    static const char* const kReshapes[] = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"};
-    if (!node.domain.empty() || std::find(std::begin(kReshapes), std::end(kReshapes), node.op_type) == std::end(kReshapes))
-      return false;
-    v = node.inputs.empty() ? -1 : node.inputs[0];
-  }
-  return false;
-}
-
 }  // namespace
 
 void adopt_model_quantization(Graph& g) {
-  const std::vector<int> producer = g.producers();
-  int dense_int8 = 0, dense_weights = 0;
+  int dense_int8 = 0;
   for (Node& n : g.nodes) {
     if (n.op_type == "QMoE" && n.domain == "com.microsoft") {
-      // ONNX Runtime's quantized MoE: weight-only INT8 / INT4 (FP32 activations), one scale per row or
-      // per block_size inputs, as stored.
+      // ONNX Runtime's quantized MoE: INT8 / INT4 weights, one scale per row or per block_size inputs.
       const bool int4 = n.attr_int("expert_weight_bits", 8) == 4;
       const int64_t block = n.attr_int("block_size", 0);
-      const Attribute a = Attribute::string(int4 ? "int4-weights" : "int8-weights");
+      const Attribute a = Attribute::string(int4 ? "int4" : "int8");
       n.attrs["model_precision"] = a;
       n.attrs["model_weight_group"] = Attribute::integer(block > 0 ? block : int64_t{1} << 30);
       g.notes.push_back("QMoE '" + n.name + "': the model's expert weights are " + (int4 ? "INT4" : "INT8") + "; runs at precision " + a.s);
@@ -83,22 +64,17 @@ void adopt_model_quantization(Graph& g) {
       g.notes.push_back("MoE '" + n.name + "': the model's expert weights are INT8; small experts run FP32 on them (faster)");
       continue;
     }
-    // INT8 activations too only where the model quantizes the layer's input (static QDQ); weights-only
-    // compressed models keep FP32 activations, as written.
-    const bool activations = n.attr_int("quantized_input", 0) != 0 || quantized_input(g, producer, n.inputs[0]);
-    const Attribute a = Attribute::string(activations ? "int8" : "int8-weights");
+    const Attribute a = Attribute::string("int8");
     n.attrs["model_precision"] = a;
     // One scale per whole column, as the model's per-channel scales (re-derives the model's codes).
     n.attrs["model_weight_group"] = Attribute::integer(int64_t{1} << 30);
     if (dense)
-      ++(activations ? dense_int8 : dense_weights);
+      ++dense_int8;
     else
-      g.notes.push_back("MoE '" + n.name + "': the model's expert weights are INT8" +
-                        (activations ? std::string(" and its input is quantized") : std::string()) + "; runs at precision " + a.s);
+      g.notes.push_back("MoE '" + n.name + "': the model's expert weights are INT8; runs at precision int8");
   }
-  if (dense_int8 + dense_weights > 0)
-    g.notes.push_back("dense layers with the model's INT8 weights: " + std::to_string(dense_int8) + " run at precision int8, " +
-                      std::to_string(dense_weights) + " at int8-weights");
+  if (dense_int8 > 0)
+    g.notes.push_back(std::to_string(dense_int8) + " dense layer(s) with the model's INT8 weights run at precision int8");
 }
 
 }  // namespace switchyard

@@ -39,7 +39,6 @@ struct Expert {
   bool gated = false;
   std::string activation;
   int scaled_value = -1;  // expert output times its routing weight
-  bool quantized_input = false;  // the model rounds the expert's input through INT8 (static QDQ)
 };
 
 class MoeMatcher {
@@ -322,7 +321,6 @@ std::string try_fuse(Graph& g, size_t topk_index) {
     if (gather->op_type != "Gather" || gather->attr_int("axis", 0) != 0) continue;
     Expert ex;
     const int a = gather->outputs[0];
-    ex.quantized_input = g.values[static_cast<size_t>(a)].quantized_activation;
     auto cs = m.consumers(a);
     int h = -1;
     if (cs.size() == 1 && m.linear_from(*cs[0], a, ex.fc1)) {
@@ -398,8 +396,6 @@ std::string try_fuse(Graph& g, size_t topk_index) {
   fused.attrs["activation"] = Attribute::string(e0.activation);
   fused.attrs["scoring"] = Attribute::string(scoring);
   fused.attrs["normalize"] = Attribute::string(normalize);
-  if (std::all_of(experts.begin(), experts.end(), [](const Expert& ex) { return ex.quantized_input; }))
-    fused.attrs["quantized_input"] = Attribute::integer(1);  // read by adopt_model_quantization
   std::vector<std::pair<int, Tensor>> weights;  // input slot -> constant
   // Stacked expert projections whose every expert weight the model gives as INT8 codes stay marked so.
   auto all_int8 = [&](const Linear Expert::*member) {

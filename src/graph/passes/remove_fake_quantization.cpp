@@ -5,7 +5,7 @@
 // written, each pair is two extra passes over the tensor, and the pairs hide the MoE routing subgraph
 // from fuse_moe_routing. Runtimes treat the pairs as an annotation and pick the kernels: ONNX Runtime
 // fuses them into its QLinear kernels, OpenVINO's low-precision transformations do likewise. Switchyard
-// runs the MoE experts that have INT8 weights (adopt_model_quantization.cpp) with INT8 activations
+// runs the layers that have INT8 weights (adopt_model_quantization.cpp) with INT8 activations
 // quantized per row at run time, and everything else in FP32 on the dequantized weights, so the pairs
 // are removed: consumers of the DQ read the Q's input. Results differ from the op-by-op QDQ graph by
 // the activation rounding and the clamping to the calibrated range, except at zero: a pair whose range
@@ -133,8 +133,6 @@ void remove_fake_quantization(Graph& g) {
     } else {
       replacement[static_cast<size_t>(out)] = in;
     }
-    g.values[static_cast<size_t>(in)].quantized_activation = true;
-    if (dq.op_type != "DequantizeLinear") g.values[static_cast<size_t>(out)].quantized_activation = true;
     ++removed;
   }
   if (removed == 0) return;
