@@ -17,7 +17,8 @@ Cases
   Runtime's FP32, and the table adds each precision's speed-up over the same engine's FP32. ONNX
   Runtime's own quantized MoE runs too: the layer as com.microsoft.QMoE (`switchyard quantize
   --weights-only`) with INT8 experts (one scale per row) and INT4 experts (blocks of 32), in ONNX
-  Runtime's kernels and in Switchyard (int8-weights / int4-weights on the same codes). OpenVINO cannot
+  Runtime's kernels and in Switchyard (int8 / int4 on the same codes, activations quantized per row at
+  run time: the precision the file gets by default). OpenVINO cannot
   load the MoE ops at all.
 - seed classifier precisions of every engine: Switchyard bf16 / int8 (its MoE experts), OpenVINO's BF16
   inference hint, and the static INT8 QDQ model written by `switchyard quantize` (tools/quantize.py,
@@ -213,7 +214,7 @@ def moe_case(args, workdir, name, E, k, H, I, activation, tokens_list, roof):
         # BF16 and INT8 everywhere; the weight-only formats where they pay: decode, bound by the
         # weights' bytes.
         precisions = ("bf16", "int8") if tokens > 1 else ("fp16", "bf16", "int8", "int4", "int8-weights", "int4-weights")
-        precisions += tuple((engine, f"{label} qmoe", qmoe[bits]) for bits, label in ((8, "int8-weights"), (4, "int4-weights"))
+        precisions += tuple((engine, f"int{bits} qmoe", qmoe[bits]) for bits in (8, 4)
                             for engine in ("onnxruntime", "switchyard"))
         rows += measure(f"{name} tokens={tokens}", path, "x", pool, tokens, args, workdir, extra, precisions)
     for f in [os.path.join(workdir, f"{name}.weights"), *qmoe.values()]:
