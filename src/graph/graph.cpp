@@ -77,6 +77,19 @@ std::vector<int> Graph::producers() const {
   return producer;
 }
 
+std::set<std::string> Graph::captured_by_subgraphs() const {
+  std::set<std::string> names;
+  for (const Node& n : nodes)
+    for (const auto& entry : n.attrs)
+      if (entry.second.kind == Attribute::Kind::kGraph && entry.second.g) {
+        for (const Value& v : entry.second.g->values)
+          if (v.from_outer_scope) names.insert(v.name);
+        const auto inner = entry.second.g->captured_by_subgraphs();
+        names.insert(inner.begin(), inner.end());
+      }
+  return names;
+}
+
 size_t Graph::count_nodes_recursive() const {
   size_t n = nodes.size();
   for (const Node& node : nodes)

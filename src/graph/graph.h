@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <variant>
@@ -95,6 +96,8 @@ struct Graph {
   size_t count_nodes_recursive() const;
   // Per value id, the index of the node that produces it (-1: input, initializer, or none).
   std::vector<int> producers() const;
+  // Names of this graph's values that subgraphs (If/Loop bodies, recursively) read from outside.
+  std::set<std::string> captured_by_subgraphs() const;
 };
 
 struct Model {

@@ -1,5 +1,6 @@
 #include "moe/moe_block.h"
 
+#include "ops/cpu_dispatch.h"
 #include "ops/scratch_layout.h"
 
 #include <algorithm>
@@ -47,10 +48,7 @@ void dense_rows(const DenseProjection& p, const float* x, int64_t rows, float* y
 }
 
 #ifdef SWITCHYARD_X86_KERNELS
-const bool kHasAvx512 = [] {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f") != 0;
-}();
+const bool kHasAvx512 = cpu_features().avx512;
 #endif
 
 }  // namespace

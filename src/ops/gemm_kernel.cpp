@@ -64,14 +64,7 @@ namespace {
 #endif
 
 // Chosen once at start-up: the AVX-512 kernel where the CPU has it, else the portable one.
-RowsKernel select_rows_kernel() {
-#ifdef SWITCHYARD_X86_KERNELS
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) return x86::f32_gemm_small_avx512;
-#endif
-  return gemm_rows;
-}
-const RowsKernel kRowsKernel = select_rows_kernel();
+const RowsKernel kRowsKernel = SY_PICK_KERNEL(avx512, x86::f32_gemm_small_avx512, gemm_rows);
 
 // Portable streaming product (see f32_gemm_stream_avx512).
 SY_MULTIVERSION("avx2,fma", "default")
@@ -90,13 +83,7 @@ void gemm_stream_portable(int64_t M, int64_t N, int64_t k0, int64_t k1, float al
 
 using StreamKernel = void (*)(int64_t, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t,
                               float, float*, int64_t);
-StreamKernel select_stream_kernel() {
-#ifdef SWITCHYARD_X86_KERNELS
-  if (__builtin_cpu_supports("avx512f")) return x86::f32_gemm_stream_avx512;
-#endif
-  return gemm_stream_portable;
-}
-const StreamKernel kStreamKernel = select_stream_kernel();
+const StreamKernel kStreamKernel = SY_PICK_KERNEL(avx512, x86::f32_gemm_stream_avx512, gemm_stream_portable);
 
 // Memory-bound small-M products on several threads: each thread streams its own contiguous block of
 // B's rows into an M x N partial sum; the partials (a few KB) are then added. Buffers grow once per thread.

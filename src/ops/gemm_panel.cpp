@@ -37,36 +37,15 @@ inline void panel_rows(int64_t K, const float* A, int64_t lda, const float* P, f
 
 using Kernel = void (*)(int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t, int64_t, float*, int64_t);
 
-Kernel select_kernel() {
-#ifdef SWITCHYARD_X86_KERNELS
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) return x86::f32_gemm_panel_avx512;
-#endif
-  return gemm_panels_portable;
-}
-const Kernel kKernel = select_kernel();
+const Kernel kKernel = SY_PICK_KERNEL(avx512, x86::f32_gemm_panel_avx512, gemm_panels_portable);
 
 using Bf16Kernel = void (*)(int64_t, int64_t, int64_t, const uint16_t*, int64_t, const uint16_t*, int64_t, int64_t, float*,
                             int64_t);
-Bf16Kernel select_bf16_kernel() {
-#ifdef SWITCHYARD_X86_KERNELS
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw")) return x86::bf16_gemm_panel_avx512;
-#endif
-  return gemm_panels_bf16_portable;
-}
-const Bf16Kernel kBf16Kernel = select_bf16_kernel();
+const Bf16Kernel kBf16Kernel = SY_PICK_KERNEL(avx512_bf16, x86::bf16_gemm_panel_avx512, gemm_panels_bf16_portable);
 
 using Fp16Kernel = void (*)(int64_t, int64_t, int64_t, const float*, int64_t, const uint16_t*, int64_t, int64_t, float*,
                             int64_t);
-Fp16Kernel select_fp16_kernel() {
-#ifdef SWITCHYARD_X86_KERNELS
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) return x86::f16_gemm_panel_avx512;
-#endif
-  return gemm_panels_fp16_portable;
-}
-const Fp16Kernel kFp16Kernel = select_fp16_kernel();
+const Fp16Kernel kFp16Kernel = SY_PICK_KERNEL(avx512, x86::f16_gemm_panel_avx512, gemm_panels_fp16_portable);
 
 inline uint16_t to_bf16(float f) {
   uint32_t u;

@@ -24,15 +24,11 @@ namespace {
 
 constexpr int64_t kFusedRows = 4;  // up to this many rows, dequantize in registers
 
-bool has_avx512() {
 #ifdef SWITCHYARD_X86_KERNELS
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f");
+const bool kAvx512 = cpu_features().avx512;
 #else
-  return false;
+constexpr bool kAvx512 = false;
 #endif
-}
-const bool kAvx512 = has_avx512();
 
 inline int code_at(const uint8_t* row, int bits, int64_t j) {
   if (bits == 8) return static_cast<int8_t>(row[j]);

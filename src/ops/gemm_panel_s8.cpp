@@ -56,14 +56,7 @@ void s8_gemm_portable(int64_t M, int64_t K, const uint8_t* A, int64_t lda, const
   }
 }
 
-Kernel select_kernel() {
-#ifdef SWITCHYARD_X86_KERNELS
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw")) return x86::s8_gemm_panel_avx512vnni;
-#endif
-  return s8_gemm_portable;
-}
-const Kernel kKernel = select_kernel();
+const Kernel kKernel = SY_PICK_KERNEL(avx512_vnni, x86::s8_gemm_panel_avx512vnni, s8_gemm_portable);
 
 }  // namespace
 
@@ -129,14 +122,7 @@ void quantize_rows_u8_portable(const float* A, int64_t M, int64_t K, int64_t lda
 
 namespace {
 using QuantizeRows = void (*)(const float*, int64_t, int64_t, int64_t, uint8_t*, int64_t, float*);
-QuantizeRows select_quantize_rows() {
-#ifdef SWITCHYARD_X86_KERNELS
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) return x86::quantize_rows_u8_avx512;
-#endif
-  return quantize_rows_u8_portable;
-}
-const QuantizeRows kQuantizeRows = select_quantize_rows();
+const QuantizeRows kQuantizeRows = SY_PICK_KERNEL(avx512, x86::quantize_rows_u8_avx512, quantize_rows_u8_portable);
 }  // namespace
 
 void quantize_rows_u8(const float* A, int64_t M, int64_t K, int64_t lda, uint8_t* out, int64_t ldo, float* scales) {
@@ -227,14 +213,7 @@ void s4_gemm_portable(int64_t M, int64_t K, int64_t group, const uint8_t* A, int
   }
 }
 
-S4Kernel select_s4_kernel() {
-#ifdef SWITCHYARD_X86_KERNELS
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw")) return x86::s4_gemm_panel_avx512vnni;
-#endif
-  return s4_gemm_portable;
-}
-const S4Kernel kS4Kernel = select_s4_kernel();
+const S4Kernel kS4Kernel = SY_PICK_KERNEL(avx512_vnni, x86::s4_gemm_panel_avx512vnni, s4_gemm_portable);
 
 void run_s4(S4Kernel kernel, int64_t M, const uint8_t* A, int64_t lda, const float* row_scales, const int32_t* group_sums,
             const S4Panels& w, int64_t index, int64_t p0, int64_t p1, float* C, int64_t ldc) {

@@ -18,17 +18,6 @@ namespace {
 constexpr size_t kMaxExpertBytes = 512 * 1024;
 constexpr size_t kMaxProjectionBytes = 1024 * 1024;
 
-// Names of outer-scope values read by the subgraphs of g's nodes (If/Loop bodies), recursively.
-void collect_captures(const Graph& g, std::set<std::string>& names) {
-  for (const Node& n : g.nodes)
-    for (const auto& [key, a] : n.attrs)
-      if (a.kind == Attribute::Kind::kGraph && a.g) {
-        for (const Value& v : a.g->values)
-          if (v.from_outer_scope) names.insert(v.name);
-        collect_captures(*a.g, names);
-      }
-}
-
 struct Folded {
   Tensor weight, bias;  // nn.Linear layout [out, in], [out] (undefined when C is absent)
 };
@@ -63,8 +52,7 @@ bool as_linear(const Graph& g, const Node& n, Folded& out) {
 }  // namespace
 
 void fuse_dense_around_moe(Graph& g) {
-  std::set<std::string> captured;
-  collect_captures(g, captured);
+  const std::set<std::string> captured = g.captured_by_subgraphs();
   std::vector<int> producer(g.values.size(), -1);
   std::vector<std::vector<int>> consumers(g.values.size());
   for (size_t n = 0; n < g.nodes.size(); ++n) {

@@ -81,23 +81,11 @@ bool clamps_at_zero(const Graph& g, const Node& q) {
 // Zero point operand, or -1 when omitted (both mean zero only if omitted on both sides).
 int zero_point(const Node& n) { return n.inputs.size() > 2 ? n.inputs[2] : -1; }
 
-void collect_captured(const Graph& g, std::set<std::string>& names) {
-  for (const Node& n : g.nodes)
-    for (const auto& [key, attr] : n.attrs)
-      if (attr.g)
-        for (const Node& inner : attr.g->nodes) {
-          for (int in : inner.inputs)
-            if (in >= 0) names.insert(attr.g->values[static_cast<size_t>(in)].name);
-          collect_captured(*attr.g, names);
-        }
-}
-
 }  // namespace
 
 void remove_fake_quantization(Graph& g) {
   const std::vector<int> producer = g.producers();
-  std::set<std::string> captured;  // values that subgraphs read by name keep their producer
-  collect_captured(g, captured);
+  const std::set<std::string> captured = g.captured_by_subgraphs();  // read by name: keep their producer
   std::set<int> graph_outputs(g.outputs.begin(), g.outputs.end());
   std::vector<int> replacement(g.values.size(), -1);  // DQ output -> the activation before its Q
   int removed = 0, relus = 0;
