@@ -42,6 +42,12 @@ struct Attribute {
     a.i = v;
     return a;
   }
+  static Attribute real(float v) {
+    Attribute a;
+    a.kind = Kind::kFloat;
+    a.f = v;
+    return a;
+  }
   static Attribute string(std::string v) {
     Attribute a;
     a.kind = Kind::kString;

@@ -27,7 +27,8 @@ MoeActivation parse_moe_activation(const std::string& n) {
 MoeScoring parse_moe_scoring(const std::string& n) {
   if (n == "softmax") return MoeScoring::kSoftmax;
   if (n == "sigmoid") return MoeScoring::kSigmoid;
-  throw Error("MoE: unknown scoring '" + n + "' (softmax, sigmoid)");
+  if (n == "none") return MoeScoring::kNone;
+  throw Error("MoE: unknown scoring '" + n + "' (softmax, sigmoid, none)");
 }
 MoeNormalize parse_moe_normalize(const std::string& n) {
   if (n == "none") return MoeNormalize::kNone;
@@ -44,7 +45,9 @@ const char* to_string(MoeActivation a) {
     default: return "identity";
   }
 }
-const char* to_string(MoeScoring s) { return s == MoeScoring::kSoftmax ? "softmax" : "sigmoid"; }
+const char* to_string(MoeScoring s) {
+  return s == MoeScoring::kSoftmax ? "softmax" : (s == MoeScoring::kSigmoid ? "sigmoid" : "none");
+}
 const char* to_string(MoeNormalize n) {
   return n == MoeNormalize::kNone ? "none" : (n == MoeNormalize::kSoftmax ? "softmax" : "sum");
 }

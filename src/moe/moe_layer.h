@@ -20,7 +20,7 @@ namespace switchyard {
 class ThreadPool;
 
 enum class MoeActivation { kRelu, kGelu, kGeluTanh, kSilu, kIdentity };  // kGelu: exact (erf)
-enum class MoeScoring { kSoftmax, kSigmoid };
+enum class MoeScoring { kSoftmax, kSigmoid, kNone };  // kNone: the raw logits choose and weigh
 enum class MoeNormalize { kNone, kSoftmax, kSum };
 
 MoeActivation parse_moe_activation(const std::string& name);
@@ -44,6 +44,7 @@ struct MoeConfig {
   // their best two, as DeepSeek-V3) compete for the k slots.
   int64_t n_group = 1, topk_group = 1;
   bool group_top2 = false;
+  float normalize_epsilon = 0.f;  // kSum divides by (sum + epsilon), as many routers write it
   float routed_scaling = 1.f;  // multiplies the final routing weights (DeepSeek's routed_scaling_factor)
   // Shared experts (DeepSeek, Qwen-MoE): one MLP of this width, same activation and gating as the
   // routed experts, applied to every token and added to the output (0: none).

@@ -78,8 +78,10 @@ void route_tokens(const MoeConfig& cfg, const float* logits, int64_t tokens, int
       for (int64_t e = 0; e < E; ++e) sum += p[e];
       const float inv = 1.f / sum;
       for (int64_t e = 0; e < E; ++e) p[e] *= inv;
-    } else {
+    } else if (cfg.scoring == MoeScoring::kSigmoid) {
       for (int64_t e = 0; e < E; ++e) p[e] = sigmoid(l[e]);
+    } else {
+      for (int64_t e = 0; e < E; ++e) p[e] = l[e];
     }
     // Top-k by repeated selection (k is small) on integer keys that order the floats as PyTorch's
     // topk does (NaN above everything, ties to the lower index through the strict '>'), with
@@ -115,6 +117,7 @@ void route_tokens(const MoeConfig& cfg, const float* logits, int64_t tokens, int
     } else if (cfg.normalize == MoeNormalize::kSum) {
       float sum = 0;
       for (int64_t j = 0; j < k; ++j) sum += w[j];
+      sum += cfg.normalize_epsilon;
       for (int64_t j = 0; j < k; ++j) w[j] /= sum;
     }
     if (cfg.routed_scaling != 1.f)

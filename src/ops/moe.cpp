@@ -12,8 +12,8 @@
 //          one MLP applied to every token and added (times sigmoid(x . gate) if given).
 // Outputs: 0 Y, shape of X (last dim N with an output projection); 1 expert_counts [E] int64
 //          (optional): tokens routed to each expert.
-// Attributes: k, activation (relu|gelu|silu|identity), scoring (softmax|sigmoid),
-//             normalize (none|softmax|sum); n_group, topk_group, group_score (max|top2sum):
+// Attributes: k, activation (relu|gelu|gelu_tanh|silu|identity), scoring (softmax|sigmoid|none: raw logits),
+//             normalize (none|softmax|sum), normalize_epsilon (sum: divide by sum + epsilon); n_group, topk_group, group_score (max|top2sum):
 //             grouped top-k (DeepSeek); routed_scaling_factor (multiplies the routing weights). Weights must be initializers: they are prepacked here.
 // Graph passes in src/graph/passes/ create this node from exported routing subgraphs; a model may
 // also contain it directly (domain "ai.switchyard", version 1).
@@ -53,6 +53,7 @@ class MoE final : public Kernel {
     cfg_.activation = parse_moe_activation(node_.attr_string("activation", cfg_.gated ? "silu" : "relu"));
     cfg_.scoring = parse_moe_scoring(node_.attr_string("scoring", "softmax"));
     cfg_.normalize = parse_moe_normalize(node_.attr_string("normalize", "none"));
+    cfg_.normalize_epsilon = node_.attr_float("normalize_epsilon", 0.f);
     try {
       cfg_.weight_format = weight_format_for(info.precision);
       cfg_.weight_group = info.weight_group;

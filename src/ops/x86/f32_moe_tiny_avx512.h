@@ -22,7 +22,8 @@ inline bool tiny_moe_supported(const MoeConfig& c, int64_t out_n) {
   auto small = [](int64_t n) { return n == 16 || n == 32 || n == 64; };
   return c.num_experts <= 16 && c.k <= c.num_experts && small(c.hidden) && small(c.inter) && !c.gated &&
          (c.activation == MoeActivation::kRelu || c.activation == MoeActivation::kIdentity) &&
-         c.scoring == MoeScoring::kSoftmax && out_n <= 16 && c.n_group == 1 && c.routed_scaling == 1.f && c.shared_inter == 0;
+         c.scoring == MoeScoring::kSoftmax && out_n <= 16 && c.n_group == 1 && c.routed_scaling == 1.f && c.shared_inter == 0 &&
+         c.normalize_epsilon == 0.f;
 }
 
 // y[r, :] for rows r < rows of x [rows, H]; counts[e] += tokens routed to e.

@@ -1,0 +1,360 @@
+"""The MoE export corpus: MoE layers written the many ways users write them, exported the ways users export.
+
+Each variant is one combination of
+  router    how experts are chosen and weighted (softmax/sigmoid/raw logits, top-k or argmax, renormalised
+            by softmax, by the sum (with or without an epsilon), not at all, scaled)
+  dispatch  how the rows of each expert are picked (torch.where + index_add_, boolean-mask indexing,
+            Mixtral's one_hot/where, sort by expert and slice by counts, dense: every expert on every token)
+  combine   routing weight applied to each expert's rows before the scatter, or after all experts
+  body      ReLU/GELU/GELU-tanh/SiLU MLP, SwiGLU, GeGLU, packed gate-up (one Linear of 2I then chunk),
+            biases on or off
+  layers    1 to 3 MoE layers in one model
+and is exported by torch.jit.script and by tracing (trace inputs are checked to reach every expert),
+at opset 13 and 17. Written independently of scripts/moe_models.py (the seed classifier's own code).
+
+Usage (Debian's torch 1.13):  /usr/bin/python3 scripts/moe_corpus.py [--out tests/corpus] [--only NAME]
+Each variant writes NAME.onnx, NAME.inputs.npz (inputs of another batch size than the export example)
+and NAME.expected.npz (PyTorch's outputs on them). Tests need no torch.
+"""
+import argparse
+import json
+import os
+import sys
+from typing import List
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+# ----------------------------------------------------------------------------------------------- bodies
+class MLPBody(nn.Module):
+    def __init__(self, dim: int, inter: int, act: str, bias: bool):
+        super().__init__()
+        self.up = nn.Linear(dim, inter, bias=bias)
+        self.down = nn.Linear(inter, dim, bias=bias)
+        self.act = act
+
+    def forward(self, x):
+        h = self.up(x)
+        if self.act == "relu":
+            h = torch.relu(h)
+        elif self.act == "gelu":
+            h = F.gelu(h)
+        elif self.act == "gelu_tanh":
+            h = F.gelu(h, approximate="tanh")
+        else:
+            h = F.silu(h)
+        return self.down(h)
+
+
+class GLUBody(nn.Module):
+    """act(gate(x)) * up(x) -> down; act silu (SwiGLU) or gelu (GeGLU)."""
+
+    def __init__(self, dim: int, inter: int, act: str, bias: bool):
+        super().__init__()
+        self.gate = nn.Linear(dim, inter, bias=bias)
+        self.up = nn.Linear(dim, inter, bias=bias)
+        self.down = nn.Linear(inter, dim, bias=bias)
+        self.act = act
+
+    def forward(self, x):
+        g = self.gate(x)
+        g = F.silu(g) if self.act == "silu" else F.gelu(g)
+        return self.down(g * self.up(x))
+
+
+class PackedGLUBody(nn.Module):
+    """One Linear producing [gate | up], split with chunk, as many checkpoints store it."""
+
+    def __init__(self, dim: int, inter: int, act: str, bias: bool):
+        super().__init__()
+        self.gate_up = nn.Linear(dim, 2 * inter, bias=bias)
+        self.down = nn.Linear(inter, dim, bias=bias)
+        self.act = act
+
+    def forward(self, x):
+        g, u = self.gate_up(x).chunk(2, dim=-1)
+        g = F.silu(g) if self.act == "silu" else F.gelu(g)
+        return self.down(g * u)
+
+
+def make_body(kind: str, dim: int, inter: int, bias: bool) -> nn.Module:
+    if kind in ("relu", "gelu", "gelu_tanh", "silu"):
+        return MLPBody(dim, inter, kind, bias)
+    if kind == "swiglu":
+        return GLUBody(dim, inter, "silu", bias)
+    if kind == "geglu":
+        return GLUBody(dim, inter, "gelu", bias)
+    if kind == "packed_swiglu":
+        return PackedGLUBody(dim, inter, "silu", bias)
+    raise ValueError(kind)
+
+
+# ----------------------------------------------------------------------------------------------- layer
+class CorpusMoE(nn.Module):
+    def __init__(self, dim: int, inter: int, experts: int, k: int, router: str, dispatch: str, combine: str,
+                 body: str, bias: bool):
+        super().__init__()
+        self.num_experts = experts
+        self.k = 1 if router == "argmax" else k
+        self.router_kind = router
+        self.dispatch = dispatch
+        self.combine = combine
+        self.gate = nn.Linear(dim, experts, bias=router == "sigmoid_sum")
+        self.experts = nn.ModuleList([make_body(body, dim, inter, bias) for _ in range(experts)])
+
+    def route(self, x):
+        logits = self.gate(x)
+        r = self.router_kind
+        if r == "logits_softmax":  # top-k over raw logits, softmax over the chosen ones
+            w, idx = torch.topk(logits, self.k, dim=-1)
+            return F.softmax(w, dim=-1), idx
+        if r == "argmax":  # Switch Transformer: top-1 with its probability
+            p = F.softmax(logits, dim=-1)
+            w, idx = p.max(dim=-1, keepdim=True)
+            return w, idx
+        if r.startswith("sigmoid"):
+            p = torch.sigmoid(logits)
+        else:
+            p = F.softmax(logits.float(), dim=-1).to(x.dtype)  # HF-style Cast to float and back
+        w, idx = torch.topk(p, self.k, dim=-1)
+        if r == "softmax_softmax":
+            w = F.softmax(w, dim=-1)
+        elif r in ("softmax_sum", "sigmoid_sum"):
+            w = w / w.sum(dim=-1, keepdim=True)
+        elif r == "softmax_sum_eps":
+            w = w / (w.sum(dim=-1, keepdim=True) + 1e-20)
+        elif r == "softmax_scaled":
+            w = w * 2.5
+        return w, idx
+
+    def forward(self, x):
+        w, idx = self.route(x)
+        d = self.dispatch
+        if d == "where_index_add":
+            return self.where_index_add(x, w, idx)
+        if d == "mask_index":
+            return self.mask_index(x, w, idx)
+        if d == "onehot_where":
+            return self.onehot_where(x, w, idx)
+        if d == "sort_slice":
+            return self.sort_slice(x, w, idx)
+        if d == "dense_stack":
+            return self.dense_stack(x, w, idx)
+        if d == "dense_gather":
+            return self.dense_gather(x, w, idx)
+        raise ValueError(d)
+
+    def where_index_add(self, x, w, idx):
+        out = torch.zeros_like(x)
+        if self.combine == "after":
+            buf = torch.zeros(x.shape[0] * self.k, x.shape[1], dtype=x.dtype)
+            for e, expert in enumerate(self.experts):
+                tok, slot = torch.where(idx == e)
+                buf = buf.index_copy(0, tok * self.k + slot, expert(x[tok]))
+            return (buf.view(-1, self.k, x.shape[1]) * w.unsqueeze(-1)).sum(dim=1)
+        for e, expert in enumerate(self.experts):
+            tok, slot = torch.where(idx == e)
+            out = out.index_add(0, tok, expert(x[tok]) * w[tok, slot].unsqueeze(-1))
+        return out
+
+    def mask_index(self, x, w, idx):
+        """Boolean-mask indexing: rows = x[mask] (NonZero + GatherND); results return by index_put
+        (torch 1.13 cannot export `out[mask] += y` with a boolean mask: its Expand is wrong)."""
+        out = torch.zeros_like(x)
+        if self.combine == "after":
+            buf = torch.zeros(x.shape[0] * self.k, x.shape[1], dtype=x.dtype)
+            for e, expert in enumerate(self.experts):
+                pos = (idx == e).reshape(-1).nonzero().squeeze(-1)  # (token, slot) pairs of expert e
+                buf = buf.index_put((pos,), expert(x[pos // self.k]))
+            return (buf.view(-1, self.k, x.shape[1]) * w.unsqueeze(-1)).sum(dim=1)
+        for e, expert in enumerate(self.experts):
+            sel = idx == e
+            rows = sel.any(dim=-1)
+            we = (w * sel.to(w.dtype)).sum(dim=-1)
+            tok = rows.nonzero().squeeze(-1)
+            out = out.index_put((tok,), expert(x[rows]) * we[rows].unsqueeze(-1), accumulate=True)
+        return out
+
+    def onehot_where(self, x, w, idx):
+        out = torch.zeros_like(x)
+        mask = F.one_hot(idx, num_classes=self.num_experts).permute(2, 1, 0)
+        for e, expert in enumerate(self.experts):
+            slot, tok = torch.where(mask[e])
+            y = expert(x[tok])
+            if self.combine == "before":
+                y = y * w[tok, slot, None]
+                out.index_add_(0, tok, y)
+            else:
+                out.index_add_(0, tok, y * w[tok, slot].unsqueeze(1))
+        return out
+
+    def sort_slice(self, x, w, idx):
+        """Sort the (token, slot) pairs by expert, run each expert on its contiguous slice, unsort."""
+        flat = idx.reshape(-1)
+        order = torch.argsort(flat)
+        tok_sorted = order // self.k
+        counts = F.one_hot(flat, self.num_experts).sum(dim=0)  # histogram (bincount does not export)
+        ends = torch.cumsum(counts, dim=0)
+        xs = x[tok_sorted]
+        outs: List[torch.Tensor] = []
+        start = 0
+        for e, expert in enumerate(self.experts):
+            end = int(ends[e])
+            outs.append(expert(xs[start:end]))
+            start = end
+        ys = torch.cat(outs, dim=0)
+        unsorted = torch.empty_like(ys)
+        unsorted[order] = ys
+        return (unsorted.view(-1, self.k, x.shape[1]) * w.unsqueeze(-1)).sum(dim=1)
+
+    def dense_stack(self, x, w, idx):
+        """Every expert on every token, weighted by the scattered top-k weights (zeros elsewhere)."""
+        ys = torch.stack([expert(x) for expert in self.experts], dim=1)  # [T, E, H]
+        dense_w = torch.zeros(x.shape[0], self.num_experts, dtype=x.dtype).scatter(1, idx, w)
+        if self.combine == "after":
+            return torch.einsum("te,teh->th", dense_w, ys)
+        return (ys * dense_w.unsqueeze(-1)).sum(dim=1)
+
+    def dense_gather(self, x, w, idx):
+        ys = torch.stack([expert(x) for expert in self.experts], dim=1)  # [T, E, H]
+        picked = torch.gather(ys, 1, idx.unsqueeze(-1).expand(-1, -1, x.shape[1]))  # [T, k, H]
+        return (picked * w.unsqueeze(-1)).sum(dim=1)
+
+
+class CorpusModel(nn.Module):
+    """Tokens [batch, seq, dim] -> `layers` residual MoE layers -> [batch, seq, dim]."""
+
+    def __init__(self, layers: int, **kw):
+        super().__init__()
+        self.moes = nn.ModuleList([CorpusMoE(**kw) for _ in range(layers)])
+
+    def forward(self, hidden):
+        b, s, d = hidden.shape
+        x = hidden.reshape(-1, d)
+        for moe in self.moes:
+            x = x + moe(x)
+        return x.reshape(b, s, d)
+
+
+# --------------------------------------------------------------------------------------------- variants
+# name: (router, dispatch, combine, body, bias, experts, k, layers). Chosen to cover every value of every
+# axis several times, not the full product.
+VARIANTS = {
+    "v01": ("softmax_softmax", "where_index_add", "before", "relu", True, 8, 2, 1),
+    "v02": ("softmax_sum", "where_index_add", "before", "swiglu", False, 8, 2, 1),
+    "v03": ("softmax_softmax", "mask_index", "before", "relu", True, 16, 4, 1),
+    "v04": ("softmax_softmax", "mask_index", "after", "relu", True, 8, 2, 1),
+    "v05": ("softmax_sum", "onehot_where", "before", "gelu", True, 8, 2, 1),
+    "v06": ("softmax_sum", "onehot_where", "after", "geglu", False, 4, 2, 1),
+    "v07": ("logits_softmax", "where_index_add", "before", "silu", False, 8, 2, 1),
+    "v08": ("softmax_none", "where_index_add", "after", "gelu_tanh", True, 8, 2, 1),
+    "v09": ("sigmoid_sum", "where_index_add", "before", "swiglu", False, 8, 2, 1),
+    "v10": ("softmax_sum_eps", "onehot_where", "before", "swiglu", False, 8, 2, 1),
+    "v11": ("softmax_scaled", "where_index_add", "before", "relu", False, 8, 2, 1),
+    "v12": ("argmax", "where_index_add", "before", "relu", True, 8, 1, 1),
+    "v13": ("argmax", "mask_index", "before", "gelu", True, 4, 1, 1),
+    "v14": ("softmax_softmax", "sort_slice", "after", "relu", True, 8, 2, 1),
+    "v15": ("softmax_sum", "sort_slice", "after", "swiglu", False, 8, 2, 1),
+    "v16": ("softmax_softmax", "dense_stack", "before", "relu", True, 8, 2, 1),
+    "v17": ("softmax_sum", "dense_stack", "after", "swiglu", False, 8, 2, 1),
+    "v18": ("softmax_softmax", "dense_gather", "after", "gelu", True, 8, 2, 1),
+    "v19": ("softmax_sum", "where_index_add", "before", "packed_swiglu", False, 8, 2, 1),
+    "v20": ("softmax_sum", "onehot_where", "before", "packed_swiglu", True, 4, 2, 1),
+    "v21": ("softmax_softmax", "where_index_add", "before", "relu", True, 8, 2, 2),
+    "v22": ("softmax_sum", "onehot_where", "before", "swiglu", False, 8, 2, 3),
+    "v23": ("softmax_none", "mask_index", "before", "silu", False, 8, 2, 1),
+    "v24": ("logits_softmax", "onehot_where", "after", "swiglu", False, 8, 2, 1),
+    "v25": ("sigmoid_sum", "mask_index", "after", "relu", True, 8, 2, 1),
+    "v26": ("softmax_scaled", "dense_stack", "before", "geglu", True, 4, 2, 1),
+    "v27": ("softmax_sum_eps", "where_index_add", "after", "gelu", False, 8, 2, 1),
+    "v28": ("softmax_softmax", "where_index_add", "before", "relu", True, 16, 4, 1),
+    "v29": ("argmax", "dense_gather", "after", "silu", False, 8, 1, 1),
+    "v30": ("softmax_sum", "mask_index", "before", "geglu", True, 8, 2, 2),
+    "v31": ("logits_softmax", "dense_stack", "after", "relu", False, 8, 2, 1),
+    "v32": ("softmax_softmax", "onehot_where", "before", "gelu_tanh", True, 4, 1, 1),
+}
+# Exports of each variant: (suffix, scripted, opset). Tracing bakes the routing of the example input into
+# the graph for sort_slice (int(ends[e])), so that dispatch is only scripted.
+EXPORTS = [("script17", True, 17), ("trace13", False, 13)]
+
+
+def describe(name):
+    router, dispatch, combine, body, bias, experts, k, layers = VARIANTS[name]
+    return dict(router=router, dispatch=dispatch, combine=combine, body=body, bias=bias, experts=experts,
+                k=1 if router == "argmax" else k, layers=layers)
+
+
+def build(name, seed):
+    d = describe(name)
+    torch.manual_seed(seed)
+    dim, inter = 16, 24
+    model = CorpusModel(d["layers"], dim=dim, inter=inter, experts=d["experts"], k=d["k"], router=d["router"],
+                        dispatch=d["dispatch"], combine=d["combine"], body=d["body"], bias=d["bias"]).eval()
+    # Larger router weights so routing is decided, not a near-tie that rounding could flip.
+    with torch.no_grad():
+        for moe in model.moes:
+            moe.gate.weight.mul_(3.0)
+    return model, dim
+
+
+def routes_everywhere(model, x):
+    """True if the example input sends tokens to every expert of every layer (tracing only sees those)."""
+    with torch.no_grad():
+        h = x.reshape(-1, x.shape[-1])
+        for moe in model.moes:
+            _, idx = moe.route(h)
+            if len(torch.unique(idx)) != moe.num_experts:
+                return False
+            h = h + moe(h)
+    return True
+
+
+def export_variant(name, out_dir, seed):
+    model, dim = build(name, seed)
+    d = describe(name)
+    gen = torch.Generator().manual_seed(seed)
+    example = torch.randn(2, 24, dim, generator=gen)  # 48 tokens: every expert is hit (checked)
+    test = torch.randn(3, 5, dim, generator=gen)       # 15 tokens: another batch and sequence length
+    assert routes_everywhere(model, example), f"{name}: the example input does not reach every expert"
+    with torch.no_grad():
+        expected = model(test).numpy()
+    written = []
+    for suffix, scripted, opset in EXPORTS:
+        if not scripted and d["dispatch"] == "sort_slice":
+            continue
+        full = f"{name}_{d['dispatch']}_{d['router']}_{d['body']}_{suffix}"
+        path = os.path.join(out_dir, full + ".onnx")
+        exported = torch.jit.script(model) if scripted else model
+        torch.onnx.export(exported, (example,), path, opset_version=opset, input_names=["hidden"],
+                          output_names=["out"], dynamic_axes={"hidden": {0: "batch", 1: "seq"},
+                                                               "out": {0: "batch", 1: "seq"}})
+        np.savez(os.path.join(out_dir, full + ".inputs.npz"), hidden=test.numpy())
+        np.savez(os.path.join(out_dir, full + ".expected.npz"), out=expected)
+        written.append(dict(name=full, variant=name, export=("torch.jit.script" if scripted else "torch.jit.trace") +
+                            f" (torch {torch.__version__.split('+')[0]}), opset {opset}", **d))
+    return written
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "tests", "corpus"))
+    ap.add_argument("--only", default=None)
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    manifest_path = os.path.join(args.out, "manifest.json")
+    manifest = json.load(open(manifest_path)) if os.path.exists(manifest_path) else []
+    names = [args.only] if args.only else list(VARIANTS)
+    for i, name in enumerate(names):
+        entries = export_variant(name, args.out, seed=100 + list(VARIANTS).index(name))
+        manifest = [m for m in manifest if m["name"] not in {e["name"] for e in entries}] + entries
+        print(f"{name}: {', '.join(e['name'] for e in entries)}", file=sys.stderr)
+    manifest.sort(key=lambda m: m["name"])
+    with open(manifest_path, "w") as f:
+        json.dump(manifest, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

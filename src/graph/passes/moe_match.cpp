@@ -1,0 +1,163 @@
+// What the parts of MoE fusion share: the graph view, linear layers, running a piece of the graph.
+#include "graph/passes/moe_match.h"
+
+#include <cstring>
+#include <set>
+
+#include "ops/gemm_kernel.h"
+#include "runtime/executor.h"
+
+namespace switchyard::moe_match {
+
+GraphView::GraphView(const Graph& g) : g_(g), producer_(g.values.size(), -1), consumers_(g.values.size()) {
+  for (size_t n = 0; n < g.nodes.size(); ++n) {
+    for (int out : g.nodes[n].outputs)
+      if (out >= 0) producer_[static_cast<size_t>(out)] = static_cast<int>(n);
+    for (int in : g.nodes[n].inputs)
+      if (in >= 0) consumers_[static_cast<size_t>(in)].push_back(static_cast<int>(n));
+  }
+}
+
+const Node* GraphView::producer(int v) const {
+  const int p = producer_index(v);
+  return p >= 0 ? &g_.nodes[static_cast<size_t>(p)] : nullptr;
+}
+
+const Tensor* GraphView::constant(int v) const {
+  return v >= 0 && g_.values[static_cast<size_t>(v)].constant ? &*g_.values[static_cast<size_t>(v)].constant : nullptr;
+}
+
+std::vector<const Node*> GraphView::consumers(int v) const {
+  std::vector<const Node*> out;
+  if (v < 0) return out;
+  for (int n : consumers_[static_cast<size_t>(v)]) out.push_back(&g_.nodes[static_cast<size_t>(n)]);
+  return out;
+}
+
+bool GraphView::depends_on(int v, int ancestor) const {
+  std::set<int> seen;
+  std::vector<int> stack{v};
+  while (!stack.empty()) {
+    const int cur = stack.back();
+    stack.pop_back();
+    if (cur == ancestor) return true;
+    if (!seen.insert(cur).second) continue;
+    if (const Node* p = producer(cur))
+      for (int in : p->inputs)
+        if (in >= 0) stack.push_back(in);
+  }
+  return false;
+}
+
+namespace {
+
+// A bias as a 1-D float copy, whatever its rank ([N] or [1, N]).
+Tensor as_vector(const Tensor& b) {
+  Tensor t(DType::kFloat32, {b.numel()});
+  std::memcpy(t.raw(), b.raw(), b.nbytes());
+  return t;
+}
+
+Tensor transposed(const Tensor& w) {
+  Tensor t(DType::kFloat32, {w.dim(1), w.dim(0)});
+  transpose_matrix(w.data<float>(), w.dim(0), w.dim(1), t.data<float>());
+  return t;
+}
+
+}  // namespace
+
+bool linear_from(const GraphView& view, const Node& n, Linear& out) {
+  const bool gemm = n.op_type == "Gemm" && n.inputs.size() >= 2 && n.attr_int("transA", 0) == 0 &&
+                    n.attr_float("alpha", 1.f) == 1.f;
+  if (!gemm && n.op_type != "MatMul") return false;
+  if (!n.domain.empty() || n.inputs.size() < 2 || view.constant(n.inputs[0])) return false;
+  const Tensor* w = view.constant(n.inputs[1]);
+  if (!w || w->rank() != 2 || w->dtype() != DType::kFloat32) return false;
+  out = Linear{};
+  out.in_value = n.inputs[0];
+  out.node = view.node_index(&n);
+  out.int8 = view.graph().values[static_cast<size_t>(n.inputs[1])].dequantized_int8;
+  out.weight = gemm && n.attr_int("transB", 0) ? w->clone() : transposed(*w);
+  out.out_value = n.outputs[0];
+  if (gemm) {
+    if (n.inputs.size() > 2 && n.inputs[2] >= 0) {
+      const Tensor* b = view.constant(n.inputs[2]);
+      if (!b || b->numel() != out.out() || b->dtype() != DType::kFloat32 || n.attr_float("beta", 1.f) != 1.f) return false;
+      out.bias = as_vector(*b);
+    }
+    return true;
+  }
+  auto cs = view.consumers(out.out_value);
+  if (cs.size() == 1 && cs[0]->op_type == "Add") {  // MatMul + Add(bias)
+    const int other = cs[0]->inputs[0] == out.out_value ? cs[0]->inputs[1] : cs[0]->inputs[0];
+    const Tensor* b = view.constant(other);
+    if (b && b->numel() == out.out() && b->dtype() == DType::kFloat32) {
+      out.bias = as_vector(*b);
+      out.out_value = cs[0]->outputs[0];
+    }
+  }
+  return true;
+}
+
+std::shared_ptr<Graph> extract_subgraph(const Graph& g, const GraphView& view, const std::vector<int>& inputs,
+                                        const std::vector<int>& outputs, std::string& why) {
+  const std::set<int> input_set(inputs.begin(), inputs.end());
+  std::set<int> nodes, seen;
+  std::vector<int> stack(outputs.begin(), outputs.end());
+  while (!stack.empty()) {
+    const int v = stack.back();
+    stack.pop_back();
+    if (input_set.count(v) || !seen.insert(v).second) continue;
+    const Value& val = g.values[static_cast<size_t>(v)];
+    if (val.constant) continue;
+    const Node* p = view.producer(v);
+    if (!p) {
+      why = "it also depends on '" + val.name + "'";
+      return nullptr;
+    }
+    for (const auto& [key, a] : p->attrs)
+      if (a.g) {
+        why = "it contains control flow (" + p->describe() + ")";
+        return nullptr;
+      }
+    nodes.insert(view.node_index(p));
+    for (int in : p->inputs)
+      if (in >= 0) stack.push_back(in);
+  }
+  auto r = std::make_shared<Graph>();
+  r->name = "moe_region";
+  std::map<int, int> remap;
+  auto map_value = [&](int v) {
+    auto it = remap.find(v);
+    if (it != remap.end()) return it->second;
+    Value copy = g.values[static_cast<size_t>(v)];
+    copy.from_outer_scope = false;
+    const int id = r->add_value(std::move(copy));
+    remap[v] = id;
+    return id;
+  };
+  for (int in : inputs) r->inputs.push_back(map_value(in));
+  for (int n : nodes) {  // std::set keeps the original (topological) order
+    Node copy = g.nodes[static_cast<size_t>(n)];
+    for (int& in : copy.inputs)
+      if (in >= 0) in = map_value(in);
+    for (int& out : copy.outputs)
+      if (out >= 0) out = map_value(out);
+    r->nodes.push_back(std::move(copy));
+  }
+  for (int out : outputs) r->outputs.push_back(map_value(out));
+  return r;
+}
+
+std::vector<Tensor> run_subgraph(const std::shared_ptr<Graph>& graph, const std::vector<Tensor>& inputs) {
+  ThreadPool pool(1);
+  ExecState state(compile_plan(graph), &pool, nullptr);
+  std::vector<const Tensor*> ptrs;
+  for (const Tensor& t : inputs) ptrs.push_back(&t);
+  state.run(ptrs);
+  std::vector<Tensor> out;
+  for (int v : graph->outputs) out.push_back(state.value(v)->clone());
+  return out;
+}
+
+}  // namespace switchyard::moe_match

@@ -1,0 +1,146 @@
+// MoE fusion, part 1: the router. A TopK (or, for top-1 / Switch routing, an ArgMax) over scores that are
+// a constant linear map of the tokens, seen through Cast / Identity, optionally through Softmax or Sigmoid,
+// optionally shifted by a constant that only chooses (DeepSeek-V3's correction bias). How the chosen
+// scores become routing weights (softmax over them, divided by their sum with or without an epsilon,
+// left alone, scaled) is only guessed here from the ops that read them: moe_combine.cpp proves the guess.
+#include <cmath>
+#include <set>
+
+#include "graph/passes/moe_match.h"
+
+namespace switchyard::moe_match {
+
+namespace {
+
+bool is_pass_through(const Node& n) { return n.op_type == "Cast" || n.op_type == "Identity"; }
+
+// The single element of a constant, or NaN.
+float scalar_of(const GraphView& view, int v) {
+  const Tensor* t = view.constant(v);
+  return t && t->numel() == 1 ? static_cast<float>(t->as_double(0)) : NAN;
+}
+
+bool last_axis(const GraphView& view, const Node& n, int data) {
+  const int64_t axis = n.attr_int("axis", -1);
+  if (axis == -1) return true;
+  const auto& shape = view.graph().values[static_cast<size_t>(data)].shape;
+  return shape ? axis == static_cast<int64_t>(shape->size()) - 1 : axis == 1;  // rank unknown: [T, E]
+}
+
+// Guesses the normalisation, scaling and epsilon from the ops within a few steps of the weights.
+void guess_weighting(const GraphView& view, const std::vector<int>& weights, Router& r) {
+  bool softmax = false, sum = false;
+  std::set<int> seen;
+  std::vector<std::pair<int, int>> frontier;  // value, depth
+  for (int w : weights) frontier.emplace_back(w, 0);
+  while (!frontier.empty()) {
+    auto [v, depth] = frontier.back();
+    frontier.pop_back();
+    if (depth > 5 || !seen.insert(v).second) continue;
+    for (const Node* c : view.consumers(v)) {
+      if (c->op_type == "Softmax") softmax = true;
+      if (c->op_type == "ReduceSum") {
+        sum = true;
+        // sum + epsilon: an Add of a constant right after the sum.
+        for (const Node* a : view.consumers(c->outputs[0]))
+          if (a->op_type == "Add")
+            for (int in : a->inputs)
+              if (float eps = scalar_of(view, in); !std::isnan(eps)) r.epsilon = eps;
+      }
+      if (c->op_type == "Mul")
+        for (int in : c->inputs)
+          if (float s = scalar_of(view, in); !std::isnan(s) && s != 0.f) r.scaling = s;
+      if (c->op_type == "Shape" || c->op_type == "Size") continue;
+      for (int out : c->outputs)
+        if (out >= 0) frontier.emplace_back(out, depth + 1);
+    }
+  }
+  if (softmax) r.normalize_guesses = {"softmax", "sum", "none"};
+  else if (sum) r.normalize_guesses = {"sum", "none", "softmax"};
+  else r.normalize_guesses = {"none", "sum", "softmax"};
+}
+
+}  // namespace
+
+std::string match_router(const GraphView& view, size_t index, Router& r) {
+  const Node& n = view.graph().nodes[index];
+  r = Router{};
+  r.node = index;
+  int scores = -1;
+  if (n.op_type == "TopK" && n.domain.empty()) {
+    if (n.outputs.size() != 2 || n.inputs.size() < 2) return "TopK without its indices output";
+    const Tensor* kt = view.constant(n.inputs[1]);
+    if (!kt || kt->numel() != 1) return "TopK's k is not a constant";
+    if (n.attr_int("largest", 1) != 1) return "TopK selects the smallest scores";
+    r.k = kt->as_int64(0);
+    r.indices = n.outputs[1];
+    scores = n.inputs[0];
+  } else if (n.op_type == "ArgMax" && n.domain.empty()) {
+    if (n.attr_int("select_last_index", 0) != 0) return "ArgMax picks the last of equal scores";
+    r.k = 1;
+    r.indices = n.outputs[0];
+    scores = n.inputs[0];
+  } else {
+    return "not a TopK or ArgMax";
+  }
+  if (!last_axis(view, n, scores)) return "the experts are not chosen along the last axis";
+  // Walk up from the scores to the linear map of the tokens.
+  r.scoring = "none";
+  int probs = -1;  // the scores after Softmax / Sigmoid (what an ArgMax router's weight is read from)
+  int v = scores;
+  for (int steps = 0; steps < 12; ++steps) {
+    const Node* p = view.producer(v);
+    if (!p) return "the router scores are not computed from the tokens";
+    if (is_pass_through(*p) || (p->op_type == "Reshape" && steps == 0)) {
+      v = p->inputs[0];
+      continue;
+    }
+    if (r.scoring == "none" && (p->op_type == "Softmax" || p->op_type == "Sigmoid")) {
+      if (p->op_type == "Softmax" && !last_axis(view, *p, p->inputs[0])) return "the router Softmax is not over the experts";
+      r.scoring = p->op_type == "Softmax" ? "softmax" : "sigmoid";
+      probs = p->outputs[0];
+      v = p->inputs[0];
+      continue;
+    }
+    if (p->op_type == "Add" && r.scoring == "none" && !r.selection_bias.defined()) {
+      // scores + bias that only chooses: the other side goes on to a Softmax / Sigmoid.
+      for (int side = 0; side < 2; ++side) {
+        const Tensor* b = view.constant(p->inputs[static_cast<size_t>(side)]);
+        const Node* above = view.producer(p->inputs[static_cast<size_t>(1 - side)]);
+        while (above && is_pass_through(*above)) above = view.producer(above->inputs[0]);
+        if (b && above && (above->op_type == "Sigmoid" || above->op_type == "Softmax")) {
+          r.selection_bias = b->clone();
+          v = p->inputs[static_cast<size_t>(1 - side)];
+        }
+      }
+      if (r.selection_bias.defined()) continue;
+    }
+    // The linear map: MatMul / Gemm, or the Add of a bias after a MatMul.
+    const Node* mm = p;
+    if (p->op_type == "Add")
+      for (int in : p->inputs)
+        if (const Node* q = view.producer(in); q && q->op_type == "MatMul") mm = q;
+    Linear lin;
+    if (linear_from(view, *mm, lin) && lin.out_value == v) {
+      r.gate = lin;
+      r.x = lin.in_value;
+      break;
+    }
+    return "the router scores are not a constant linear map of the tokens (stopped at " + p->describe() + ")";
+  }
+  if (r.x < 0) return "the router scores are not a constant linear map of the tokens";
+  if (r.k < 1 || r.k > r.experts()) return "k = " + std::to_string(r.k) + " for " + std::to_string(r.experts()) + " experts";
+  if (r.selection_bias.defined() && r.selection_bias.numel() != r.experts()) return "the selection bias is not one per expert";
+  // Where the weights come from: TopK's values, or (ArgMax) the ReduceMax over the same scores.
+  std::vector<int> weights;
+  if (n.op_type == "TopK") weights.push_back(n.outputs[0]);
+  for (int s : {scores, probs})
+    for (const Node* c : view.consumers(s))
+      if (c->op_type == "ReduceMax") weights.push_back(c->outputs[0]);
+  for (const Node* c : view.consumers(r.indices))
+    if (c->op_type == "GatherElements") weights.push_back(c->outputs[0]);
+  guess_weighting(view, weights, r);
+  return "";
+}
+
+}  // namespace switchyard::moe_match
