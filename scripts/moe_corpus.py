@@ -145,6 +145,8 @@ class CorpusMoE(nn.Module):
             return self.dense_stack(x, w, idx)
         if d == "dense_gather":
             return self.dense_gather(x, w, idx)
+        if d == "capacity":
+            return self.capacity(x, w, idx)
         raise ValueError(d)
 
     def where_index_add(self, x, w, idx):
@@ -209,6 +211,15 @@ class CorpusMoE(nn.Module):
         unsorted = torch.empty_like(ys)
         unsorted[order] = ys
         return (unsorted.view(-1, self.k, x.shape[1]) * w.unsqueeze(-1)).sum(dim=1)
+
+    def capacity(self, x, w, idx):
+        """GShard / Switch capacity: each expert takes at most (T * k) // E of the (token, slot) pairs, in
+        token order; the weights of the others are zeroed (those tokens are dropped by that expert)."""
+        cap = (x.shape[0] * self.k) // self.num_experts
+        onehot = F.one_hot(idx.reshape(-1), self.num_experts)  # [T*k, E]
+        position = torch.cumsum(onehot, dim=0) * onehot        # 1-based place in the expert's queue
+        keep = ((position <= cap) & (onehot > 0)).sum(dim=-1).view(-1, self.k).to(w.dtype)
+        return self.where_index_add(x, w * keep, idx)
 
     def dense_stack(self, x, w, idx):
         """Every expert on every token, weighted by the scattered top-k weights (zeros elsewhere)."""
@@ -275,16 +286,25 @@ VARIANTS = {
     "v30": ("softmax_sum", "mask_index", "before", "geglu", True, 8, 2, 2),
     "v31": ("logits_softmax", "dense_stack", "after", "relu", False, 8, 2, 1),
     "v32": ("softmax_softmax", "onehot_where", "before", "gelu_tanh", True, 4, 1, 1),
+    "v33": ("softmax_sum", "capacity", "before", "swiglu", False, 8, 2, 1),
+    "v34": ("argmax", "capacity", "before", "relu", True, 8, 1, 1),
 }
+# Variants that must stay unfused, with this word in the reason.
+EXPECT_UNFUSED = {"capacity": "capacity"}
 # Exports of each variant: (suffix, scripted, opset). Tracing bakes the routing of the example input into
 # the graph for sort_slice (int(ends[e])), so that dispatch is only scripted.
-EXPORTS = [("script17", True, 17), ("trace13", False, 13)]
+EXPORTS = [("script17", "script", 17), ("trace13", "trace", 13)]
+# torch 2.x (PyPI, in a venv): its default exporter (dynamo=True, torch.export) and the TorchScript one.
+EXPORTS_TORCH2 = [("dynamo18", "dynamo", 18), ("legacy17", "trace", 17)]
 
 
 def describe(name):
     router, dispatch, combine, body, bias, experts, k, layers = VARIANTS[name]
-    return dict(router=router, dispatch=dispatch, combine=combine, body=body, bias=bias, experts=experts,
-                k=1 if router == "argmax" else k, layers=layers)
+    d = dict(router=router, dispatch=dispatch, combine=combine, body=body, bias=bias, experts=experts,
+             k=1 if router == "argmax" else k, layers=layers)
+    if dispatch in EXPECT_UNFUSED:
+        d["expect_unfused"] = EXPECT_UNFUSED[dispatch]
+    return d
 
 
 def build(name, seed):
@@ -322,19 +342,31 @@ def export_variant(name, out_dir, seed):
     with torch.no_grad():
         expected = model(test).numpy()
     written = []
-    for suffix, scripted, opset in EXPORTS:
-        if not scripted and d["dispatch"] == "sort_slice":
+    torch2 = int(torch.__version__.split(".")[0]) >= 2
+    for suffix, mode, opset in EXPORTS_TORCH2 if torch2 else EXPORTS:
+        if mode == "trace" and d["dispatch"] == "sort_slice":
             continue
         full = f"{name}_{d['dispatch']}_{d['router']}_{d['body']}_{suffix}"
         path = os.path.join(out_dir, full + ".onnx")
-        exported = torch.jit.script(model) if scripted else model
-        torch.onnx.export(exported, (example,), path, opset_version=opset, input_names=["hidden"],
-                          output_names=["out"], dynamic_axes={"hidden": {0: "batch", 1: "seq"},
-                                                               "out": {0: "batch", 1: "seq"}})
+        axes = {"hidden": {0: "batch", 1: "seq"}, "out": {0: "batch", 1: "seq"}}
+        try:
+            if mode == "dynamo":
+                batch, seq = torch.export.Dim("batch", max=64), torch.export.Dim("seq", max=4096)
+                torch.onnx.export(model, (example,), path, opset_version=opset, input_names=["hidden"],
+                                  output_names=["out"], dynamo=True, external_data=False,
+                                  dynamic_shapes={"hidden": {0: batch, 1: seq}})
+            else:
+                exported = torch.jit.script(model) if mode == "script" else model
+                kw = {"dynamo": False} if torch2 else {}
+                torch.onnx.export(exported, (example,), path, opset_version=opset, input_names=["hidden"],
+                                  output_names=["out"], dynamic_axes=axes, **kw)
+        except Exception as e:  # an exporter that cannot take this variant: say so, keep going
+            print(f"{full}: export failed: {str(e).splitlines()[0][:200]}", file=sys.stderr)
+            continue
         np.savez(os.path.join(out_dir, full + ".inputs.npz"), hidden=test.numpy())
         np.savez(os.path.join(out_dir, full + ".expected.npz"), out=expected)
-        written.append(dict(name=full, variant=name, export=("torch.jit.script" if scripted else "torch.jit.trace") +
-                            f" (torch {torch.__version__.split('+')[0]}), opset {opset}", **d))
+        how = {"script": "torch.jit.script", "trace": "torch.jit.trace", "dynamo": "dynamo=True"}[mode]
+        written.append(dict(name=full, variant=name, export=f"{how} (torch {torch.__version__.split('+')[0]}), opset {opset}", **d))
     return written
 
 

@@ -28,7 +28,8 @@ MoeScoring parse_moe_scoring(const std::string& n) {
   if (n == "softmax") return MoeScoring::kSoftmax;
   if (n == "sigmoid") return MoeScoring::kSigmoid;
   if (n == "none") return MoeScoring::kNone;
-  throw Error("MoE: unknown scoring '" + n + "' (softmax, sigmoid, none)");
+  if (n == "sparsemixer") return MoeScoring::kSparseMixer;
+  throw Error("MoE: unknown scoring '" + n + "' (softmax, sigmoid, none, sparsemixer)");
 }
 MoeNormalize parse_moe_normalize(const std::string& n) {
   if (n == "none") return MoeNormalize::kNone;
@@ -46,7 +47,12 @@ const char* to_string(MoeActivation a) {
   }
 }
 const char* to_string(MoeScoring s) {
-  return s == MoeScoring::kSoftmax ? "softmax" : (s == MoeScoring::kSigmoid ? "sigmoid" : "none");
+  switch (s) {
+    case MoeScoring::kSoftmax: return "softmax";
+    case MoeScoring::kSigmoid: return "sigmoid";
+    case MoeScoring::kSparseMixer: return "sparsemixer";
+    default: return "none";
+  }
 }
 const char* to_string(MoeNormalize n) {
   return n == MoeNormalize::kNone ? "none" : (n == MoeNormalize::kSoftmax ? "softmax" : "sum");

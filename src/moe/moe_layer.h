@@ -20,7 +20,10 @@ namespace switchyard {
 class ThreadPool;
 
 enum class MoeActivation { kRelu, kGelu, kGeluTanh, kSilu, kIdentity };  // kGelu: exact (erf)
-enum class MoeScoring { kSoftmax, kSigmoid, kNone };  // kNone: the raw logits choose and weigh
+// kNone: the raw logits choose and weigh. kSparseMixer: Phi-MoE's router — the j-th expert is the best
+// logit m not yet taken, weighted by softmax over the untaken experts e with (m - l_e) / max(|l_e|, m) <=
+// 2 * sparsemixer_eps.
+enum class MoeScoring { kSoftmax, kSigmoid, kNone, kSparseMixer };
 enum class MoeNormalize { kNone, kSoftmax, kSum };
 
 MoeActivation parse_moe_activation(const std::string& name);
@@ -44,6 +47,7 @@ struct MoeConfig {
   // their best two, as DeepSeek-V3) compete for the k slots.
   int64_t n_group = 1, topk_group = 1;
   bool group_top2 = false;
+  float sparsemixer_eps = 0.01f;
   float normalize_epsilon = 0.f;  // kSum divides by (sum + epsilon), as many routers write it
   float routed_scaling = 1.f;  // multiplies the final routing weights (DeepSeek's routed_scaling_factor)
   // Shared experts (DeepSeek, Qwen-MoE): one MLP of this width, same activation and gating as the

@@ -60,6 +60,29 @@ void limit_to_best_groups(const MoeConfig& cfg, float* c, int64_t* scratch_keys)
 
 }  // namespace
 
+namespace {
+
+// Phi-MoE's sparsemixer at inference: k rounds, each taking the best logit m not yet taken and weighting
+// it by the softmax over the untaken experts close enough to m ((m - l) / max(|l|, m) <= 2 eps).
+void sparsemixer_route(const MoeConfig& cfg, const float* l, int32_t* ids, float* w, bool* taken) {
+  const int64_t E = cfg.num_experts;
+  for (int64_t e = 0; e < E; ++e) taken[e] = false;
+  for (int64_t j = 0; j < cfg.k; ++j) {
+    int64_t best = -1;
+    for (int64_t e = 0; e < E; ++e)
+      if (!taken[e] && (best < 0 || l[e] > l[best])) best = e;
+    const float m = l[best];
+    float sum = 0;
+    for (int64_t e = 0; e < E; ++e)
+      if (!taken[e] && (m - l[e]) / std::max(std::fabs(l[e]), m) <= 2 * cfg.sparsemixer_eps) sum += std::exp(l[e] - m);
+    ids[j] = static_cast<int32_t>(best);
+    w[j] = 1.f / sum;  // exp(m - m) / sum
+    taken[best] = true;
+  }
+}
+
+}  // namespace
+
 void route_tokens(const MoeConfig& cfg, const float* logits, int64_t tokens, int32_t* expert_ids, float* weights,
                   const float* selection_bias) {
   const int64_t E = cfg.num_experts, k = cfg.k;
@@ -68,6 +91,11 @@ void route_tokens(const MoeConfig& cfg, const float* logits, int64_t tokens, int
   int64_t keys_stack[kMaxStackExperts];
   for (int64_t t = 0; t < tokens; ++t) {
     const float* l = logits + t * E;
+    if (cfg.scoring == MoeScoring::kSparseMixer) {
+      bool taken[kMaxStackExperts];
+      sparsemixer_route(cfg, l, expert_ids + t * k, weights + t * k, taken);
+      continue;
+    }
     float* p = probs_stack;
     if (cfg.scoring == MoeScoring::kSoftmax) {
       float m = l[0];

@@ -12,7 +12,8 @@
 //          one MLP applied to every token and added (times sigmoid(x . gate) if given).
 // Outputs: 0 Y, shape of X (last dim N with an output projection); 1 expert_counts [E] int64
 //          (optional): tokens routed to each expert.
-// Attributes: k, activation (relu|gelu|gelu_tanh|silu|identity), scoring (softmax|sigmoid|none: raw logits),
+// Attributes: k, activation (relu|gelu|gelu_tanh|silu|identity), scoring (softmax|sigmoid|none: raw logits|
+//             sparsemixer: Phi-MoE, with sparsemixer_eps),
 //             normalize (none|softmax|sum), normalize_epsilon (sum: divide by sum + epsilon); n_group, topk_group, group_score (max|top2sum):
 //             grouped top-k (DeepSeek); routed_scaling_factor (multiplies the routing weights). Weights must be initializers: they are prepacked here.
 // Graph passes in src/graph/passes/ create this node from exported routing subgraphs; a model may
@@ -54,6 +55,7 @@ class MoE final : public Kernel {
     cfg_.scoring = parse_moe_scoring(node_.attr_string("scoring", "softmax"));
     cfg_.normalize = parse_moe_normalize(node_.attr_string("normalize", "none"));
     cfg_.normalize_epsilon = node_.attr_float("normalize_epsilon", 0.f);
+    cfg_.sparsemixer_eps = node_.attr_float("sparsemixer_eps", 0.01f);
     try {
       cfg_.weight_format = weight_format_for(info.precision);
       cfg_.weight_group = info.weight_group;

@@ -26,6 +26,12 @@ class CorpusResult:
     error_vs_torch: float = float("nan")
     error_vs_unfused: float = float("nan")  # relative to the output's scale
     error: str = ""                         # a failure to load or run
+    expected_layers: int = 0                # layers that must fuse (0 for capacity-limited routing)
+
+    @property
+    def ok(self):
+        return not self.error and self.fused_layers == self.expected_layers and self.error_vs_torch <= 1e-4 and \
+            self.error_vs_unfused <= 1e-5
 
 
 def check(entry, corpus_dir: str = CORPUS_DIR, threads: int = 1) -> CorpusResult:
@@ -40,6 +46,7 @@ def check(entry, corpus_dir: str = CORPUS_DIR, threads: int = 1) -> CorpusResult
         fused = switchyard.InferenceSession(path, threads=threads)
         notes = fused.compile_notes
         result.fused_layers = sum(1 for n in notes if n.startswith("fused MoE layer"))
+        result.expected_layers = 0 if entry.get("expect_unfused") else result.layers
         result.reasons = [n for n in notes if "not fused" in n]
         plain = switchyard.InferenceSession(path, threads=threads, fuse_moe=False)
         names = [o.name for o in fused.get_outputs()]

@@ -17,6 +17,8 @@ def test_corpus_is_large_and_varied():
 def test_corpus_variant_fuses_and_matches(entry):
     r = corpus_check.check(entry)
     assert not r.error, r.error
-    assert r.fused_layers == r.layers, f"fused {r.fused_layers} of {r.layers} MoE layers: {r.reasons}"
+    assert r.fused_layers == r.expected_layers, f"fused {r.fused_layers} of {r.layers} MoE layers: {r.reasons}"
+    if entry.get("expect_unfused"):  # left unfused, and the reason says why
+        assert any(entry["expect_unfused"] in reason for reason in r.reasons), r.reasons
     assert r.error_vs_torch <= 1e-4
     assert r.error_vs_unfused <= 1e-5

@@ -62,6 +62,7 @@ std::string try_fuse(Graph& g, size_t index) {
   GraphView view(g);
   Router r;
   if (std::string why = match_router(view, index, r); !why.empty()) return "router: " + why;
+  if (std::string why = find_capacity_limit(view, r.indices); !why.empty()) return "router (capacity): " + why;
   const int64_t E = r.experts(), H = r.hidden();
   // Experts: routed bodies reading selected rows, or (dense exports) E bodies reading x itself.
   Dispatch d = find_expert_bodies(view, r);
@@ -132,6 +133,7 @@ std::string try_fuse(Graph& g, size_t index) {
   fused.attrs["activation"] = Attribute::string(e0.activation);
   fused.attrs["scoring"] = Attribute::string(r.scoring);
   if (r.epsilon != 0.f) fused.attrs["normalize_epsilon"] = Attribute::real(r.epsilon);
+  if (r.scoring == "sparsemixer") fused.attrs["sparsemixer_eps"] = Attribute::real(r.sparsemixer_eps);
   auto set_weighting = [&](Node& n, const Weighting& w) {
     n.attrs["normalize"] = Attribute::string(w.normalize);
     if (w.scaling != 1.f) n.attrs["routed_scaling_factor"] = Attribute::real(w.scaling);

@@ -72,21 +72,32 @@ std::string prove_fusion(const Graph& g, const GraphView& view, int x, int64_t h
                          const std::function<std::shared_ptr<Graph>(const Weighting&)>& build, size_t& chosen_weighting,
                          int& chosen_output) {
   if (candidates.empty()) return "no value combines the results of all experts";
-  // The region from x to as many candidates as depend on x alone.
+  // The region from x to as many candidates as depend on x alone. Exporters often size the combine
+  // buffer from the shape of the tensor x was reshaped from ([B, S, H] -> [B*S, H]): then the region
+  // starts there (`root`), and the fused node is fed by the same reshaping (`prefix`).
   std::string why;
-  std::shared_ptr<Graph> region;
-  size_t count = candidates.size();
-  for (; count > 0; --count) {
-    region = extract_subgraph(g, view, {x}, std::vector<int>(candidates.begin(), candidates.begin() + static_cast<long>(count)), why);
-    if (region) break;
+  std::shared_ptr<Graph> region, prefix;
+  int root = x;
+  size_t count = 0;
+  for (int step = 0; step < 4 && !region; ++step) {
+    for (count = candidates.size(); count > 0; --count) {
+      region = extract_subgraph(g, view, {root}, std::vector<int>(candidates.begin(), candidates.begin() + static_cast<long>(count)), why);
+      if (region) break;
+    }
+    const Node* p = region ? nullptr : view.producer(root);
+    if (!p || p->inputs.empty() || view.constant(p->inputs[0])) break;
+    std::string unused;
+    root = p->inputs[0];
+    prefix = extract_subgraph(g, view, {root}, {x}, unused);
+    if (!prefix) break;
   }
   if (!region) return "the layer's result is not computed from its tokens alone: " + why;
-  // Random tokens of the rank x has: [T, H] or [1, T, H].
-  const auto& xs = g.values[static_cast<size_t>(x)].shape;
+  // Random tokens of the rank the region's input has: [T, H] or [1, T, H].
+  const auto& xs = g.values[static_cast<size_t>(root)].shape;
   const size_t rank = xs && xs->size() >= 2 ? xs->size() : 2;
   std::mt19937 rng(12345);
   std::normal_distribution<float> normal(0.f, 1.f);
-  std::vector<Tensor> tokens;
+  std::vector<Tensor> tokens;  // x as the fused node sees it
   std::vector<std::vector<Tensor>> expected;
   try {
     for (int64_t t : {int64_t{61}, int64_t{1}, int64_t{7}}) {
@@ -96,7 +107,7 @@ std::string prove_fusion(const Graph& g, const GraphView& view, int x, int64_t h
       Tensor in(DType::kFloat32, s);
       for (int64_t i = 0; i < in.numel(); ++i) in.data<float>()[i] = normal(rng);
       expected.push_back(run_subgraph(region, {in}));
-      tokens.push_back(std::move(in));
+      tokens.push_back(prefix ? run_subgraph(prefix, {in})[0] : std::move(in));
     }
   } catch (const std::exception& e) {
     return std::string("the exported region does not run on its own: ") + e.what();

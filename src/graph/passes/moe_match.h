@@ -62,11 +62,14 @@ struct Router {
   std::vector<std::string> normalize_guesses;  // most likely first (none | softmax | sum)
   float scaling = 1.f;          // constant factor on the weights
   float epsilon = 0.f;          // sum normalisation divides by (sum + epsilon)
+  float sparsemixer_eps = 0.f;  // scoring "sparsemixer" (Phi-MoE): its jitter epsilon
   int64_t experts() const { return gate.out(); }
   int64_t hidden() const { return gate.in(); }
 };
 // "" and `router` filled, or why node `index` is not a router.
 std::string match_router(const GraphView& view, size_t index, Router& router);
+// Why the routing chosen by `indices` is capacity-limited (tokens past an expert's capacity dropped), or "".
+std::string find_capacity_limit(const GraphView& view, int indices);
 
 struct ExpertBody {
   int64_t index = -1;       // expert id, -1 if the graph does not say

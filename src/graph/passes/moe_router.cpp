@@ -60,7 +60,68 @@ void guess_weighting(const GraphView& view, const std::vector<int>& weights, Rou
   else r.normalize_guesses = {"none", "sum", "softmax"};
 }
 
+// Phi-MoE's sparsemixer: k ArgMax rounds over the raw logits, each weighted by a softmax over the experts
+// whose relative gap to the round's best is within 2 eps (a Greater against the constant 2 eps).
+bool match_sparsemixer(const GraphView& view, Router& r) {
+  int argmaxes = 0;
+  float threshold = NAN;
+  std::set<int> seen;
+  std::vector<std::pair<int, int>> frontier{{r.gate.out_value, 0}};
+  while (!frontier.empty()) {
+    auto [v, depth] = frontier.back();
+    frontier.pop_back();
+    if (depth > 24 || !seen.insert(v).second) continue;
+    for (const Node* c : view.consumers(v)) {
+      if (c->op_type == "MatMul" || c->op_type == "Gemm") continue;  // the experts
+      if (c->op_type == "ArgMax") ++argmaxes;
+      if (c->op_type == "Greater" && c->inputs.size() == 2) threshold = scalar_of(view, c->inputs[1]);
+      for (int out : c->outputs)
+        if (out >= 0) frontier.emplace_back(out, depth + 1);
+    }
+  }
+  if (argmaxes < 2 || std::isnan(threshold)) return false;
+  r.scoring = "sparsemixer";
+  r.k = argmaxes;
+  r.sparsemixer_eps = threshold / 2;
+  r.normalize_guesses = {"none"};
+  return true;
+}
+
+// Capacity-limited routing (Switch Transformer, GShard): a running count of each expert's tokens (CumSum
+// over the routing) compared with a capacity, so tokens past it are dropped. The fused operator has no
+// capacity, and a proof on a few random tokens would not reach it: refuse by structure. "" if none.
 }  // namespace
+
+std::string find_capacity_limit(const GraphView& view, int indices) {
+  std::set<int> seen;
+  std::vector<std::pair<int, int>> frontier{{indices, 0}};
+  while (!frontier.empty()) {
+    auto [v, depth] = frontier.back();
+    frontier.pop_back();
+    if (depth > 16 || !seen.insert(v).second) continue;
+    for (const Node* c : view.consumers(v)) {
+      if (c->op_type == "MatMul" || c->op_type == "Gemm" || c->op_type == "Shape" || c->op_type == "Size") continue;
+      if (c->op_type == "CumSum") {  // a comparison within a few elementwise steps of the running count
+        std::vector<std::pair<int, int>> after{{c->outputs[0], 0}};
+        while (!after.empty()) {
+          auto [u, d] = after.back();
+          after.pop_back();
+          for (const Node* cmp : view.consumers(u)) {
+            if (cmp->op_type == "Less" || cmp->op_type == "LessOrEqual" || cmp->op_type == "Greater" ||
+                cmp->op_type == "GreaterOrEqual")
+              return "capacity-limited routing ('" + c->name + "' counts each expert's tokens, '" + cmp->name +
+                     "' drops those past a capacity): not fused, the sparse operator has no capacity";
+            if (d < 3 && (cmp->op_type == "Mul" || cmp->op_type == "Sub" || cmp->op_type == "Cast" || cmp->op_type == "Add"))
+              after.emplace_back(cmp->outputs[0], d + 1);
+          }
+        }
+      }
+      for (int out : c->outputs)
+        if (out >= 0) frontier.emplace_back(out, depth + 1);
+    }
+  }
+  return "";
+}
 
 std::string match_router(const GraphView& view, size_t index, Router& r) {
   const Node& n = view.graph().nodes[index];
@@ -140,6 +201,7 @@ std::string match_router(const GraphView& view, size_t index, Router& r) {
   for (const Node* c : view.consumers(r.indices))
     if (c->op_type == "GatherElements") weights.push_back(c->outputs[0]);
   guess_weighting(view, weights, r);
+  if (n.op_type == "ArgMax" && r.scoring == "none") match_sparsemixer(view, r);
   return "";
 }
 

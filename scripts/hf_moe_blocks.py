@@ -1,0 +1,126 @@
+"""Real modeling code in the corpus: the sparse-MoE blocks of Hugging Face `transformers`, built from small
+configs with random weights (nothing downloaded), exported by tracing, with PyTorch's outputs on inputs of
+another batch and sequence length than the export example.
+
+  transformers 4.49 on Debian's torch 1.13:   /work/venv-hf449/bin/python scripts/hf_moe_blocks.py
+      (python3 -m venv --system-site-packages VENV; VENV/bin/pip install transformers==4.49.0)
+  transformers 5.x on PyPI torch 2.x:         VENV2/bin/python scripts/hf_moe_blocks.py
+
+Writes into tests/corpus (NAME.onnx, NAME.inputs.npz, NAME.expected.npz) and adds the entries to its
+manifest.json. Tests need no torch.
+"""
+import argparse
+import json
+import math
+import os
+import sys
+
+import numpy as np
+import torch
+import transformers
+
+TORCH2 = int(torch.__version__.split(".")[0]) >= 2
+TF5 = int(transformers.__version__.split(".")[0]) >= 5
+
+
+def randomize(module, seed):
+    """Weights of a trained network's scale (HF's init gives std 0.02: outputs too small to compare);
+    routers 3x larger so that routing is decided, not a near-tie that rounding could flip."""
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            fan_in = p.shape[-1] if p.dim() > 1 else 16
+            p.normal_(0.0, 1.0 / math.sqrt(fan_in))
+            if any(k in name for k in ("gate.weight", "router", "gate.wg")) and "gate_proj" not in name and "gate_up" not in name:
+                p.mul_(3.0)
+            if "e_score_correction_bias" in name:
+                p.normal_(0.0, 0.1)
+
+
+class FirstOutput(torch.nn.Module):
+    """The block's hidden-state output only (blocks also return router logits)."""
+
+    def __init__(self, block):
+        super().__init__()
+        self.block = block
+
+    def forward(self, hidden):
+        out = self.block(hidden)
+        return out[0] if isinstance(out, tuple) else out
+
+
+def blocks():
+    """name -> (block factory, hidden size, MoE layers, description)."""
+    H, I = 32, 48
+    out = {}
+    if not TF5:
+        from transformers.models.mixtral.modeling_mixtral import MixtralConfig, MixtralSparseMoeBlock
+        from transformers.models.olmoe.modeling_olmoe import OlmoeConfig, OlmoeSparseMoeBlock
+        from transformers.models.qwen2_moe.modeling_qwen2_moe import Qwen2MoeConfig, Qwen2MoeSparseMoeBlock
+        from transformers.models.dbrx.modeling_dbrx import DbrxConfig, DbrxFFN
+        from transformers.models.phimoe.modeling_phimoe import PhimoeConfig, PhimoeSparseMoeBlock
+        out["hf449_mixtral"] = (lambda: MixtralSparseMoeBlock(MixtralConfig(
+            hidden_size=H, intermediate_size=I, num_local_experts=8, num_experts_per_tok=2)), H)
+        out["hf449_olmoe"] = (lambda: OlmoeSparseMoeBlock(OlmoeConfig(
+            hidden_size=H, intermediate_size=I, num_experts=8, num_experts_per_tok=2, norm_topk_prob=False)), H)
+        out["hf449_olmoe_norm"] = (lambda: OlmoeSparseMoeBlock(OlmoeConfig(
+            hidden_size=H, intermediate_size=I, num_experts=16, num_experts_per_tok=4, norm_topk_prob=True)), H)
+        out["hf449_qwen2moe"] = (lambda: Qwen2MoeSparseMoeBlock(Qwen2MoeConfig(
+            hidden_size=H, moe_intermediate_size=I, shared_expert_intermediate_size=2 * I, num_experts=8,
+            num_experts_per_tok=2, norm_topk_prob=False)), H)
+        out["hf449_dbrx"] = (lambda: DbrxFFN(DbrxConfig(d_model=H, ffn_config={
+            "ffn_hidden_size": I, "moe_num_experts": 8, "moe_top_k": 2, "moe_jitter_eps": None,
+            "moe_normalize_expert_weights": 1.0})), H)
+        out["hf449_phimoe"] = (lambda: PhimoeSparseMoeBlock(PhimoeConfig(
+            hidden_size=H, intermediate_size=I, num_local_experts=8, num_experts_per_tok=2)), H)
+        # Not here: SwitchTransformersSparseMLP (capacity-limited, must stay unfused) exports with torch 1.13
+        # as a graph that no engine runs (`next_states[mask] = ...` becomes a wrong Expand); the corpus has
+        # its own capacity-limited variants (scripts/moe_corpus.py, "capacity").
+    return out
+
+
+def export_block(name, factory, hidden, out_dir, seed):
+    block = factory().eval()
+    randomize(block, seed)
+    model = FirstOutput(block).eval()
+    gen = torch.Generator().manual_seed(seed)
+    example = torch.randn(2, 24, hidden, generator=gen)
+    test = torch.randn(3, 5, hidden, generator=gen)
+    with torch.no_grad():
+        expected = model(test).numpy()
+    path = os.path.join(out_dir, name + ".onnx")
+    kw = {"dynamo": False} if TORCH2 else {}
+    torch.onnx.export(model, (example,), path, opset_version=17, input_names=["hidden"], output_names=["out"],
+                      dynamic_axes={"hidden": {0: "batch", 1: "seq"}, "out": {0: "batch", 1: "seq"}}, **kw)
+    np.savez(os.path.join(out_dir, name + ".inputs.npz"), hidden=test.numpy())
+    np.savez(os.path.join(out_dir, name + ".expected.npz"), out=expected)
+    extra = {"expect_unfused": "capacity"} if "capacity" in name else {}
+    return dict(name=name, variant=name, **extra, export=f"torch.jit.trace (torch {torch.__version__.split('+')[0]}, "
+                f"transformers {transformers.__version__}), opset 17", router="hf", dispatch="hf", combine="hf",
+                body="hf", bias=False, experts=0, k=0, layers=1)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "tests", "corpus"))
+    ap.add_argument("--only", default=None)
+    args = ap.parse_args()
+    manifest_path = os.path.join(args.out, "manifest.json")
+    manifest = json.load(open(manifest_path)) if os.path.exists(manifest_path) else []
+    for i, (name, (factory, hidden)) in enumerate(sorted(blocks().items())):
+        if args.only and name != args.only:
+            continue
+        try:
+            entry = export_block(name, factory, hidden, args.out, seed=500 + i)
+        except Exception as e:
+            print(f"{name}: export failed: {str(e).splitlines()[0][:300]}", file=sys.stderr)
+            continue
+        manifest = [m for m in manifest if m["name"] != name] + [entry]
+        print(name, file=sys.stderr)
+    manifest.sort(key=lambda m: m["name"])
+    with open(manifest_path, "w") as f:
+        json.dump(manifest, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
