@@ -13,6 +13,8 @@ and is exported by torch.jit.script and by tracing (trace inputs are checked to 
 at opset 13 and 17. Written independently of scripts/moe_models.py (the seed classifier's own code).
 
 Usage (Debian's torch 1.13):  /usr/bin/python3 scripts/moe_corpus.py [--out tests/corpus] [--only NAME]
+      (PyPI torch 2.x venv):     VENV2/bin/python scripts/moe_corpus.py    (dynamo=True and dynamo=False exports)
+      (onnxslim, same venv):     VENV2/bin/python scripts/moe_corpus.py --simplify
 Each variant writes NAME.onnx, NAME.inputs.npz (inputs of another batch size than the export example)
 and NAME.expected.npz (PyTorch's outputs on them). Tests need no torch.
 """
@@ -370,14 +372,42 @@ def export_variant(name, out_dir, seed):
     return written
 
 
+def simplify(out_dir, manifest, suffixes=("script17", "dynamo18")):
+    """Users simplify before deploying: each scripted / dynamo export again, through onnxslim (PyPI)."""
+    import shutil
+    import onnx
+    import onnxslim
+    added = []
+    for m in manifest:
+        if not m["name"].endswith(suffixes):
+            continue
+        name = m["name"] + "_slim"
+        try:
+            model = onnxslim.slim(os.path.join(out_dir, m["name"] + ".onnx"))
+        except Exception as e:
+            print(f"{name}: onnxslim failed: {str(e).splitlines()[0][:200]}", file=sys.stderr)
+            continue
+        onnx.save(model, os.path.join(out_dir, name + ".onnx"))
+        for kind in ("inputs", "expected"):
+            shutil.copy(os.path.join(out_dir, f"{m['name']}.{kind}.npz"), os.path.join(out_dir, f"{name}.{kind}.npz"))
+        added.append(dict(m, name=name, export=m["export"] + f", onnxslim {onnxslim.__version__}"))
+    return [m for m in manifest if m["name"] not in {a["name"] for a in added}] + added
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "tests", "corpus"))
     ap.add_argument("--only", default=None)
+    ap.add_argument("--simplify", action="store_true", help="add onnxslim'd copies of the scripted/dynamo exports")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     manifest_path = os.path.join(args.out, "manifest.json")
     manifest = json.load(open(manifest_path)) if os.path.exists(manifest_path) else []
+    if args.simplify:
+        manifest = sorted(simplify(args.out, manifest), key=lambda m: m["name"])
+        with open(manifest_path, "w") as f:
+            json.dump(manifest, f, indent=1)
+        return
     names = [args.only] if args.only else list(VARIANTS)
     for i, name in enumerate(names):
         entries = export_variant(name, args.out, seed=100 + list(VARIANTS).index(name))

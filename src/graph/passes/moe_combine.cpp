@@ -79,19 +79,24 @@ std::string prove_fusion(const Graph& g, const GraphView& view, int x, int64_t h
   std::shared_ptr<Graph> region, prefix;
   int root = x;
   size_t count = 0;
-  for (int step = 0; step < 4 && !region; ++step) {
-    for (count = candidates.size(); count > 0; --count) {
-      region = extract_subgraph(g, view, {root}, std::vector<int>(candidates.begin(), candidates.begin() + static_cast<long>(count)), why);
-      if (region) break;
+  std::shared_ptr<Graph> try_prefix;
+  for (int try_root = x, step = 0; step < 4; ++step) {
+    for (size_t n = candidates.size(); n > count; --n) {  // the root that reaches the most candidates wins
+      auto r = extract_subgraph(g, view, {try_root}, std::vector<int>(candidates.begin(), candidates.begin() + static_cast<long>(n)), why);
+      if (!r) continue;
+      region = r;
+      prefix = try_prefix;
+      root = try_root;
+      count = n;
+      break;
     }
-    const Node* p = region ? nullptr : view.producer(root);
+    const Node* p = count == candidates.size() ? nullptr : view.producer(try_root);
     if (!p || p->inputs.empty() || view.constant(p->inputs[0])) break;
     std::string unused;
-    root = p->inputs[0];
-    prefix = extract_subgraph(g, view, {root}, {x}, unused);
-    if (!prefix) break;
+    try_root = p->inputs[0];
+    try_prefix = extract_subgraph(g, view, {try_root}, {x}, unused);
+    if (!try_prefix) break;
   }
-  if (!region) return "the layer's result is not computed from its tokens alone: " + why;
   // Random tokens of the rank the region's input has: [T, H] or [1, T, H].
   const auto& xs = g.values[static_cast<size_t>(root)].shape;
   const size_t rank = xs && xs->size() >= 2 ? xs->size() : 2;
