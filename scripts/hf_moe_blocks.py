@@ -10,6 +10,7 @@ Writes into tests/corpus (NAME.onnx, NAME.inputs.npz, NAME.expected.npz) and add
 manifest.json. Tests need no torch.
 """
 import argparse
+import copy
 import json
 import math
 import os
@@ -76,6 +77,52 @@ def blocks():
         # Not here: SwitchTransformersSparseMLP (capacity-limited, must stay unfused) exports with torch 1.13
         # as a graph that no engine runs (`next_states[mask] = ...` becomes a wrong Expand); the corpus has
         # its own capacity-limited variants (scripts/moe_corpus.py, "capacity").
+    else:
+        for family in TF5_FAMILIES:
+            try:
+                out.update(tf5_blocks(family, H, I))
+            except Exception as e:  # a family whose block cannot be built from a small config: say so
+                print(f"tf5_{family}: not built: {str(e).splitlines()[0][:200]}", file=sys.stderr)
+    return out
+
+
+# transformers 5.x families with a sparse-MoE block (one packed 3-D experts class shared by all).
+TF5_FAMILIES = ["mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "deepseek_v3", "gpt_oss", "glm4_moe", "ernie4_5_moe",
+                "hunyuan_v1_moe", "dots1", "minimax", "phimoe", "flex_olmo", "qwen3_next", "deepseek_v2", "lfm2_moe"]
+
+
+BLOCK_CLASS = {"gpt_oss": "GptOssMLP"}  # families whose MoE block is not named *MoE / *SparseMoeBlock
+
+
+def tf5_blocks(family, H, I):
+    """The family's MoE block from a small config: names -> (factory, hidden)."""
+    import importlib
+    mod = importlib.import_module(f"transformers.models.{family}.modeling_{family}")
+    conf_mod = importlib.import_module(f"transformers.models.{family}.configuration_{family}")
+    config_cls = [getattr(conf_mod, n) for n in dir(conf_mod) if n.endswith("Config") and n != "PreTrainedConfig"
+                  and isinstance(getattr(conf_mod, n), type) and getattr(conf_mod, n).__module__ == conf_mod.__name__][0]
+    block_names = [BLOCK_CLASS[family]] if family in BLOCK_CLASS else [n for n in dir(mod) if n.endswith(("SparseMoeBlock", "MoE", "Moe", "MoeBlock", "SparseMoE"))
+                   and isinstance(getattr(mod, n), type) and issubclass(getattr(mod, n), torch.nn.Module)]
+    if not block_names:
+        raise RuntimeError("no sparse-MoE block class")
+    block_cls = getattr(mod, sorted(block_names, key=len)[0])
+    kw = dict(hidden_size=H, intermediate_size=I, moe_intermediate_size=I, num_experts=8, num_local_experts=8,
+              n_routed_experts=8, moe_num_experts=8, num_experts_per_tok=2, moe_k=2, moe_topk=2, top_k=2,
+              n_shared_experts=1, moe_num_shared_experts=1, shared_expert_intermediate_size=2 * I,
+              n_group=2, topk_group=1, routed_scaling_factor=2.5, norm_topk_prob=True, num_hidden_layers=2,
+              num_attention_heads=4, num_key_value_heads=2, head_dim=8, first_k_dense_replace=0,
+              moe_layer_freq=1, decoder_sparse_step=1, mlp_only_layers=[], layer_types=None)
+    config = config_cls(**kw)
+    out = {}
+    # Only batched_mm: the eager loop (`for expert in expert_hit`) cannot be captured by dynamo, and tracing
+    # bakes in the experts the example hit, so that export fails on inputs that miss one (Switchyard leaves
+    # it unfused and says so: "a matrix picked ... by a data-dependent number").
+    for impl in ("batched_mm",):
+        def factory(impl=impl):
+            c = copy.deepcopy(config)
+            c._experts_implementation = impl
+            return block_cls(c)
+        out[f"tf5_{family}_{impl}"] = (factory, H)
     return out
 
 
@@ -89,14 +136,23 @@ def export_block(name, factory, hidden, out_dir, seed):
     with torch.no_grad():
         expected = model(test).numpy()
     path = os.path.join(out_dir, name + ".onnx")
-    kw = {"dynamo": False} if TORCH2 else {}
-    torch.onnx.export(model, (example,), path, opset_version=17, input_names=["hidden"], output_names=["out"],
-                      dynamic_axes={"hidden": {0: "batch", 1: "seq"}, "out": {0: "batch", 1: "seq"}}, **kw)
+    # transformers 5: its batched_mm experts by torch's default exporter (dynamo=True), its eager loop by
+    # the TorchScript one (dynamo cannot capture the loop's data-dependent `expert_hit`).
+    dynamo = TF5 and name.endswith("batched_mm")
+    if dynamo:
+        dims = (torch.export.Dim("batch", max=64), torch.export.Dim("seq", max=4096))
+        torch.onnx.export(model, (example,), path, opset_version=18, input_names=["hidden"], output_names=["out"],
+                          dynamo=True, external_data=False, dynamic_shapes=({0: dims[0], 1: dims[1]},))
+    else:
+        kw = {"dynamo": False} if TORCH2 else {}
+        torch.onnx.export(model, (example,), path, opset_version=17, input_names=["hidden"], output_names=["out"],
+                          dynamic_axes={"hidden": {0: "batch", 1: "seq"}, "out": {0: "batch", 1: "seq"}}, **kw)
     np.savez(os.path.join(out_dir, name + ".inputs.npz"), hidden=test.numpy())
     np.savez(os.path.join(out_dir, name + ".expected.npz"), out=expected)
     extra = {"expect_unfused": "capacity"} if "capacity" in name else {}
-    return dict(name=name, variant=name, **extra, export=f"torch.jit.trace (torch {torch.__version__.split('+')[0]}, "
-                f"transformers {transformers.__version__}), opset 17", router="hf", dispatch="hf", combine="hf",
+    how = "dynamo=True" if dynamo else "torch.jit.trace"
+    return dict(name=name, variant=name, **extra, export=f"{how} (torch {torch.__version__.split('+')[0]}, "
+                f"transformers {transformers.__version__}), opset {18 if dynamo else 17}", router="hf", dispatch="hf", combine="hf",
                 body="hf", bias=False, experts=0, k=0, layers=1)
 
 

@@ -13,7 +13,8 @@
 // Outputs: 0 Y, shape of X (last dim N with an output projection); 1 expert_counts [E] int64
 //          (optional): tokens routed to each expert.
 // Attributes: k, activation (relu|gelu|gelu_tanh|silu|identity), scoring (softmax|sigmoid|none: raw logits|
-//             sparsemixer: Phi-MoE, with sparsemixer_eps),
+//             sparsemixer: Phi-MoE, with sparsemixer_eps), swiglu_alpha / swiglu_beta / swiglu_limit (gated
+//             silu as g * sigmoid(alpha g) * (u + beta), g <= limit, |u| <= limit: GPT-OSS),
 //             normalize (none|softmax|sum), normalize_epsilon (sum: divide by sum + epsilon); n_group, topk_group, group_score (max|top2sum):
 //             grouped top-k (DeepSeek); routed_scaling_factor (multiplies the routing weights). Weights must be initializers: they are prepacked here.
 // Graph passes in src/graph/passes/ create this node from exported routing subgraphs; a model may
@@ -56,6 +57,11 @@ class MoE final : public Kernel {
     cfg_.normalize = parse_moe_normalize(node_.attr_string("normalize", "none"));
     cfg_.normalize_epsilon = node_.attr_float("normalize_epsilon", 0.f);
     cfg_.sparsemixer_eps = node_.attr_float("sparsemixer_eps", 0.01f);
+    cfg_.swiglu_alpha = node_.attr_float("swiglu_alpha", 1.f);
+    cfg_.swiglu_beta = node_.attr_float("swiglu_beta", 0.f);
+    cfg_.swiglu_limit = node_.attr_float("swiglu_limit", 0.f);
+    SY_CHECK(cfg_.activation == MoeActivation::kSilu || (cfg_.swiglu_alpha == 1.f && cfg_.swiglu_beta == 0.f && cfg_.swiglu_limit == 0.f),
+             node_.describe() + ": swiglu_alpha / swiglu_beta / swiglu_limit apply to gated silu experts only");
     try {
       cfg_.weight_format = weight_format_for(info.precision);
       cfg_.weight_group = info.weight_group;

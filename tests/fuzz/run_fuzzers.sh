@@ -12,6 +12,8 @@ cmake --build "$build" -j 2 --target fuzz_model fuzz_npy fuzz_npz
 corpus="$build/corpus"
 mkdir -p "$corpus/model" "$corpus/npy" "$corpus/npz"
 cp models/*.onnx tests/fixtures/*.onnx "$corpus/model/"
+# The MoE export corpus (tests/corpus): every 8th model for a short run, all of them with FUZZ_CORPUS_ALL=1.
+ls tests/corpus/*.onnx | awk -v all="${FUZZ_CORPUS_ALL:-0}" 'all == 1 || NR % 8 == 1' | xargs -I{} cp {} "$corpus/model/"
 cp tests/fixtures/*.npz "$corpus/npz/"
 python3 - "$corpus/npy" <<'PY'
 import glob, io, sys, zipfile

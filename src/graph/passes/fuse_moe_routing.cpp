@@ -35,7 +35,8 @@ Tensor stack_member(const std::vector<ExpertBody>& experts, const Linear ExpertB
 }
 
 bool same_form(const ExpertBody& a, const ExpertBody& b) {
-  return a.gated == b.gated && a.activation == b.activation && a.fc1.weight.shape() == b.fc1.weight.shape() &&
+  return a.gated == b.gated && a.activation == b.activation && a.swiglu_alpha == b.swiglu_alpha &&
+         a.swiglu_beta == b.swiglu_beta && a.swiglu_limit == b.swiglu_limit && a.fc1.weight.shape() == b.fc1.weight.shape() &&
          a.fc2.weight.shape() == b.fc2.weight.shape() && a.fc1.bias.defined() == b.fc1.bias.defined() &&
          a.fc2.bias.defined() == b.fc2.bias.defined() && (!a.gated || a.fc3.bias.defined() == b.fc3.bias.defined());
 }
@@ -43,10 +44,13 @@ bool same_form(const ExpertBody& a, const ExpertBody& b) {
 std::string body_kind(const ExpertBody& e) { return e.gated ? "glu(" + e.activation + ")" : e.activation; }
 
 // The sigmoid gate of a shared expert: a linear map of x to one value, through a Sigmoid.
-bool find_shared_gate(const GraphView& view, const Router& r, Tensor& gate) {
-  for (const Node* c : view.consumers(r.x)) {
+bool find_shared_gate(const GraphView& view, const Router& r, int shared_rows, Tensor& gate) {
+  std::vector<const Node*> readers = view.consumers(r.x);
+  if (shared_rows != r.x)
+    for (const Node* c : view.consumers(shared_rows)) readers.push_back(c);
+  for (const Node* c : readers) {
     Linear l;
-    if (!linear_from(view, *c, l) || l.out() != 1 || l.bias.defined()) continue;
+    if (!linear_from(view, *c, l) || l.selected() || l.out() != 1 || l.bias.defined()) continue;
     for (const Node* s : view.consumers(l.out_value))
       if (s->op_type == "Sigmoid") {
         gate = Tensor(DType::kFloat32, {l.in()});
@@ -55,6 +59,31 @@ bool find_shared_gate(const GraphView& view, const Router& r, Tensor& gate) {
       }
   }
   return false;
+}
+
+// A body whose layers select one matrix per row from [E, ...] stacks is all E experts at once: split it.
+std::vector<ExpertBody> split_selected(const ExpertBody& body) {
+  auto slice = [](const Linear& l, int64_t e) {
+    Linear out = l;
+    out.ids = -1;
+    out.weight = Tensor(DType::kFloat32, {l.out(), l.in()});
+    std::memcpy(out.weight.raw(), l.weight.data<float>() + e * l.out() * l.in(), out.weight.nbytes());
+    if (l.bias.defined()) {
+      out.bias = Tensor(DType::kFloat32, {l.out()});
+      std::memcpy(out.bias.raw(), l.bias.data<float>() + e * l.out(), out.bias.nbytes());
+    }
+    return out;
+  };
+  std::vector<ExpertBody> out;
+  for (int64_t e = 0; e < body.fc1.weight.dim(0); ++e) {
+    ExpertBody b = body;
+    b.index = e;
+    b.fc1 = slice(body.fc1, e);
+    b.fc2 = slice(body.fc2, e);
+    if (body.gated) b.fc3 = slice(body.fc3, e);
+    out.push_back(std::move(b));
+  }
+  return out;
 }
 
 // Tries to fuse the MoE layer routed by node `index`; "" on success, else which part was not recognised.
@@ -66,13 +95,22 @@ std::string try_fuse(Graph& g, size_t index) {
   const int64_t E = r.experts(), H = r.hidden();
   // Experts: routed bodies reading selected rows, or (dense exports) E bodies reading x itself.
   Dispatch d = find_expert_bodies(view, r);
+  const bool gathered_weights = d.routed.size() == 1 && d.routed[0].fc1.selected();
+  if (gathered_weights) {
+    if (d.routed[0].fc1.weight.dim(0) != E)
+      return "expert bodies: stacks of " + std::to_string(d.routed[0].fc1.weight.dim(0)) + " expert matrices for a router of " +
+             std::to_string(E) + " experts";
+    d.routed = split_selected(d.routed[0]);
+  }
   std::vector<ExpertBody> experts;
   std::vector<ExpertBody> shared;
+  bool dense = false;  // every expert ran on every token in the export
   if (static_cast<int64_t>(d.routed.size()) == E) {
     experts = std::move(d.routed);
     shared = std::move(d.direct);
   } else if (d.routed.empty() && static_cast<int64_t>(d.direct.size()) == E) {
     experts = std::move(d.direct);
+    dense = true;
   } else {
     return "dispatch: found " + std::to_string(d.routed.size()) + " routed and " + std::to_string(d.direct.size()) +
            " dense expert bodies for a router of " + std::to_string(E) + " experts" +
@@ -97,7 +135,7 @@ std::string try_fuse(Graph& g, size_t index) {
     return "expert bodies: the shared expert (" + body_kind(shared[0]) + ") is not of the routed experts' form (" +
            body_kind(e0) + ", no biases)";
   Tensor shared_gate;
-  if (!shared.empty()) find_shared_gate(view, r, shared_gate);
+  if (!shared.empty()) find_shared_gate(view, r, shared[0].rows, shared_gate);
   // The fused node's constant inputs, by slot (see src/ops/moe.cpp).
   std::vector<std::pair<int, Tensor>> weights;
   weights.emplace_back(1, r.gate.weight);
@@ -132,8 +170,18 @@ std::string try_fuse(Graph& g, size_t index) {
   fused.attrs["k"] = Attribute::integer(r.k);
   fused.attrs["activation"] = Attribute::string(e0.activation);
   fused.attrs["scoring"] = Attribute::string(r.scoring);
+  if (e0.swiglu_alpha != 1.f || e0.swiglu_beta != 0.f || e0.swiglu_limit != 0.f) {
+    fused.attrs["swiglu_alpha"] = Attribute::real(e0.swiglu_alpha);
+    fused.attrs["swiglu_beta"] = Attribute::real(e0.swiglu_beta);
+    fused.attrs["swiglu_limit"] = Attribute::real(e0.swiglu_limit);
+  }
   if (r.epsilon != 0.f) fused.attrs["normalize_epsilon"] = Attribute::real(r.epsilon);
   if (r.scoring == "sparsemixer") fused.attrs["sparsemixer_eps"] = Attribute::real(r.sparsemixer_eps);
+  if (r.n_group > 1) {
+    fused.attrs["n_group"] = Attribute::integer(r.n_group);
+    fused.attrs["topk_group"] = Attribute::integer(r.topk_group);
+    fused.attrs["group_score"] = Attribute::string(r.group_top2 ? "top2sum" : "max");
+  }
   auto set_weighting = [&](Node& n, const Weighting& w) {
     n.attrs["normalize"] = Attribute::string(w.normalize);
     if (w.scaling != 1.f) n.attrs["routed_scaling_factor"] = Attribute::real(w.scaling);
@@ -177,13 +225,13 @@ std::string try_fuse(Graph& g, size_t index) {
   for (const ExpertBody& ex : experts) outputs.push_back(ex.output);
   for (const ExpertBody& ex : shared) outputs.push_back(ex.output);
   size_t chosen = 0;
-  int output = -1;
-  if (std::string why = prove_fusion(g, view, r.x, H, output_candidates(view, outputs), weightings, build, chosen, output);
+  int output = -1, input = r.x;
+  if (std::string why = prove_fusion(g, view, r.x, H, output_candidates(view, outputs), weightings, build, chosen, output, input);
       !why.empty())
     return "combine: " + why;
   // Rewrite: the MoE node takes over `output` from its producer; dead-code elimination drops the rest.
   set_weighting(fused, weightings[chosen]);
-  fused.inputs = bind_inputs(g, r.x, fused.name);
+  fused.inputs = bind_inputs(g, input, fused.name);
   Value counts;
   counts.name = fused.name + ".expert_counts";
   counts.dtype = DType::kInt64;
@@ -200,8 +248,12 @@ std::string try_fuse(Graph& g, size_t index) {
                            (e0.gated ? "glu(" + e0.activation + ")" : e0.activation) + " routing=" + r.scoring + "-" +
                            (router_node.op_type == "ArgMax" ? "argmax" : "topk") + "-" + weightings[chosen].normalize +
                            (weightings[chosen].scaling != 1.f ? " scaling=" + std::to_string(weightings[chosen].scaling) : "") +
+                           (r.n_group > 1 ? " groups=" + std::to_string(r.n_group) + "/keep " + std::to_string(r.topk_group) : "") +
+                           (r.selection_bias.defined() ? " +selection bias" : "") +
+                           (e0.swiglu_limit != 0.f ? " clamped(limit " + std::to_string(e0.swiglu_limit) + ")" : "") +
                            (ids_known ? "" : " (experts in graph order)") + (shared.empty() ? "" : " +shared expert") +
-                           (experts[0].rows == r.x ? " (dense export made sparse)" : "");
+                           (dense ? " (dense export made sparse)" : "") +
+                           (gathered_weights ? " (per-token gathered expert weights made sparse)" : "");
   g.nodes.insert(g.nodes.begin() + old + 1, std::move(fused));
   g.notes.push_back(note);
   return "";
@@ -212,6 +264,7 @@ std::string try_fuse(Graph& g, size_t index) {
 void fuse_moe_routing(Graph& g) {
   // Each successful fusion rewrites the graph, so look for the next router afresh.
   std::set<std::string> tried;
+  std::vector<std::pair<std::string, std::string>> failures;  // router node, note
   for (bool changed = true; changed;) {
     changed = false;
     for (size_t i = 0; i < g.nodes.size(); ++i) {
@@ -225,9 +278,14 @@ void fuse_moe_routing(Graph& g) {
       }
       // An ArgMax that is no router (a classifier's prediction) is not worth a note.
       if (n.op_type == "ArgMax" && why.rfind("router:", 0) == 0) continue;
-      g.notes.push_back(n.op_type + " '" + n.name + "' not fused as MoE: " + why);
+      failures.emplace_back(n.name, n.op_type + " '" + n.name + "' not fused as MoE: " + why);
     }
   }
+  // A TopK that a later fusion swallowed (DeepSeek's group top-k, an argsort) is no MoE left unfused.
+  std::set<std::string> remaining;
+  for (const Node& n : g.nodes) remaining.insert(n.name);
+  for (const auto& [name, note] : failures)
+    if (remaining.count(name)) g.notes.push_back(note);
 }
 
 }  // namespace switchyard

@@ -70,7 +70,7 @@ bool agree(const Tensor& want, const Tensor& got) {
 std::string prove_fusion(const Graph& g, const GraphView& view, int x, int64_t hidden, const std::vector<int>& candidates,
                          const std::vector<Weighting>& weightings,
                          const std::function<std::shared_ptr<Graph>(const Weighting&)>& build, size_t& chosen_weighting,
-                         int& chosen_output) {
+                         int& chosen_output, int& chosen_input) {
   if (candidates.empty()) return "no value combines the results of all experts";
   // The region from x to as many candidates as depend on x alone. Exporters often size the combine
   // buffer from the shape of the tensor x was reshaped from ([B, S, H] -> [B*S, H]): then the region
@@ -103,6 +103,7 @@ std::string prove_fusion(const Graph& g, const GraphView& view, int x, int64_t h
   std::mt19937 rng(12345);
   std::normal_distribution<float> normal(0.f, 1.f);
   std::vector<Tensor> tokens;  // x as the fused node sees it
+  std::vector<Tensor> roots;   // the region's input, when it is not x (the fused node may read it directly)
   std::vector<std::vector<Tensor>> expected;
   try {
     for (int64_t t : {int64_t{61}, int64_t{1}, int64_t{7}}) {
@@ -112,28 +113,35 @@ std::string prove_fusion(const Graph& g, const GraphView& view, int x, int64_t h
       Tensor in(DType::kFloat32, s);
       for (int64_t i = 0; i < in.numel(); ++i) in.data<float>()[i] = normal(rng);
       expected.push_back(run_subgraph(region, {in}));
-      tokens.push_back(prefix ? run_subgraph(prefix, {in})[0] : std::move(in));
+      tokens.push_back(prefix ? run_subgraph(prefix, {in})[0] : in);
+      if (prefix) roots.push_back(std::move(in));
     }
   } catch (const std::exception& e) {
     return std::string("the exported region does not run on its own: ") + e.what();
   }
   std::string last = "the fused operator does not reproduce the exported graph";
   for (size_t w = 0; w < weightings.size(); ++w) {
-    std::vector<bool> alive(count, true);
+    // Fed x, or fed the region's input ([B, S, H] when x is its [B*S, H] reshape and the result keeps
+    // the 3-D shape): the fused operator maps [..., H] to [..., H] either way.
+    std::vector<bool> alive(count, true), alive_root(count, !roots.empty());
     try {
       auto fused = build(weightings[w]);
       for (size_t run = 0; run < tokens.size(); ++run) {
         const Tensor y = run_subgraph(fused, {tokens[run]})[0];
         for (size_t c = 0; c < count; ++c) alive[c] = alive[c] && agree(expected[run][c], y);
+        if (roots.empty()) continue;
+        const Tensor y_root = run_subgraph(fused, {roots[run]})[0];
+        for (size_t c = 0; c < count; ++c) alive_root[c] = alive_root[c] && agree(expected[run][c], y_root);
       }
     } catch (const std::exception& e) {
       last = std::string("the fused operator fails: ") + e.what();
       continue;
     }
     for (size_t c = 0; c < count; ++c)
-      if (alive[c]) {
+      if (alive[c] || alive_root[c]) {
         chosen_weighting = w;
         chosen_output = candidates[c];
+        chosen_input = alive[c] ? x : root;
         return "";
       }
   }

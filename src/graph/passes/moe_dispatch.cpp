@@ -55,8 +55,14 @@ int64_t expert_index_above(const GraphView& view, int rows, int indices) {
 
 Dispatch find_expert_bodies(const GraphView& view, const Router& router) {
   Dispatch d;
+  // x, and what x was reshaped from ([B, S, H] before [B*S, H]): experts may read either.
   std::vector<int> rows{router.x};
-  std::set<int> seen{router.x};
+  for (const Node* p = view.producer(router.x); p && rows.size() < 4 && !p->inputs.empty() && !view.constant(p->inputs[0]) &&
+                                                (p->op_type == "Reshape" || p->op_type == "Flatten" || p->op_type == "Identity");
+       p = view.producer(p->inputs[0]))
+    rows.push_back(p->inputs[0]);
+  const std::set<int> whole(rows.begin(), rows.end());
+  std::set<int> seen(rows.begin(), rows.end());
   for (size_t i = 0; i < rows.size(); ++i)
     for (const Node* c : view.consumers(rows[i]))
       if (!c->inputs.empty() && c->inputs[0] == rows[i] && picks_rows(*c) && !c->outputs.empty() && c->outputs[0] >= 0 &&
@@ -65,7 +71,11 @@ Dispatch find_expert_bodies(const GraphView& view, const Router& router) {
   std::set<int> used;  // first layers already in a body
   for (int r : rows) {
     std::vector<Linear> siblings;
-    for (const Node* c : view.consumers(r)) {
+    std::vector<const Node*> readers = view.consumers(r);
+    for (const Node* c : view.consumers(r))  // a selected linear reads Unsqueeze(r)
+      if (c->op_type == "Unsqueeze" || c->op_type == "Reshape")
+        for (const Node* cc : view.consumers(c->outputs[0])) readers.push_back(cc);
+    for (const Node* c : readers) {
       Linear l;
       if (linear_from(view, *c, l) && l.in_value == r && l.in() == router.hidden() && l.node != router.gate.node)
         siblings.push_back(std::move(l));
@@ -80,7 +90,7 @@ Dispatch find_expert_bodies(const GraphView& view, const Router& router) {
       }
       used.insert(body.fc1.node);
       if (body.gated) used.insert(body.fc3.node);
-      if (r == router.x) {
+      if (whole.count(r) && !body.fc1.selected()) {
         d.direct.push_back(std::move(body));
       } else {
         body.index = expert_index_above(view, r, router.indices);
@@ -88,6 +98,16 @@ Dispatch find_expert_bodies(const GraphView& view, const Router& router) {
       }
     }
   }
+  if (d.routed.empty() && d.direct.empty() && d.problem.empty())
+    for (int r : rows)
+      for (const Node* c : view.consumers(r))
+        if (c->op_type == "MatMul" && c->inputs.size() == 2)
+          for (const Node* w = view.producer(c->inputs[1]); w; w = w->op_type == "Transpose" ? view.producer(w->inputs[0]) : nullptr)
+            if (w->op_type == "Gather" && view.constant(w->inputs[0]) && view.constant(w->inputs[0])->rank() == 3 &&
+                !view.constant(w->inputs[1]))
+            d.problem = "'" + c->name + "' multiplies by a matrix picked from a stack of experts by a data-dependent "
+                        "number (a traced loop over the experts the example input hit: such an export is valid only "
+                        "while every expert is hit)";
   return d;
 }
 

@@ -3,6 +3,7 @@
 // is taken out of the graph and run on probe values, then compared with each activation the fused
 // operator has: so Relu, Gelu, Erf- or Tanh-decomposed GELU, x * Sigmoid(x), a packed gate-up split by
 // Split or Slice (in either order) are all recognised by what they compute, not by how they are written.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -23,15 +24,61 @@ float activate(const std::string& act, float x) {
 }
 const char* const kActivations[] = {"relu", "gelu", "gelu_tanh", "silu", "identity"};
 
-// Probe inputs: [rows, width] values spread over [-6, 6], a second set differently ordered.
-Tensor probe(int64_t rows, int64_t width, int seed) {
+// Probe inputs: [rows, width] values spread over [-range, range], a second set differently ordered.
+Tensor probe(int64_t rows, int64_t width, int seed, float range) {
   Tensor t(DType::kFloat32, {rows, width});
   float* p = t.data<float>();
   for (int64_t i = 0; i < t.numel(); ++i) {
     const double phase = static_cast<double>((i * (seed ? 7919 : 104729)) % 1000) / 1000.0;
-    p[i] = static_cast<float>(12.0 * phase - 6.0);
+    p[i] = static_cast<float>(range * (2.0 * phase - 1.0));
   }
   return t;
+}
+
+// A gated activation: act(g) * (u + beta), with GPT-OSS's clamps (g <= limit, |u| <= limit) and silu's
+// slope alpha (g * sigmoid(alpha g)) when given.
+struct GluForm {
+  std::string act;
+  float alpha = 1.f, beta = 0.f, limit = 0.f;
+  float operator()(float g, float u) const {
+    if (limit > 0) {
+      g = std::min(g, limit);
+      u = std::clamp(u, -limit, limit);
+    }
+    const float a = act == "silu" ? g / (1.f + std::exp(-alpha * g)) : activate(act, g);
+    return a * (u + beta);
+  }
+};
+
+// Every plain activation, then silu with the slopes, offsets and limits the subgraph's constants offer.
+std::vector<GluForm> glu_forms(const std::vector<float>& constants) {
+  std::vector<GluForm> out;
+  for (const char* act : kActivations) out.push_back({act});
+  std::vector<float> positive{1.f}, any{0.f}, limits{0.f};
+  for (float c : constants) {
+    if (c > 0 && c != 1.f) positive.push_back(c), limits.push_back(c);
+    if (c != 0.f) any.push_back(c);
+  }
+  for (float a : positive)
+    for (float b : any)
+      for (float l : limits)
+        if (out.size() < 512 && (a != 1.f || b != 0.f || l != 0.f)) out.push_back({"silu", a, b, l});
+  return out;
+}
+
+// The scalar constants a subgraph uses (candidate slopes, offsets and limits), and the probe range that
+// goes past every one of them.
+std::vector<float> scalar_constants(const Graph& sub, float& range) {
+  std::vector<float> out;
+  range = 6.f;
+  for (const Value& v : sub.values)
+    if (v.constant && v.constant->numel() == 1 &&
+        (v.constant->dtype() == DType::kFloat32 || v.constant->dtype() == DType::kFloat64)) {
+      const float c = static_cast<float>(v.constant->as_double(0));
+      if (std::isfinite(c) && std::find(out.begin(), out.end(), c) == out.end()) out.push_back(c);
+      if (std::isfinite(c)) range = std::max(range, 1.5f * std::fabs(c));
+    }
+  return out;
 }
 
 bool close(const Tensor& got, const std::function<float(int64_t row, int64_t col)>& want, int64_t width) {
@@ -44,15 +91,19 @@ bool close(const Tensor& got, const std::function<float(int64_t row, int64_t col
   return true;
 }
 
-// Rows [begin, begin + n) of a linear layer (a half of a packed gate-up projection).
-Linear rows_of(const Linear& l, int64_t begin, int64_t n) {
+// Rows begin, begin + step, ... (n of them) of a linear layer: a half of a packed gate-up projection, or
+// every other row of an interleaved one; of every matrix of a selected one.
+Linear rows_of(const Linear& l, int64_t begin, int64_t step, int64_t n) {
   Linear out = l;
-  out.weight = Tensor(DType::kFloat32, {n, l.in()});
-  std::memcpy(out.weight.raw(), l.weight.data<float>() + begin * l.in(), static_cast<size_t>(n * l.in()) * sizeof(float));
-  if (l.bias.defined()) {
-    out.bias = Tensor(DType::kFloat32, {n});
-    std::memcpy(out.bias.raw(), l.bias.data<float>() + begin, static_cast<size_t>(n) * sizeof(float));
-  }
+  const int64_t stacks = l.selected() ? l.weight.dim(0) : 1, K = l.in(), O = l.out();
+  out.weight = Tensor(DType::kFloat32, l.selected() ? Shape{stacks, n, K} : Shape{n, K});
+  if (l.bias.defined()) out.bias = Tensor(DType::kFloat32, l.selected() ? Shape{stacks, n} : Shape{n});
+  for (int64_t e = 0; e < stacks; ++e)
+    for (int64_t r = 0; r < n; ++r) {
+      std::memcpy(out.weight.data<float>() + (e * n + r) * K, l.weight.data<float>() + (e * O + begin + r * step) * K,
+                  static_cast<size_t>(K) * sizeof(float));
+      if (l.bias.defined()) out.bias.data<float>()[e * n + r] = l.bias.data<float>()[e * O + begin + r * step];
+    }
   return out;
 }
 
@@ -65,7 +116,7 @@ bool find_output_projection(const GraphView& view, const Linear& first, int64_t 
     for (const Node* c : view.consumers(queue[i])) {
       if (c->op_type == "Shape" || c->op_type == "Size") continue;
       Linear l;
-      if (linear_from(view, *c, l) && l.node != first.node && l.out() == hidden &&
+      if (linear_from(view, *c, l) && l.node != first.node && l.out() == hidden && l.selected() == first.selected() &&
           (l.in() == first.out() || 2 * l.in() == first.out())) {
         fc2 = l;
         return true;
@@ -89,9 +140,23 @@ std::string match_expert_body(const GraphView& view, const Linear& first, const 
   const int64_t I = body.fc2.in();
   const int u = body.fc2.in_value;
   std::string why;
+  auto gated = [&](const Linear& gate, const Linear& up, const GluForm& f) {
+    body.fc1 = gate;
+    body.fc3 = up;
+    body.gated = true;
+    body.activation = f.act;
+    body.swiglu_alpha = f.alpha;
+    body.swiglu_beta = f.beta;
+    body.swiglu_limit = f.limit;
+    body.output = body.fc2.out_value;
+    return std::string();
+  };
   // Plain or packed: the activation reads only this layer's result.
   if (auto sub = extract_subgraph(view.graph(), view, {first.out_value}, {u}, why)) {
-    const Tensor a = probe(3, first.out(), 0);
+    float range = 6.f;
+    const std::vector<float> constants = scalar_constants(*sub, range);
+    const int64_t W = first.out();
+    const Tensor a = probe(3, W, 0, range);
     Tensor got;
     try {
       got = run_subgraph(sub, {a})[0];
@@ -99,7 +164,6 @@ std::string match_expert_body(const GraphView& view, const Linear& first, const 
       return "the activation " + where + " does not run on its own: " + e.what();
     }
     const float* pa = a.data<float>();
-    const int64_t W = first.out();
     if (W == I) {
       for (const char* act : kActivations)
         if (close(got, [&](int64_t r, int64_t c) { return activate(act, pa[r * W + c]); }, I)) {
@@ -110,27 +174,25 @@ std::string match_expert_body(const GraphView& view, const Linear& first, const 
         }
       return "the activation " + where + " is not relu, gelu, gelu_tanh, silu or identity";
     }
-    for (int gate_half = 0; gate_half < 2; ++gate_half)
-      for (const char* act : kActivations)
+    // [gate | up], [up | gate], or interleaved gate0 up0 gate1 up1 ... (either first).
+    struct Layout { int64_t gate, up, step; };
+    const Layout layouts[] = {{0, I, 1}, {I, 0, 1}, {0, 1, 2}, {1, 0, 2}};
+    for (const Layout& lay : layouts)
+      for (const GluForm& f : glu_forms(constants))
         if (close(got, [&](int64_t r, int64_t c) {
-              const float g = pa[r * W + gate_half * I + c], v = pa[r * W + (1 - gate_half) * I + c];
-              return activate(act, g) * v;
-            }, I)) {
-          body.fc1 = rows_of(first, gate_half * I, I);
-          body.fc3 = rows_of(first, (1 - gate_half) * I, I);
-          body.gated = true;
-          body.activation = act;
-          body.output = body.fc2.out_value;
-          return "";
-        }
-    return "the packed gate-up activation " + where + " is not act(gate) * up";
+              return f(pa[r * W + lay.gate + c * lay.step], pa[r * W + lay.up + c * lay.step]);
+            }, I))
+          return gated(rows_of(first, lay.gate, lay.step, I), rows_of(first, lay.up, lay.step, I), f);
+    return "the packed gate-up activation " + where + " is not act(gate) * up (nor a clamped SwiGLU)";
   }
   // Gated with two projections: the other one is a sibling reading the same rows.
   for (const Linear& other : siblings) {
     if (other.node == first.node || other.out() != I || first.out() != I) continue;
     auto sub = extract_subgraph(view.graph(), view, {first.out_value, other.out_value}, {u}, why);
     if (!sub) continue;
-    const Tensor a = probe(3, I, 0), b = probe(3, I, 1);
+    float range = 6.f;
+    const std::vector<float> constants = scalar_constants(*sub, range);
+    const Tensor a = probe(3, I, 0, range), b = probe(3, I, 1, range);
     Tensor got;
     try {
       got = run_subgraph(sub, {a, b})[0];
@@ -139,18 +201,12 @@ std::string match_expert_body(const GraphView& view, const Linear& first, const 
     }
     const float *pa = a.data<float>(), *pb = b.data<float>();
     for (int swap = 0; swap < 2; ++swap)
-      for (const char* act : kActivations)
+      for (const GluForm& f : glu_forms(constants))
         if (close(got, [&](int64_t r, int64_t c) {
               const float x = pa[r * I + c], y = pb[r * I + c];
-              return swap ? activate(act, y) * x : activate(act, x) * y;
-            }, I)) {
-          body.fc1 = swap ? other : first;
-          body.fc3 = swap ? first : other;
-          body.gated = true;
-          body.activation = act;
-          body.output = body.fc2.out_value;
-          return "";
-        }
+              return swap ? f(y, x) : f(x, y);
+            }, I))
+          return swap ? gated(other, first, f) : gated(first, other, f);
     return "the gated activation " + where + " is not act(gate) * up";
   }
   return "the expert body " + where + " reads more than its rows (" + why + ")";

@@ -66,7 +66,64 @@ Tensor transposed(const Tensor& w) {
 
 }  // namespace
 
+namespace {
+
+// [E, a, b] -> [E, b, a]
+Tensor transposed_stack(const Tensor& w) {
+  const int64_t E = w.dim(0), a = w.dim(1), b = w.dim(2);
+  Tensor t(DType::kFloat32, {E, b, a});
+  for (int64_t e = 0; e < E; ++e) transpose_matrix(w.data<float>() + e * a * b, a, b, t.data<float>() + e * a * b);
+  return t;
+}
+
+// The constant stack and the ids of Gather(W, ids) (axis 0) or GatherND(W, ids[..., 1]).
+const Tensor* gathered_stack(const GraphView& view, int v, int rank, int& ids) {
+  const Node* g = view.producer(v);
+  if (!g || g->inputs.size() != 2 || !g->domain.empty()) return nullptr;
+  const bool gather = g->op_type == "Gather" && g->attr_int("axis", 0) == 0;
+  const bool gather_nd = g->op_type == "GatherND" && g->attr_int("batch_dims", 0) == 0;
+  const Tensor* w = view.constant(g->inputs[0]);
+  if ((!gather && !gather_nd) || !w || w->rank() != rank || w->dtype() != DType::kFloat32 || view.constant(g->inputs[1]))
+    return nullptr;
+  ids = g->inputs[1];
+  return w;
+}
+
+// MatMul(Gather(W, ids), Unsqueeze(x, -1)) -> Squeeze, or MatMul(Unsqueeze(x, 1), Gather(W, ids)) -> Squeeze.
+bool selected_linear_from(const GraphView& view, const Node& n, Linear& out) {
+  if (n.op_type != "MatMul" || !n.domain.empty() || n.inputs.size() != 2) return false;
+  for (int side = 0; side < 2; ++side) {
+    int ids = -1;
+    const Tensor* w = gathered_stack(view, n.inputs[static_cast<size_t>(side)], 3, ids);
+    const Node* u = view.producer(n.inputs[static_cast<size_t>(1 - side)]);
+    if (!w || !u || (u->op_type != "Unsqueeze" && u->op_type != "Reshape")) continue;
+    auto cs = view.consumers(n.outputs[0]);
+    if (cs.size() != 1 || (cs[0]->op_type != "Squeeze" && cs[0]->op_type != "Reshape")) continue;
+    out = Linear{};
+    out.ids = ids;
+    out.in_value = u->inputs[0];
+    out.node = view.node_index(&n);
+    out.weight = side == 0 ? w->clone() : transposed_stack(*w);  // weight first: [E, out, in]
+    out.out_value = cs[0]->outputs[0];
+    for (const Node* a : view.consumers(out.out_value))  // + b[ids]
+      if (a->op_type == "Add" && view.consumers(out.out_value).size() == 1)
+        for (int in : a->inputs) {
+          int bias_ids = -1;
+          const Tensor* b = gathered_stack(view, in, 2, bias_ids);
+          if (b && b->dim(0) == w->dim(0) && b->dim(1) == out.out()) {
+            out.bias = b->clone();
+            out.out_value = a->outputs[0];
+          }
+        }
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 bool linear_from(const GraphView& view, const Node& n, Linear& out) {
+  if (selected_linear_from(view, n, out)) return true;
   const bool gemm = n.op_type == "Gemm" && n.inputs.size() >= 2 && n.attr_int("transA", 0) == 0 &&
                     n.attr_float("alpha", 1.f) == 1.f;
   if (!gemm && n.op_type != "MatMul") return false;

@@ -38,15 +38,19 @@ class GraphView {
   std::vector<std::vector<int>> consumers_;
 };
 
-// A linear layer with constant weights: MatMul(in, W) [+ Add(b)] or Gemm(in, W, b).
+// A linear layer with constant weights: MatMul(in, W) [+ Add(b)] or Gemm(in, W, b); or, "selected", one
+// matrix per row picked from a constant stack by expert id: MatMul(Gather(W[E], ids), Unsqueeze(in)) [+
+// Gather(b[E], ids)] (experts as 3-D parameters, W[idx] per token, as transformers 5's batched_mm).
 struct Linear {
-  Tensor weight;  // [out, in] (nn.Linear layout)
-  Tensor bias;    // [out] or undefined
+  Tensor weight;  // [out, in] (nn.Linear layout); selected: [E, out, in]
+  Tensor bias;    // [out] or undefined; selected: [E, out]
   int in_value = -1, out_value = -1;
   int node = -1;      // the MatMul / Gemm
   bool int8 = false;  // the model gives the weight as INT8 codes (Value::dequantized_int8)
-  int64_t in() const { return weight.dim(1); }
-  int64_t out() const { return weight.dim(0); }
+  int ids = -1;       // selected: the expert id of each row
+  bool selected() const { return ids >= 0; }
+  int64_t in() const { return weight.dim(-1); }
+  int64_t out() const { return weight.dim(-2); }
 };
 // True if `n` is a linear layer reading a non-constant input; fills `out`.
 bool linear_from(const GraphView& view, const Node& n, Linear& out);
@@ -63,6 +67,8 @@ struct Router {
   float scaling = 1.f;          // constant factor on the weights
   float epsilon = 0.f;          // sum normalisation divides by (sum + epsilon)
   float sparsemixer_eps = 0.f;  // scoring "sparsemixer" (Phi-MoE): its jitter epsilon
+  int64_t n_group = 1, topk_group = 1;  // grouped top-k (DeepSeek): experts compete within the best groups
+  bool group_top2 = false;              // a group scores the sum of its best two (else its best)
   int64_t experts() const { return gate.out(); }
   int64_t hidden() const { return gate.in(); }
 };
@@ -77,6 +83,7 @@ struct ExpertBody {
   Linear fc1, fc3, fc2;     // fc3 only when gated: fc2(act(fc1 r) * fc3 r)
   bool gated = false;
   std::string activation;   // relu | gelu | gelu_tanh | silu | identity
+  float swiglu_alpha = 1.f, swiglu_beta = 0.f, swiglu_limit = 0.f;  // gated silu: GPT-OSS's clamped form
   int output = -1;          // fc2's result (with its bias)
   int first_node = -1;      // position of the body's first layer in the graph (appearance order)
 };
@@ -117,10 +124,11 @@ struct Weighting {
 };
 // Runs the exported region (x -> candidates) and the fused graph `build(w)` (input x, one output) side by
 // side on random tokens, for each weighting in order; "" and the first weighting and candidate that agree
-// (relative 1e-4), or why none does.
+// (relative 1e-4), or why none does. `chosen_input`: the value the fused node reads (x, or the tensor x
+// was reshaped from when the result keeps that shape).
 std::string prove_fusion(const Graph& g, const GraphView& view, int x, int64_t hidden, const std::vector<int>& candidates,
                          const std::vector<Weighting>& weightings,
                          const std::function<std::shared_ptr<Graph>(const Weighting&)>& build, size_t& chosen_weighting,
-                         int& chosen_output);
+                         int& chosen_output, int& chosen_input);
 
 }  // namespace switchyard::moe_match

@@ -90,6 +90,40 @@ bool match_sparsemixer(const GraphView& view, Router& r) {
 // Capacity-limited routing (Switch Transformer, GShard): a running count of each expert's tokens (CumSum
 // over the routing) compared with a capacity, so tokens past it are dropped. The fused operator has no
 // capacity, and a proof on a few random tokens would not reach it: refuse by structure. "" if none.
+// Grouped top-k (DeepSeek-V3): the final TopK reads the scores with every expert outside the best
+// `topk_group` groups masked (Where(mask, -inf, scores)). The mask's ancestry holds the grouping: a Reshape
+// to [.., n_group, E / n_group], a TopK(k = 2) + ReduceSum (or a ReduceMax) scoring each group, and the
+// TopK over the group scores whose k is topk_group.
+std::string match_groups(const GraphView& view, int mask, Router& r) {
+  const int64_t E = r.experts();
+  std::set<int> seen;
+  std::vector<int> stack{mask};
+  const Node* group_topk = nullptr;
+  while (!stack.empty() && seen.size() < 128) {
+    const int v = stack.back();
+    stack.pop_back();
+    if (!seen.insert(v).second) continue;
+    const Node* p = view.producer(v);
+    if (!p) continue;
+    if (p->op_type == "Reshape" && p->inputs.size() == 2)
+      if (const Tensor* s = view.constant(p->inputs[1]); s && s->numel() >= 2) {
+        const int64_t g = s->as_int64(s->numel() - 2), per = s->as_int64(s->numel() - 1);
+        if (g > 1 && per > 0 && g * per == E) r.n_group = g;
+      }
+    if (p->op_type == "TopK" && p->outputs.size() == 2) {
+      if (v == p->outputs[1] && !group_topk) group_topk = p;  // picks the groups
+      if (v == p->outputs[0]) r.group_top2 = scalar_of(view, p->inputs[1]) == 2.f;  // scores a group
+    }
+    for (int in : p->inputs)
+      if (in >= 0) stack.push_back(in);
+  }
+  if (r.n_group <= 1 || !group_topk) return "the experts are masked before the top-k, but not by expert groups";
+  const float k = scalar_of(view, group_topk->inputs[1]);
+  if (!(k >= 1.f && k <= static_cast<float>(r.n_group))) return "the number of expert groups kept is not a constant";
+  r.topk_group = static_cast<int64_t>(k);
+  return "";
+}
+
 }  // namespace
 
 std::string find_capacity_limit(const GraphView& view, int indices) {
@@ -148,6 +182,7 @@ std::string match_router(const GraphView& view, size_t index, Router& r) {
   // Walk up from the scores to the linear map of the tokens.
   r.scoring = "none";
   int probs = -1;  // the scores after Softmax / Sigmoid (what an ArgMax router's weight is read from)
+  int group_mask = -1;
   int v = scores;
   for (int steps = 0; steps < 12; ++steps) {
     const Node* p = view.producer(v);
@@ -155,6 +190,15 @@ std::string match_router(const GraphView& view, size_t index, Router& r) {
     if (is_pass_through(*p) || (p->op_type == "Reshape" && steps == 0)) {
       v = p->inputs[0];
       continue;
+    }
+    if (p->op_type == "Where" && p->inputs.size() == 3 && group_mask < 0 && r.scoring == "none") {
+      // masked_fill(~mask, -inf): the scores go on through the branch that is not a constant.
+      const int data = view.constant(p->inputs[2]) ? p->inputs[1] : p->inputs[2];
+      if (!view.constant(data)) {
+        group_mask = p->inputs[0];
+        v = data;
+        continue;
+      }
     }
     if (r.scoring == "none" && (p->op_type == "Softmax" || p->op_type == "Sigmoid")) {
       if (p->op_type == "Softmax" && !last_axis(view, *p, p->inputs[0])) return "the router Softmax is not over the experts";
@@ -182,7 +226,7 @@ std::string match_router(const GraphView& view, size_t index, Router& r) {
       for (int in : p->inputs)
         if (const Node* q = view.producer(in); q && q->op_type == "MatMul") mm = q;
     Linear lin;
-    if (linear_from(view, *mm, lin) && lin.out_value == v) {
+    if (linear_from(view, *mm, lin) && !lin.selected() && lin.out_value == v) {
       r.gate = lin;
       r.x = lin.in_value;
       break;
@@ -190,6 +234,8 @@ std::string match_router(const GraphView& view, size_t index, Router& r) {
     return "the router scores are not a constant linear map of the tokens (stopped at " + p->describe() + ")";
   }
   if (r.x < 0) return "the router scores are not a constant linear map of the tokens";
+  if (group_mask >= 0)
+    if (std::string why = match_groups(view, group_mask, r); !why.empty()) return why;
   if (r.k < 1 || r.k > r.experts()) return "k = " + std::to_string(r.k) + " for " + std::to_string(r.experts()) + " experts";
   if (r.selection_bias.defined() && r.selection_bias.numel() != r.experts()) return "the selection bias is not one per expert";
   // Where the weights come from: TopK's values, or (ArgMax) the ReduceMax over the same scores.
