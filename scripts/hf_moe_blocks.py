@@ -160,7 +160,21 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "tests", "corpus"))
     ap.add_argument("--only", default=None)
+    ap.add_argument("--large", metavar="DIR", help="transformers 5: write the Mixtral-sized batched_mm export to DIR")
     args = ap.parse_args()
+    if args.large:
+        from transformers.models.mixtral.modeling_mixtral import MixtralConfig, MixtralSparseMoeBlock
+        os.makedirs(args.large, exist_ok=True)
+        cfg = MixtralConfig(hidden_size=1024, intermediate_size=2816, num_local_experts=8, num_experts_per_tok=2)
+        cfg._experts_implementation = "batched_mm"
+        block = MixtralSparseMoeBlock(cfg).eval()
+        randomize(block, 1)
+        dims = (torch.export.Dim("batch", max=64), torch.export.Dim("seq", max=4096))
+        torch.onnx.export(FirstOutput(block).eval(), (torch.randn(1, 32, 1024),),
+                          os.path.join(args.large, "large_tf5_mixtral_batched_mm_h1024_i2816.onnx"), opset_version=18,
+                          input_names=["hidden"], output_names=["out"], dynamo=True, external_data=False,
+                          dynamic_shapes=({0: dims[0], 1: dims[1]},))
+        return
     manifest_path = os.path.join(args.out, "manifest.json")
     manifest = json.load(open(manifest_path)) if os.path.exists(manifest_path) else []
     for i, (name, (factory, hidden)) in enumerate(sorted(blocks().items())):

@@ -372,6 +372,21 @@ def export_variant(name, out_dir, seed):
     return written
 
 
+def export_large(out_dir):
+    """Dense "every expert on every token" exports at E=8, k=2, H=I=512 for bench/fusion.py (too big to
+    commit): the stack + scattered-weights form and the gather form, scripted."""
+    os.makedirs(out_dir, exist_ok=True)
+    for dispatch, body in (("dense_stack", "relu"), ("dense_gather", "swiglu")):
+        torch.manual_seed(7)
+        model = CorpusModel(1, dim=512, inter=512, experts=8, k=2, router="softmax_sum", dispatch=dispatch,
+                            combine="before", body=body, bias=False).eval()
+        example = torch.randn(1, 64, 512)
+        path = os.path.join(out_dir, f"large_{dispatch}_{body}_e8_k2_h512.onnx")
+        torch.onnx.export(torch.jit.script(model), (example,), path, opset_version=17, input_names=["hidden"],
+                          output_names=["out"], dynamic_axes={"hidden": {0: "batch", 1: "seq"}, "out": {0: "batch", 1: "seq"}})
+        print(path, file=sys.stderr)
+
+
 def simplify(out_dir, manifest, suffixes=("script17", "dynamo18")):
     """Users simplify before deploying: each scripted / dynamo export again, through onnxslim (PyPI)."""
     import shutil
@@ -399,7 +414,10 @@ def main():
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "tests", "corpus"))
     ap.add_argument("--only", default=None)
     ap.add_argument("--simplify", action="store_true", help="add onnxslim'd copies of the scripted/dynamo exports")
+    ap.add_argument("--large", metavar="DIR", help="write the benchmark-sized dense exports (not committed) to DIR")
     args = ap.parse_args()
+    if args.large:
+        return export_large(args.large)
     os.makedirs(args.out, exist_ok=True)
     manifest_path = os.path.join(args.out, "manifest.json")
     manifest = json.load(open(manifest_path)) if os.path.exists(manifest_path) else []

@@ -51,6 +51,9 @@ class Kernel {
  public:
   virtual ~Kernel() = default;
   virtual void compute(KernelContext& ctx) const = 0;
+  // True if the kernel copied (prepacked) every constant input it needs at build time and never reads
+  // them again: the compiled model may then free the graph's copies (the MoE layer's weights).
+  virtual bool prepacks_constant_inputs() const { return false; }
 };
 
 // A factory sees the node (attributes, opset) and the constant inputs known at compile time.

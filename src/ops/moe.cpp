@@ -92,6 +92,8 @@ class MoE final : public Kernel {
                                                             std::to_string(cfg_.hidden) + " features, not " + std::to_string(out_.in));
   }
 
+  bool prepacks_constant_inputs() const override { return true; }
+
   void compute(KernelContext& ctx) const override {
     const Tensor& x = ctx.input(0);
     if (!in_.defined() && !out_.defined()) {

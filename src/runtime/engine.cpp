@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "runtime/stream_executor.h"
@@ -239,6 +240,24 @@ size_t index_of(const std::vector<PortInfo>& ports, const std::string& name, con
   throw Error(std::string("unknown ") + kind + " '" + name + "' (model " + kind + "s: " + known + ")");
 }
 
+// Frees the graph's copy of constants that only kernels which prepacked them read (a fused MoE layer's
+// weights would otherwise be held twice: as the graph's constant and in the kernel's packed layout).
+void release_prepacked_constants(Graph& g, const Plan& plan) {
+  std::vector<int> readers(g.values.size(), 0);
+  for (const Node& n : g.nodes)
+    for (int in : n.inputs)
+      if (in >= 0) ++readers[static_cast<size_t>(in)];
+  for (int out : g.outputs) ++readers[static_cast<size_t>(out)];
+  const std::set<std::string> captured = g.captured_by_subgraphs();
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    if (!plan.kernels[i] || !plan.kernels[i]->prepacks_constant_inputs()) continue;
+    for (int in : g.nodes[i].inputs) {
+      Value* v = in >= 0 ? &g.values[static_cast<size_t>(in)] : nullptr;
+      if (v && v->constant && readers[static_cast<size_t>(in)] == 1 && !captured.count(v->name)) v->constant.reset();
+    }
+  }
+}
+
 std::shared_ptr<const CompiledModelImpl> finish_compile(Model model, const CompileOptions& options) {
   auto impl = std::make_shared<CompiledModelImpl>();
   PassOptions passes;
@@ -269,6 +288,7 @@ std::shared_ptr<const CompiledModelImpl> finish_compile(Model model, const Compi
     overrides[name] = parse_precision(entry.second);
   }
   impl->plan = compile_plan(model.graph, parse_precision(options.precision), options.weight_group, overrides);
+  release_prepacked_constants(*model.graph, *impl->plan);
   for (int id : model.graph->inputs) impl->inputs.push_back(port_of(model.graph->values[static_cast<size_t>(id)]));
   for (int id : model.graph->outputs) impl->outputs.push_back(port_of(model.graph->values[static_cast<size_t>(id)]));
   int hw = static_cast<int>(std::thread::hardware_concurrency());

@@ -41,6 +41,9 @@ void eliminate_dead_nodes(Graph& g) {
   for (size_t k = 0; k < g.nodes.size(); ++k)
     if (keep[k]) kept.push_back(std::move(g.nodes[k]));
   g.nodes = std::move(kept);
+  // Constants nothing reads any more (the weights of a fused MoE region) need not stay in memory.
+  for (size_t v = 0; v < g.values.size(); ++v)
+    if (!live[v] && g.values[v].constant) g.values[v].constant.reset();
   for (Node& n : g.nodes)
     for (auto& [key, attr] : n.attrs)
       if (attr.g) eliminate_dead_nodes(*attr.g);

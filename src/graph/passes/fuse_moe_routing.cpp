@@ -226,7 +226,15 @@ std::string try_fuse(Graph& g, size_t index) {
   for (const ExpertBody& ex : shared) outputs.push_back(ex.output);
   size_t chosen = 0;
   int output = -1, input = r.x;
-  if (std::string why = prove_fusion(g, view, r.x, H, output_candidates(view, outputs), weightings, build, chosen, output, input);
+  // The proof runs the exported region, which may copy every token's expert matrices (batched_mm
+  // exports): with large experts a few tokens keep that copy small (61 tokens of a Mixtral-sized layer
+  // would take 2.8 GB).
+  int64_t expert_bytes = 0;
+  for (const auto& [slot, t] : weights) expert_bytes += static_cast<int64_t>(t.nbytes());
+  const std::vector<int64_t> token_counts = expert_bytes > (int64_t{64} << 20) ? std::vector<int64_t>{9, 1, 4}
+                                                                                 : std::vector<int64_t>{61, 1, 7};
+  if (std::string why = prove_fusion(g, view, r.x, H, output_candidates(view, outputs), weightings, build, chosen, output,
+                                     input, token_counts);
       !why.empty())
     return "combine: " + why;
   // Rewrite: the MoE node takes over `output` from its producer; dead-code elimination drops the rest.

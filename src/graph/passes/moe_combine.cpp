@@ -70,7 +70,7 @@ bool agree(const Tensor& want, const Tensor& got) {
 std::string prove_fusion(const Graph& g, const GraphView& view, int x, int64_t hidden, const std::vector<int>& candidates,
                          const std::vector<Weighting>& weightings,
                          const std::function<std::shared_ptr<Graph>(const Weighting&)>& build, size_t& chosen_weighting,
-                         int& chosen_output, int& chosen_input) {
+                         int& chosen_output, int& chosen_input, const std::vector<int64_t>& token_counts) {
   if (candidates.empty()) return "no value combines the results of all experts";
   // The region from x to as many candidates as depend on x alone. Exporters often size the combine
   // buffer from the shape of the tensor x was reshaped from ([B, S, H] -> [B*S, H]): then the region
@@ -106,7 +106,7 @@ std::string prove_fusion(const Graph& g, const GraphView& view, int x, int64_t h
   std::vector<Tensor> roots;   // the region's input, when it is not x (the fused node may read it directly)
   std::vector<std::vector<Tensor>> expected;
   try {
-    for (int64_t t : {int64_t{61}, int64_t{1}, int64_t{7}}) {
+    for (int64_t t : token_counts) {
       Shape s(rank, 1);
       s[rank - 2] = t;
       s[rank - 1] = hidden;

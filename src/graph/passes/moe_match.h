@@ -125,10 +125,10 @@ struct Weighting {
 // Runs the exported region (x -> candidates) and the fused graph `build(w)` (input x, one output) side by
 // side on random tokens, for each weighting in order; "" and the first weighting and candidate that agree
 // (relative 1e-4), or why none does. `chosen_input`: the value the fused node reads (x, or the tensor x
-// was reshaped from when the result keeps that shape).
+// was reshaped from when the result keeps that shape). `token_counts`: the random batches tried.
 std::string prove_fusion(const Graph& g, const GraphView& view, int x, int64_t hidden, const std::vector<int>& candidates,
                          const std::vector<Weighting>& weightings,
                          const std::function<std::shared_ptr<Graph>(const Weighting&)>& build, size_t& chosen_weighting,
-                         int& chosen_output, int& chosen_input);
+                         int& chosen_output, int& chosen_input, const std::vector<int64_t>& token_counts);
 
 }  // namespace switchyard::moe_match
