@@ -288,7 +288,6 @@ std::shared_ptr<const CompiledModelImpl> finish_compile(Model model, const Compi
     overrides[name] = parse_precision(entry.second);
   }
   impl->plan = compile_plan(model.graph, parse_precision(options.precision), options.weight_group, overrides);
-  release_prepacked_constants(*model.graph, *impl->plan);
   for (int id : model.graph->inputs) impl->inputs.push_back(port_of(model.graph->values[static_cast<size_t>(id)]));
   for (int id : model.graph->outputs) impl->outputs.push_back(port_of(model.graph->values[static_cast<size_t>(id)]));
   int hw = static_cast<int>(std::thread::hardware_concurrency());
@@ -313,6 +312,7 @@ std::shared_ptr<const CompiledModelImpl> finish_compile(Model model, const Compi
     impl->streams = std::max(1, total - 1);
     impl->threads = 1;
   }
+  release_prepacked_constants(*model.graph, *impl->plan);  // after everything that reads the graph's constants
   impl->model = std::move(model);
   return impl;
 }
