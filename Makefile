@@ -10,7 +10,7 @@ APT_PACKAGES := cmake ninja-build g++ pkg-config libonnx-dev libprotobuf-dev pro
 # For regenerating the model and fixtures only (needs Debian's torch): make train / make fixtures.
 APT_TORCH_PACKAGES := python3-torch python3-numpy python3-onnx
 
-.PHONY: all deps build test test-sanitizers fuzz demo compare accuracy conformance fixtures train clean
+.PHONY: all deps build test test-sanitizers fuzz demo compare fusion-table accuracy conformance fixtures train clean
 FUZZ_SECONDS ?= 60
 
 all: build
@@ -64,6 +64,11 @@ demo: build
 compare: build
 	@$(PYTHON) -c "import onnxruntime, openvino" 2>/dev/null || $(PYTHON) -m pip install -q -r bench/requirements.txt
 	$(PYTHON) bench/compare.py --threads 2
+
+# MoE fusion on the export corpus (tests/corpus), fused vs ONNX Runtime on each file: docs/fusion.md.
+fusion-table: build
+	@$(PYTHON) -c "import onnxruntime" 2>/dev/null || $(PYTHON) -m pip install -q -r bench/requirements.txt
+	PYTHONPATH=$(abspath $(BUILD))/python $(PYTHON) bench/fusion.py --threads 2
 
 # Accuracy of every precision against FP32 (seed classifier on Fashion-MNIST, MoE layers): docs/accuracy.md.
 accuracy: build

@@ -92,9 +92,12 @@ def corpus_table(args):
                    reasons=r.reasons, error=r.error, err_torch=r.error_vs_torch, err_unfused=r.error_vs_unfused, ok=r.ok)
         if not r.error and args.duration > 0:
             path = os.path.join(corpus_check.CORPUS_DIR, e["name"] + ".onnx")
-            hidden = np.load(os.path.join(corpus_check.CORPUS_DIR, e["name"] + ".inputs.npz"))["hidden"]
-            x = np.random.default_rng(0).standard_normal((1, args.tokens, hidden.shape[-1])).astype(np.float32)
-            feed = {"hidden": x}
+            given = dict(np.load(os.path.join(corpus_check.CORPUS_DIR, e["name"] + ".inputs.npz")))
+            rng = np.random.default_rng(0)
+            if "hidden" in given:  # a MoE layer: `tokens` random tokens
+                feed = {"hidden": rng.standard_normal((1, args.tokens, given["hidden"].shape[-1])).astype(np.float32)}
+            else:  # a whole language model: `tokens` random token ids
+                feed = {"input_ids": rng.integers(0, 128, (1, args.tokens)).astype(np.int64)}
             for engine in ("switchyard", "onnxruntime"):
                 run, _ = session(engine, path, args.threads)
                 row[engine + "_us"] = time_calls(lambda: run(feed), args.duration)[0]

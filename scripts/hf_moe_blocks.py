@@ -126,6 +126,51 @@ def tf5_blocks(family, H, I):
     return out
 
 
+class TokensToLogits(torch.nn.Module):
+    """A whole causal LM: token ids -> logits (no cache)."""
+
+    def __init__(self, lm):
+        super().__init__()
+        self.lm = lm
+
+    def forward(self, input_ids):
+        return self.lm(input_ids=input_ids, use_cache=False, return_dict=False)[0]
+
+
+def export_causal_lm(out_dir, seed):
+    """A whole tiny MixtralForCausalLM (2 decoder layers, each with a sparse-MoE block): every layer's MoE
+    must fuse. 4.49: traced; 5.x: dynamo=True with the batched_mm experts."""
+    from transformers import MixtralConfig, MixtralForCausalLM
+    cfg = MixtralConfig(vocab_size=128, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
+                        num_key_value_heads=2, num_local_experts=8, num_experts_per_tok=2, max_position_embeddings=128,
+                        use_cache=False, attn_implementation="eager")
+    if TF5:
+        cfg._experts_implementation = "batched_mm"
+    lm = MixtralForCausalLM(cfg).eval()
+    randomize(lm, seed)
+    model = TokensToLogits(lm).eval()
+    gen = torch.Generator().manual_seed(seed)
+    example = torch.randint(0, 128, (2, 24), generator=gen)
+    test = torch.randint(0, 128, (3, 5), generator=gen)
+    with torch.no_grad():
+        expected = model(test).numpy()
+    name = ("tf5" if TF5 else "hf449") + "_mixtral_causallm"
+    path = os.path.join(out_dir, name + ".onnx")
+    if TF5:
+        dims = (torch.export.Dim("batch", max=64), torch.export.Dim("seq", max=128))
+        torch.onnx.export(model, (example,), path, opset_version=18, input_names=["input_ids"], output_names=["logits"],
+                          dynamo=True, external_data=False, dynamic_shapes=({0: dims[0], 1: dims[1]},))
+    else:
+        torch.onnx.export(model, (example,), path, opset_version=17, input_names=["input_ids"], output_names=["logits"],
+                          dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "logits": {0: "batch", 1: "seq"}})
+    np.savez(os.path.join(out_dir, name + ".inputs.npz"), input_ids=test.numpy())
+    np.savez(os.path.join(out_dir, name + ".expected.npz"), logits=expected)
+    how = "dynamo=True" if TF5 else "torch.jit.trace"
+    return dict(name=name, variant=name, export=f"{how} (torch {torch.__version__.split('+')[0]}, transformers "
+                f"{transformers.__version__}), opset {18 if TF5 else 17}", router="hf", dispatch="hf", combine="hf",
+                body="hf", bias=False, experts=8, k=2, layers=2)
+
+
 def export_block(name, factory, hidden, out_dir, seed):
     block = factory().eval()
     randomize(block, seed)
@@ -187,6 +232,13 @@ def main():
             continue
         manifest = [m for m in manifest if m["name"] != name] + [entry]
         print(name, file=sys.stderr)
+    if not args.only or args.only.endswith("causallm"):
+        try:
+            entry = export_causal_lm(args.out, seed=900)
+            manifest = [m for m in manifest if m["name"] != entry["name"]] + [entry]
+            print(entry["name"], file=sys.stderr)
+        except Exception as e:
+            print(f"causal LM: export failed: {str(e).splitlines()[0][:300]}", file=sys.stderr)
     manifest.sort(key=lambda m: m["name"])
     with open(manifest_path, "w") as f:
         json.dump(manifest, f, indent=1)

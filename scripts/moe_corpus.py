@@ -385,6 +385,16 @@ def export_large(out_dir):
         torch.onnx.export(torch.jit.script(model), (example,), path, opset_version=17, input_names=["hidden"],
                           output_names=["out"], dynamic_axes={"hidden": {0: "batch", 1: "seq"}, "out": {0: "batch", 1: "seq"}})
         print(path, file=sys.stderr)
+    # Compile-time scaling: the same small layer stacked 1, 4 and 16 times.
+    for layers in (1, 4, 16):
+        torch.manual_seed(8)
+        model = CorpusModel(layers, dim=64, inter=128, experts=8, k=2, router="softmax_sum", dispatch="onehot_where",
+                            combine="before", body="swiglu", bias=False).eval()
+        path = os.path.join(out_dir, f"layers{layers:02d}_onehot_where_swiglu_h64.onnx")
+        torch.onnx.export(torch.jit.script(model), (torch.randn(1, 64, 64),), path, opset_version=17,
+                          input_names=["hidden"], output_names=["out"],
+                          dynamic_axes={"hidden": {0: "batch", 1: "seq"}, "out": {0: "batch", 1: "seq"}})
+        print(path, file=sys.stderr)
 
 
 def simplify(out_dir, manifest, suffixes=("script17", "dynamo18")):

@@ -32,7 +32,7 @@ void add_inspect_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("inspect", "Describe a model: ports, operators, parameters");
   cmd->add_option("model", opt->model, "ONNX model file")->required();
   cmd->add_flag("--json", opt->json, "print JSON");
-  cmd->add_flag("--nodes", opt->nodes, "also list every node with its output dtypes and (symbolic) shapes");
+  cmd->add_flag("--nodes", opt->nodes, "also list every node after the graph passes (fused MoE layers included) with its output dtypes and shapes");
   cmd->callback([opt] {
     Model model = load_onnx_file(opt->model);
     const Graph& g = *model.graph;
@@ -52,6 +52,11 @@ void add_inspect_command(CLI::App& app) {
     };
     visit(g);
     auto missing = unsupported_ops(g);
+    const size_t nodes_before = g.count_nodes_recursive();
+    run_graph_passes(model);
+    const size_t nodes_after = model.graph->count_nodes_recursive();
+    // Nodes as they run: after fusion and folding, so that fused layer names (for --precision-override)
+    // appear.
     nlohmann::json node_list = nlohmann::json::array();
     for (const Node& n : g.nodes) {
       nlohmann::json outs = nlohmann::json::array();
@@ -62,9 +67,6 @@ void add_inspect_command(CLI::App& app) {
         }
       node_list.push_back({{"name", n.name}, {"op", (n.domain.empty() ? "" : n.domain + "::") + n.op_type}, {"outputs", outs}});
     }
-    const size_t nodes_before = g.count_nodes_recursive();
-    run_graph_passes(model);
-    const size_t nodes_after = model.graph->count_nodes_recursive();
 
     nlohmann::json j;
     j["model"] = opt->model;
@@ -105,7 +107,7 @@ void add_inspect_command(CLI::App& app) {
     std::sort(sorted.begin(), sorted.end());
     for (const auto& [neg, op] : sorted) fmt::print("  {:<24} {}\n", op, -neg);
     if (opt->nodes) {
-      fmt::print("graph nodes (before passes):\n");
+      fmt::print("graph nodes (after the graph passes: fusion, folding):\n");
       for (const auto& n : node_list) {
         std::string outs;
         for (const auto& o : n["outputs"])

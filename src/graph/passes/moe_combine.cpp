@@ -97,27 +97,37 @@ std::string prove_fusion(const Graph& g, const GraphView& view, int x, int64_t h
     try_prefix = extract_subgraph(g, view, {try_root}, {x}, unused);
     if (!try_prefix) break;
   }
-  // Random tokens of the rank the region's input has: [T, H] or [1, T, H].
+  // Random tokens of the rank the region's input has: [T, H] or [1, T, H]. Where shape inference did
+  // not give that rank, a tensor that was reshaped into x is tried as [1, T, H] first.
   const auto& xs = g.values[static_cast<size_t>(root)].shape;
-  const size_t rank = xs && xs->size() >= 2 ? xs->size() : 2;
-  std::mt19937 rng(12345);
-  std::normal_distribution<float> normal(0.f, 1.f);
+  std::vector<size_t> ranks;
+  if (xs && xs->size() >= 2) ranks = {xs->size()};
+  else ranks = prefix ? std::vector<size_t>{3, 2} : std::vector<size_t>{2, 3};
   std::vector<Tensor> tokens;  // x as the fused node sees it
   std::vector<Tensor> roots;   // the region's input, when it is not x (the fused node may read it directly)
   std::vector<std::vector<Tensor>> expected;
-  try {
-    for (int64_t t : token_counts) {
-      Shape s(rank, 1);
-      s[rank - 2] = t;
-      s[rank - 1] = hidden;
-      Tensor in(DType::kFloat32, s);
-      for (int64_t i = 0; i < in.numel(); ++i) in.data<float>()[i] = normal(rng);
-      expected.push_back(run_subgraph(region, {in}));
-      tokens.push_back(prefix ? run_subgraph(prefix, {in})[0] : in);
-      if (prefix) roots.push_back(std::move(in));
+  for (size_t attempt = 0; attempt < ranks.size(); ++attempt) {
+    const size_t rank = ranks[attempt];
+    std::mt19937 rng(12345);
+    std::normal_distribution<float> normal(0.f, 1.f);
+    tokens.clear();
+    roots.clear();
+    expected.clear();
+    try {
+      for (int64_t t : token_counts) {
+        Shape s(rank, 1);
+        s[rank - 2] = t;
+        s[rank - 1] = hidden;
+        Tensor in(DType::kFloat32, s);
+        for (int64_t i = 0; i < in.numel(); ++i) in.data<float>()[i] = normal(rng);
+        expected.push_back(run_subgraph(region, {in}));
+        tokens.push_back(prefix ? run_subgraph(prefix, {in})[0] : in);
+        if (prefix) roots.push_back(std::move(in));
+      }
+      break;
+    } catch (const std::exception& e) {
+      if (attempt + 1 == ranks.size()) return std::string("the exported region does not run on its own: ") + e.what();
     }
-  } catch (const std::exception& e) {
-    return std::string("the exported region does not run on its own: ") + e.what();
   }
   std::string last = "the fused operator does not reproduce the exported graph";
   for (size_t w = 0; w < weightings.size(); ++w) {

@@ -35,13 +35,16 @@ std::vector<const Node*> GraphView::consumers(int v) const {
 }
 
 bool GraphView::depends_on(int v, int ancestor) const {
+  // Nodes are in topological order: nothing produced before the ancestor's producer can depend on it,
+  // which keeps this walk local to the layer instead of the whole model above it.
+  const int floor = producer_index(ancestor);
   std::set<int> seen;
   std::vector<int> stack{v};
   while (!stack.empty()) {
     const int cur = stack.back();
     stack.pop_back();
     if (cur == ancestor) return true;
-    if (!seen.insert(cur).second) continue;
+    if (producer_index(cur) < floor || !seen.insert(cur).second) continue;
     if (const Node* p = producer(cur))
       for (int in : p->inputs)
         if (in >= 0) stack.push_back(in);

@@ -1,0 +1,30 @@
+"""What `switchyard inspect` says about MoE fusion: fused layer names after fusion, reasons for what stays
+unfused (the part and the node), and fused names accepted by --precision-override."""
+import json
+
+from conftest import ROOT
+
+CORPUS = ROOT / "tests" / "corpus"
+SWIGLU = CORPUS / "v02_where_index_add_softmax_sum_swiglu_script17.onnx"
+CAPACITY = CORPUS / "v33_capacity_softmax_sum_swiglu_script17.onnx"
+
+
+def test_inspect_nodes_lists_fused_layers(cli):
+    out = cli("inspect", SWIGLU, "--nodes").stdout
+    assert "after the graph passes" in out
+    fused = [line.split()[0] for line in out.splitlines() if "ai.switchyard::MoE" in line]
+    assert fused == ["moe_fused_/0/TopK"]
+    listed = json.loads(cli("inspect", SWIGLU, "--nodes", "--json").stdout)["node_list"]
+    assert "moe_fused_/0/TopK" in [n["name"] for n in listed]
+
+
+def test_fused_name_is_a_precision_override(cli, tmp_path):
+    inputs = CORPUS / "v02_where_index_add_softmax_sum_swiglu_script17.inputs.npz"
+    cli("run", SWIGLU, "--inputs", inputs, "--outputs", tmp_path / "o.npz", "--precision-override", "moe_fused_/0/TopK=bf16")
+
+
+def test_unfused_layer_says_which_part_and_node(cli):
+    notes = json.loads(cli("inspect", CAPACITY, "--json").stdout)["pass_notes"]
+    reason = [n for n in notes if "not fused as MoE" in n]
+    assert len(reason) == 1
+    assert "router (capacity)" in reason[0] and "'/0/CumSum'" in reason[0], reason
