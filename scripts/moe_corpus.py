@@ -237,12 +237,61 @@ class CorpusMoE(nn.Module):
         return (picked * w.unsqueeze(-1)).sum(dim=1)
 
 
+class Param3dMoE(nn.Module):
+    """Experts as 3-D parameters (one tensor per projection for all experts), the way fused-MoE codebases
+    store them: "matmul" runs every expert on every token (torch.matmul over the expert axis) and weights
+    by the scattered top-k weights; "gather" picks each (token, slot)'s matrices W[idx] and multiplies."""
+
+    def __init__(self, dim, inter, experts, k, router, dispatch, body, bias):
+        super().__init__()
+        self.k, self.num_experts, self.dispatch, self.body = k, experts, dispatch, body
+        self.router = CorpusMoE(dim, inter, experts, k, router, "where_index_add", "before", "relu", False)
+        self.router.experts = nn.ModuleList()  # only its gate and route() are used
+        self.gated, self.has_bias = body in ("swiglu", "geglu"), bias  # flags, not Optional: scriptable
+        self.w1 = nn.Parameter(torch.randn(experts, dim, inter) / dim ** 0.5)       # [E, H, I]
+        self.w3 = nn.Parameter(torch.randn(experts, dim, inter) / dim ** 0.5)       # used when gated
+        self.w2 = nn.Parameter(torch.randn(experts, inter, dim) / inter ** 0.5)     # [E, I, H]
+        self.b1 = nn.Parameter(torch.randn(experts, 1, inter) * 0.1)               # used with biases
+
+    def act(self, h, u):
+        if self.body in ("swiglu", "silu"):
+            h = F.silu(h)
+        elif self.body in ("geglu", "gelu"):
+            h = F.gelu(h)
+        else:
+            h = torch.relu(h)
+        return h * u if self.gated else h
+
+    def forward(self, x):
+        w, idx = self.router.route(x)
+        if self.dispatch == "param3d_matmul":
+            h = torch.matmul(x.unsqueeze(0), self.w1)                 # [E, T, I]
+            if self.has_bias:
+                h = h + self.b1
+            u = torch.matmul(x.unsqueeze(0), self.w3) if self.gated else h
+            y = torch.matmul(self.act(h, u), self.w2)                 # [E, T, H]
+            dense_w = torch.zeros(x.shape[0], self.num_experts, dtype=x.dtype).scatter(1, idx, w)
+            return (y * dense_w.t().unsqueeze(-1)).sum(dim=0)
+        # param3d_gather: [T, k, 1, H] @ [T, k, H, I]
+        xs = x[:, None, None, :]
+        h = torch.matmul(xs, self.w1[idx]).squeeze(2)                # [T, k, I]
+        if self.has_bias:
+            h = h + self.b1.squeeze(1)[idx]
+        u = torch.matmul(xs, self.w3[idx]).squeeze(2) if self.gated else h
+        y = torch.matmul(self.act(h, u).unsqueeze(2), self.w2[idx]).squeeze(2)  # [T, k, H]
+        return (y * w.unsqueeze(-1)).sum(dim=1)
+
+
 class CorpusModel(nn.Module):
     """Tokens [batch, seq, dim] -> `layers` residual MoE layers -> [batch, seq, dim]."""
 
     def __init__(self, layers: int, **kw):
         super().__init__()
-        self.moes = nn.ModuleList([CorpusMoE(**kw) for _ in range(layers)])
+        if kw["dispatch"].startswith("param3d"):
+            kw.pop("combine")
+            self.moes = nn.ModuleList([Param3dMoE(**kw) for _ in range(layers)])
+        else:
+            self.moes = nn.ModuleList([CorpusMoE(**kw) for _ in range(layers)])
 
     def forward(self, hidden):
         b, s, d = hidden.shape
@@ -290,6 +339,10 @@ VARIANTS = {
     "v32": ("softmax_softmax", "onehot_where", "before", "gelu_tanh", True, 4, 1, 1),
     "v33": ("softmax_sum", "capacity", "before", "swiglu", False, 8, 2, 1),
     "v34": ("argmax", "capacity", "before", "relu", True, 8, 1, 1),
+    "v35": ("softmax_sum", "param3d_matmul", "after", "swiglu", False, 8, 2, 1),
+    "v36": ("softmax_softmax", "param3d_matmul", "after", "relu", True, 4, 2, 1),
+    "v37": ("softmax_sum", "param3d_gather", "after", "swiglu", False, 8, 2, 1),
+    "v38": ("sigmoid_sum", "param3d_gather", "after", "gelu", True, 8, 2, 1),
 }
 # Variants that must stay unfused, with this word in the reason.
 EXPECT_UNFUSED = {"capacity": "capacity"}
@@ -318,7 +371,7 @@ def build(name, seed):
     # Larger router weights so routing is decided, not a near-tie that rounding could flip.
     with torch.no_grad():
         for moe in model.moes:
-            moe.gate.weight.mul_(3.0)
+            (moe.router.gate if hasattr(moe, "router") else moe.gate).weight.mul_(3.0)
     return model, dim
 
 
@@ -327,7 +380,7 @@ def routes_everywhere(model, x):
     with torch.no_grad():
         h = x.reshape(-1, x.shape[-1])
         for moe in model.moes:
-            _, idx = moe.route(h)
+            _, idx = (moe.router if hasattr(moe, "router") else moe).route(h)
             if len(torch.unique(idx)) != moe.num_experts:
                 return False
             h = h + moe(h)

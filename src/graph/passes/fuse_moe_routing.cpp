@@ -50,7 +50,7 @@ bool find_shared_gate(const GraphView& view, const Router& r, int shared_rows, T
     for (const Node* c : view.consumers(shared_rows)) readers.push_back(c);
   for (const Node* c : readers) {
     Linear l;
-    if (!linear_from(view, *c, l) || l.selected() || l.out() != 1 || l.bias.defined()) continue;
+    if (!linear_from(view, *c, l) || l.per_expert_stack() || l.out() != 1 || l.bias.defined()) continue;
     for (const Node* s : view.consumers(l.out_value))
       if (s->op_type == "Sigmoid") {
         gate = Tensor(DType::kFloat32, {l.in()});
@@ -66,6 +66,7 @@ std::vector<ExpertBody> split_selected(const ExpertBody& body) {
   auto slice = [](const Linear& l, int64_t e) {
     Linear out = l;
     out.ids = -1;
+    out.stacked = false;
     out.weight = Tensor(DType::kFloat32, {l.out(), l.in()});
     std::memcpy(out.weight.raw(), l.weight.data<float>() + e * l.out() * l.in(), out.weight.nbytes());
     if (l.bias.defined()) {
@@ -95,13 +96,17 @@ std::string try_fuse(Graph& g, size_t index) {
   const int64_t E = r.experts(), H = r.hidden();
   // Experts: routed bodies reading selected rows, or (dense exports) E bodies reading x itself.
   Dispatch d = find_expert_bodies(view, r);
+  // One body over [E, ...] weight stacks is all E experts: per row (gathered by id) or every expert on
+  // every row (stacked, a dense export).
   const bool gathered_weights = d.routed.size() == 1 && d.routed[0].fc1.selected();
-  if (gathered_weights) {
-    if (d.routed[0].fc1.weight.dim(0) != E)
-      return "expert bodies: stacks of " + std::to_string(d.routed[0].fc1.weight.dim(0)) + " expert matrices for a router of " +
-             std::to_string(E) + " experts";
-    d.routed = split_selected(d.routed[0]);
-  }
+  const bool stacked_weights = d.direct.size() == 1 && d.direct[0].fc1.stacked;
+  for (std::vector<ExpertBody>* bodies : {&d.routed, &d.direct})
+    if (bodies->size() == 1 && (*bodies)[0].fc1.per_expert_stack()) {
+      if ((*bodies)[0].fc1.weight.dim(0) != E)
+        return "expert bodies: stacks of " + std::to_string((*bodies)[0].fc1.weight.dim(0)) +
+               " expert matrices for a router of " + std::to_string(E) + " experts";
+      *bodies = split_selected((*bodies)[0]);
+    }
   std::vector<ExpertBody> experts;
   std::vector<ExpertBody> shared;
   bool dense = false;  // every expert ran on every token in the export
@@ -261,7 +266,8 @@ std::string try_fuse(Graph& g, size_t index) {
                            (e0.swiglu_limit != 0.f ? " clamped(limit " + std::to_string(e0.swiglu_limit) + ")" : "") +
                            (ids_known ? "" : " (experts in graph order)") + (shared.empty() ? "" : " +shared expert") +
                            (dense ? " (dense export made sparse)" : "") +
-                           (gathered_weights ? " (per-token gathered expert weights made sparse)" : "");
+                           (gathered_weights ? " (per-token gathered expert weights made sparse)" : "") +
+                           (stacked_weights ? " (3-D expert parameters)" : "");
   g.nodes.insert(g.nodes.begin() + old + 1, std::move(fused));
   g.notes.push_back(note);
   return "";

@@ -73,8 +73,12 @@ Dispatch find_expert_bodies(const GraphView& view, const Router& router) {
     std::vector<Linear> siblings;
     std::vector<const Node*> readers = view.consumers(r);
     for (const Node* c : view.consumers(r))  // a selected linear reads Unsqueeze(r)
-      if (c->op_type == "Unsqueeze" || c->op_type == "Reshape")
-        for (const Node* cc : view.consumers(c->outputs[0])) readers.push_back(cc);
+      if (c->op_type == "Unsqueeze" || c->op_type == "Reshape" || c->op_type == "Expand")
+        for (const Node* cc : view.consumers(c->outputs[0])) {
+          readers.push_back(cc);
+          if (cc->op_type == "Unsqueeze" || cc->op_type == "Reshape" || cc->op_type == "Expand")
+            for (const Node* c3 : view.consumers(cc->outputs[0])) readers.push_back(c3);
+        }
     for (const Node* c : readers) {
       Linear l;
       if (linear_from(view, *c, l) && l.in_value == r && l.in() == router.hidden() && l.node != router.gate.node)

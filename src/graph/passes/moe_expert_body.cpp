@@ -95,9 +95,9 @@ bool close(const Tensor& got, const std::function<float(int64_t row, int64_t col
 // every other row of an interleaved one; of every matrix of a selected one.
 Linear rows_of(const Linear& l, int64_t begin, int64_t step, int64_t n) {
   Linear out = l;
-  const int64_t stacks = l.selected() ? l.weight.dim(0) : 1, K = l.in(), O = l.out();
-  out.weight = Tensor(DType::kFloat32, l.selected() ? Shape{stacks, n, K} : Shape{n, K});
-  if (l.bias.defined()) out.bias = Tensor(DType::kFloat32, l.selected() ? Shape{stacks, n} : Shape{n});
+  const int64_t stacks = l.per_expert_stack() ? l.weight.dim(0) : 1, K = l.in(), O = l.out();
+  out.weight = Tensor(DType::kFloat32, l.per_expert_stack() ? Shape{stacks, n, K} : Shape{n, K});
+  if (l.bias.defined()) out.bias = Tensor(DType::kFloat32, l.per_expert_stack() ? Shape{stacks, n} : Shape{n});
   for (int64_t e = 0; e < stacks; ++e)
     for (int64_t r = 0; r < n; ++r) {
       std::memcpy(out.weight.data<float>() + (e * n + r) * K, l.weight.data<float>() + (e * O + begin + r * step) * K,
@@ -116,7 +116,7 @@ bool find_output_projection(const GraphView& view, const Linear& first, int64_t 
     for (const Node* c : view.consumers(queue[i])) {
       if (c->op_type == "Shape" || c->op_type == "Size") continue;
       Linear l;
-      if (linear_from(view, *c, l) && l.node != first.node && l.out() == hidden && l.selected() == first.selected() &&
+      if (linear_from(view, *c, l) && l.node != first.node && l.out() == hidden && l.kind() == first.kind() &&
           (l.in() == first.out() || 2 * l.in() == first.out())) {
         fc2 = l;
         return true;

@@ -92,6 +92,41 @@ const Tensor* gathered_stack(const GraphView& view, int v, int rank, int& ids) {
   return w;
 }
 
+// The rows under a few Unsqueeze / Expand steps (x[:, None, None, :], x.expand(E, T, H)), or one Reshape
+// right before the product; a Reshape further up makes the rows (x itself is often a reshape).
+int rows_under_reshapes(const GraphView& view, int v) {
+  for (int step = 0; step < 3; ++step) {
+    const Node* u = view.producer(v);
+    if (!u || u->inputs.empty() || (u->op_type != "Unsqueeze" && u->op_type != "Expand" && (u->op_type != "Reshape" || step > 0)))
+      break;
+    v = u->inputs[0];
+  }
+  return v;
+}
+
+// Every expert on every row: MatMul(x [.., T, in], W [E, in, out]) -> [E, T, out] [+ b], experts as one
+// 3-D parameter (torch.matmul(x, W) / bmm(x.expand(E, T, H), W)).
+bool stacked_linear_from(const GraphView& view, const Node& n, Linear& out) {
+  if (n.op_type != "MatMul" || !n.domain.empty() || n.inputs.size() != 2 || view.constant(n.inputs[0])) return false;
+  const Tensor* w = view.constant(n.inputs[1]);
+  if (!w || w->rank() != 3 || w->dtype() != DType::kFloat32) return false;
+  out = Linear{};
+  out.stacked = true;
+  out.in_value = rows_under_reshapes(view, n.inputs[0]);
+  out.node = view.node_index(&n);
+  out.weight = transposed_stack(*w);  // [E, out, in]
+  out.out_value = n.outputs[0];
+  auto cs = view.consumers(out.out_value);
+  if (cs.size() == 1 && cs[0]->op_type == "Add")  // + b [E, 1, out]
+    for (int in : cs[0]->inputs)
+      if (const Tensor* b = view.constant(in); b && b->dtype() == DType::kFloat32 && b->numel() == w->dim(0) * out.out()) {
+        out.bias = Tensor(DType::kFloat32, {w->dim(0), out.out()});
+        std::memcpy(out.bias.raw(), b->raw(), b->nbytes());
+        out.out_value = cs[0]->outputs[0];
+      }
+  return true;
+}
+
 // MatMul(Gather(W, ids), Unsqueeze(x, -1)) -> Squeeze, or MatMul(Unsqueeze(x, 1), Gather(W, ids)) -> Squeeze.
 bool selected_linear_from(const GraphView& view, const Node& n, Linear& out) {
   if (n.op_type != "MatMul" || !n.domain.empty() || n.inputs.size() != 2) return false;
@@ -104,7 +139,7 @@ bool selected_linear_from(const GraphView& view, const Node& n, Linear& out) {
     if (cs.size() != 1 || (cs[0]->op_type != "Squeeze" && cs[0]->op_type != "Reshape")) continue;
     out = Linear{};
     out.ids = ids;
-    out.in_value = u->inputs[0];
+    out.in_value = rows_under_reshapes(view, n.inputs[static_cast<size_t>(1 - side)]);
     out.node = view.node_index(&n);
     out.weight = side == 0 ? w->clone() : transposed_stack(*w);  // weight first: [E, out, in]
     out.out_value = cs[0]->outputs[0];
@@ -126,7 +161,7 @@ bool selected_linear_from(const GraphView& view, const Node& n, Linear& out) {
 }  // namespace
 
 bool linear_from(const GraphView& view, const Node& n, Linear& out) {
-  if (selected_linear_from(view, n, out)) return true;
+  if (selected_linear_from(view, n, out) || stacked_linear_from(view, n, out)) return true;
   const bool gemm = n.op_type == "Gemm" && n.inputs.size() >= 2 && n.attr_int("transA", 0) == 0 &&
                     n.attr_float("alpha", 1.f) == 1.f;
   if (!gemm && n.op_type != "MatMul") return false;

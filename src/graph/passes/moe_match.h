@@ -40,15 +40,19 @@ class GraphView {
 
 // A linear layer with constant weights: MatMul(in, W) [+ Add(b)] or Gemm(in, W, b); or, "selected", one
 // matrix per row picked from a constant stack by expert id: MatMul(Gather(W[E], ids), Unsqueeze(in)) [+
-// Gather(b[E], ids)] (experts as 3-D parameters, W[idx] per token, as transformers 5's batched_mm).
+// Gather(b[E], ids)] (experts as 3-D parameters, W[idx] per token, as transformers 5's batched_mm); or
+// "stacked", every expert on every row: MatMul(x, W [E, in, out]).
 struct Linear {
   Tensor weight;  // [out, in] (nn.Linear layout); selected: [E, out, in]
   Tensor bias;    // [out] or undefined; selected: [E, out]
   int in_value = -1, out_value = -1;
   int node = -1;      // the MatMul / Gemm
   bool int8 = false;  // the model gives the weight as INT8 codes (Value::dequantized_int8)
-  int ids = -1;       // selected: the expert id of each row
+  int ids = -1;         // selected: the expert id of each row
+  bool stacked = false; // every expert on every row: MatMul(x, W [E, in, out]) -> [E, T, out]
   bool selected() const { return ids >= 0; }
+  bool per_expert_stack() const { return selected() || stacked; }  // weight [E, out, in]
+  int kind() const { return selected() ? 1 : (stacked ? 2 : 0); }
   int64_t in() const { return weight.dim(-1); }
   int64_t out() const { return weight.dim(-2); }
 };

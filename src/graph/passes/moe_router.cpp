@@ -226,7 +226,7 @@ std::string match_router(const GraphView& view, size_t index, Router& r) {
       for (int in : p->inputs)
         if (const Node* q = view.producer(in); q && q->op_type == "MatMul") mm = q;
     Linear lin;
-    if (linear_from(view, *mm, lin) && !lin.selected() && lin.out_value == v) {
+    if (linear_from(view, *mm, lin) && !lin.per_expert_stack() && lin.out_value == v) {
       r.gate = lin;
       r.x = lin.in_value;
       break;
