@@ -264,6 +264,14 @@ class Param3dMoE(nn.Module):
 
     def forward(self, x):
         w, idx = self.router.route(x)
+        if self.dispatch == "param3d_einsum":  # every expert by einsum, combined by einsum
+            h = torch.einsum("th,ehi->eti", x, self.w1)
+            if self.has_bias:
+                h = h + self.b1
+            u = torch.einsum("th,ehi->eti", x, self.w3) if self.gated else h
+            y = torch.einsum("eti,eih->eth", self.act(h, u), self.w2)
+            dense_w = torch.zeros(x.shape[0], self.num_experts, dtype=x.dtype).scatter(1, idx, w)
+            return torch.einsum("te,eth->th", dense_w, y)
         if self.dispatch == "param3d_matmul":
             h = torch.matmul(x.unsqueeze(0), self.w1)                 # [E, T, I]
             if self.has_bias:
@@ -343,6 +351,8 @@ VARIANTS = {
     "v36": ("softmax_softmax", "param3d_matmul", "after", "relu", True, 4, 2, 1),
     "v37": ("softmax_sum", "param3d_gather", "after", "swiglu", False, 8, 2, 1),
     "v38": ("sigmoid_sum", "param3d_gather", "after", "gelu", True, 8, 2, 1),
+    "v39": ("softmax_sum", "param3d_einsum", "after", "swiglu", False, 8, 2, 1),
+    "v40": ("softmax_softmax", "param3d_einsum", "after", "relu", True, 8, 2, 1),
 }
 # Variants that must stay unfused, with this word in the reason.
 EXPECT_UNFUSED = {"capacity": "capacity"}

@@ -1,6 +1,7 @@
 // What the parts of MoE fusion share: the graph view, linear layers, running a piece of the graph.
 #include "graph/passes/moe_match.h"
 
+#include <algorithm>
 #include <cstring>
 #include <set>
 
@@ -104,6 +105,20 @@ int rows_under_reshapes(const GraphView& view, int v) {
   return v;
 }
 
+// + b [E, 1, out] after a stacked product (+ b [out] after a plain one): the bias joins the layer.
+void absorb_stacked_bias(const GraphView& view, Linear& l) {
+  const int64_t E = l.stacked ? l.weight.dim(0) : 1;
+  auto cs = view.consumers(l.out_value);
+  if (cs.size() == 1 && cs[0]->op_type == "Add")
+    for (int in : cs[0]->inputs)
+      if (const Tensor* b = view.constant(in); b && b->dtype() == DType::kFloat32 && b->numel() == E * l.out()) {
+        l.bias = l.stacked ? Tensor(DType::kFloat32, {E, l.out()}) : Tensor(DType::kFloat32, {l.out()});
+        std::memcpy(l.bias.raw(), b->raw(), b->nbytes());
+        l.out_value = cs[0]->outputs[0];
+        return;
+      }
+}
+
 // Every expert on every row: MatMul(x [.., T, in], W [E, in, out]) -> [E, T, out] [+ b], experts as one
 // 3-D parameter (torch.matmul(x, W) / bmm(x.expand(E, T, H), W)).
 bool stacked_linear_from(const GraphView& view, const Node& n, Linear& out) {
@@ -116,14 +131,57 @@ bool stacked_linear_from(const GraphView& view, const Node& n, Linear& out) {
   out.node = view.node_index(&n);
   out.weight = transposed_stack(*w);  // [E, out, in]
   out.out_value = n.outputs[0];
-  auto cs = view.consumers(out.out_value);
-  if (cs.size() == 1 && cs[0]->op_type == "Add")  // + b [E, 1, out]
-    for (int in : cs[0]->inputs)
-      if (const Tensor* b = view.constant(in); b && b->dtype() == DType::kFloat32 && b->numel() == w->dim(0) * out.out()) {
-        out.bias = Tensor(DType::kFloat32, {w->dim(0), out.out()});
-        std::memcpy(out.bias.raw(), b->raw(), b->nbytes());
-        out.out_value = cs[0]->outputs[0];
-      }
+  absorb_stacked_bias(view, out);
+  return true;
+}
+
+// Einsum(x, W) with a constant W that is a linear map of x's last label: "th,hi->ti" / "...h,ih->...i"
+// (plain), or with an expert label only W has, leading the output: "th,ehi->eti" (stacked: every expert
+// on every row), or applied to per-expert rows: "eti,eih->eth".
+bool einsum_linear_from(const GraphView& view, const Node& n, Linear& out) {
+  if (n.op_type != "Einsum" || !n.domain.empty() || n.inputs.size() != 2 || view.constant(n.inputs[0])) return false;
+  const Tensor* w = view.constant(n.inputs[1]);
+  if (!w || w->dtype() != DType::kFloat32 || (w->rank() != 2 && w->rank() != 3)) return false;
+  std::string eq = n.attr_string("equation", "");
+  eq.erase(std::remove(eq.begin(), eq.end(), ' '), eq.end());
+  const size_t comma = eq.find(','), arrow = eq.find("->");
+  if (comma == std::string::npos || arrow == std::string::npos || arrow < comma) return false;
+  const std::string xs = eq.substr(0, comma), ws = eq.substr(comma + 1, arrow - comma - 1), ys = eq.substr(arrow + 2);
+  if (xs.empty() || ws.size() != static_cast<size_t>(w->rank())) return false;
+  const char c = xs.back();  // the contracted label: x's last
+  const size_t wc = ws.find(c);
+  if (wc == std::string::npos || ys.find(c) != std::string::npos) return false;
+  std::string rest = ws;  // W's other labels: the output label o and, stacked, the expert label e
+  rest.erase(wc, 1);
+  const char o = rest.back(), e = rest.size() == 2 ? rest[0] : 0;
+  // The expert label leads x already ("eti,eih->eth": per-expert rows) or only W has it ("th,ehi->eti").
+  const bool batched = e && xs[0] == e;
+  if (xs.find(o) != std::string::npos || (e && !batched && xs.find(e) != std::string::npos)) return false;
+  std::string want = xs;  // x's labels with c replaced by o, the expert label in front
+  want.back() = o;
+  if (e && !batched) want = std::string(1, e) + want;
+  if (ys != want) return false;
+  // W as [E, out, in]: its axes in the order (e, o, c).
+  const int64_t E = e ? w->dim(static_cast<int64_t>(ws.find(e))) : 1;
+  const int64_t O = w->dim(static_cast<int64_t>(ws.find(o))), C = w->dim(static_cast<int64_t>(wc));
+  int64_t stride[3] = {0, 0, 0};
+  for (int64_t d = w->rank() - 1, s = 1; d >= 0; --d) {
+    const char l = ws[static_cast<size_t>(d)];
+    stride[l == e ? 0 : (l == o ? 1 : 2)] = s;
+    s *= w->dim(d);
+  }
+  out = Linear{};
+  out.stacked = e != 0;
+  out.in_value = n.inputs[0];
+  out.node = view.node_index(&n);
+  out.weight = Tensor(DType::kFloat32, e ? Shape{E, O, C} : Shape{O, C});
+  float* dst = out.weight.data<float>();
+  const float* src = w->data<float>();
+  for (int64_t ei = 0; ei < E; ++ei)
+    for (int64_t oi = 0; oi < O; ++oi)
+      for (int64_t ci = 0; ci < C; ++ci) *dst++ = src[ei * stride[0] + oi * stride[1] + ci * stride[2]];
+  out.out_value = n.outputs[0];
+  absorb_stacked_bias(view, out);
   return true;
 }
 
@@ -161,7 +219,8 @@ bool selected_linear_from(const GraphView& view, const Node& n, Linear& out) {
 }  // namespace
 
 bool linear_from(const GraphView& view, const Node& n, Linear& out) {
-  if (selected_linear_from(view, n, out) || stacked_linear_from(view, n, out)) return true;
+  if (selected_linear_from(view, n, out) || stacked_linear_from(view, n, out) || einsum_linear_from(view, n, out))
+    return true;
   const bool gemm = n.op_type == "Gemm" && n.inputs.size() >= 2 && n.attr_int("transA", 0) == 0 &&
                     n.attr_float("alpha", 1.f) == 1.f;
   if (!gemm && n.op_type != "MatMul") return false;
