@@ -74,7 +74,9 @@ def blocks():
             "moe_normalize_expert_weights": 1.0})), H)
         out["hf449_phimoe"] = (lambda: PhimoeSparseMoeBlock(PhimoeConfig(
             hidden_size=H, intermediate_size=I, num_local_experts=8, num_experts_per_tok=2)), H)
-        # Not here: SwitchTransformersSparseMLP (capacity-limited, must stay unfused) exports with torch 1.13
+        # Not here: GraniteMoe and JetMoe (their ParallelExperts split the sorted rows by
+        # `expert_size.tolist()`, which tracing bakes into a constant Split: the export fails on any other
+        # routing, in every engine), and SwitchTransformersSparseMLP (capacity-limited, must stay unfused) exports with torch 1.13
         # as a graph that no engine runs (`next_states[mask] = ...` becomes a wrong Expand); the corpus has
         # its own capacity-limited variants (scripts/moe_corpus.py, "capacity").
     else:
