@@ -26,6 +26,9 @@ enum class DType : int {
   kUInt32,
   kUInt64,
   kBool,
+  // An ONNX sequence of tensors (SequenceInsert, ConcatFromSequence, ...), only inside a graph: shape
+  // [n], the items shared and immutable (src/ops/sequence.h). Never a model input or output.
+  kSequence,
 };
 
 using Shape = std::vector<int64_t>;

@@ -244,8 +244,10 @@ struct Importer {
     return out;
   }
 
-  static void require_tensor_type(const onnx::ValueInfoProto& info, const std::string& kind) {
+  // Dense tensors in and out of a model; a subgraph (Loop body) may also carry sequences.
+  static void require_tensor_type(const onnx::ValueInfoProto& info, const std::string& kind, bool subgraph) {
     if (!info.has_type() || info.type().has_tensor_type()) return;
+    if (subgraph && info.type().has_sequence_type()) return;
     const auto& t = info.type();
     std::string what = t.has_sequence_type() ? "sequence" : t.has_optional_type() ? "optional" : t.has_map_type() ? "map"
                        : t.has_sparse_tensor_type() ? "sparse tensor" : "non-tensor";
@@ -292,7 +294,7 @@ struct Importer {
     }
     for (const auto& in : gp.input()) {
       if (initializer_names.count(in.name())) continue;  // an initializer listed as input (IR < 4)
-      require_tensor_type(in, "graph input");
+      require_tensor_type(in, "graph input", depth > 0);
       SY_CHECK(g->find(in.name()) < 0, "graph '" + gp.name() + "': duplicate input '" + in.name() + "'");
       Value v;
       v.name = in.name();
@@ -395,7 +397,7 @@ struct Importer {
       g->nodes.push_back(std::move(node));
     }
     for (const auto& out : gp.output()) {
-      require_tensor_type(out, "graph output");
+      require_tensor_type(out, "graph output", depth > 0);
       int id = g->find(out.name());
       if (id < 0) id = resolve_input(out.name(), "graph '" + gp.name() + "' output");
       Value& v = g->values[static_cast<size_t>(id)];

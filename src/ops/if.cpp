@@ -18,6 +18,10 @@ class If final : public Kernel {
     SY_CHECK(static_cast<int>(outs.size()) == ctx.num_outputs(), node_.describe() + ": branch output count mismatch");
     for (size_t i = 0; i < outs.size(); ++i) {
       if (!ctx.wants_output(static_cast<int>(i))) continue;
+      if (outs[i].dtype() == DType::kSequence) {
+        ctx.set_output(static_cast<int>(i), outs[i]);
+        continue;
+      }
       Tensor& y = ctx.output(static_cast<int>(i), outs[i].dtype(), outs[i].shape());
       if (outs[i].nbytes()) std::memcpy(y.raw(), outs[i].raw(), outs[i].nbytes());
     }

@@ -31,6 +31,8 @@ class KernelContext {
   // Output i holds exactly input `input`'s bytes under another shape (Reshape, Flatten, ...): a view
   // of the input when the memory plan allows it (no copy), else a copy. Read-only either way.
   virtual const Tensor& output_view(int i, int input, const Shape& shape);
+  // Output i is `value` itself, no buffer of the request's (a sequence: src/ops/sequence.h).
+  virtual void set_output(int i, const Tensor& value) = 0;
   ThreadPool& pool() const { return *pool_; }
   // Per-node scratch memory (64-byte aligned) that the request keeps between calls: it grows to the
   // largest size asked for and is then reused, so kernels need no allocation once shapes repeat.

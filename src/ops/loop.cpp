@@ -40,6 +40,10 @@ class Loop final : public Kernel {
     }
     for (int k = 0; k < num_carried; ++k) {
       const Tensor& c = carried[static_cast<size_t>(k)];
+      if (c.dtype() == DType::kSequence) {  // a loop-carried sequence (a list appended to in the loop)
+        ctx.set_output(k, c);
+        continue;
+      }
       Tensor& y = ctx.output(k, c.dtype(), c.shape());
       if (c.nbytes()) std::memcpy(y.raw(), c.raw(), c.nbytes());
     }

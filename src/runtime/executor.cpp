@@ -158,6 +158,15 @@ class NodeContext final : public KernelContext {
     return t;
   }
 
+  void set_output(int i, const Tensor& value) override {
+    SY_CHECK(i < num_outputs_, node_->describe() + ": output " + std::to_string(i) + " does not exist");
+    const int id = node_->outputs[static_cast<size_t>(i)];
+    if (id < 0) return;
+    Tensor& t = state_.computed_[static_cast<size_t>(id)];
+    t = value;
+    state_.env_[static_cast<size_t>(id)] = &t;
+  }
+
   Tensor& output(int i, DType dtype, const Shape& shape) override {
     SY_CHECK(i < num_outputs_, node_->describe() + ": output " + std::to_string(i) + " does not exist");
     int id = node_->outputs[static_cast<size_t>(i)];

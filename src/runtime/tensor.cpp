@@ -11,7 +11,7 @@ size_t dtype_size(DType t) {
     case DType::kFloat16: case DType::kBFloat16: case DType::kInt16: case DType::kUInt16: return 2;
     case DType::kFloat64: case DType::kInt64: case DType::kUInt64: return 8;
     case DType::kInt8: case DType::kUInt8: case DType::kBool: return 1;
-    case DType::kUndefined: return 0;
+    case DType::kUndefined: case DType::kSequence: return 0;
   }
   return 0;
 }
@@ -21,6 +21,7 @@ static const char* const kNames[] = {"undefined", "float32", "float16", "bfloat1
                                      "uint16",    "uint32",  "uint64",  "bool"};
 
 const char* dtype_name(DType t) {
+  if (t == DType::kSequence) return "sequence";
   int i = static_cast<int>(t);
   return (i >= 0 && i < static_cast<int>(std::size(kNames))) ? kNames[i] : "invalid";
 }
@@ -75,6 +76,7 @@ Tensor Tensor::view(DType dtype, Shape shape, void* data, std::shared_ptr<void> 
 }
 
 Tensor Tensor::clone() const {
+  if (dtype_ == DType::kSequence) return *this;  // immutable items, shared
   Tensor t(dtype_, shape_);
   if (nbytes()) std::memcpy(t.data_, data_, nbytes());
   return t;

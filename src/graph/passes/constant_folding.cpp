@@ -51,6 +51,7 @@ class FoldContext final : public KernelContext {
   std::vector<Tensor> run_subgraph(const std::string&, const std::vector<const Tensor*>&) override {
     throw Error("subgraphs are not folded");
   }
+  void set_output(int, const Tensor&) override { throw Error("sequences are not folded"); }
   std::vector<Tensor> outputs;
 };
 
