@@ -9,6 +9,7 @@ import io
 import os
 import sys
 import warnings
+from typing import List
 
 import numpy as np
 import torch
@@ -61,6 +62,46 @@ def export_deepseek_moe_node():
            script=False, custom_opsets={"ai.switchyard": 1})
 
 
+class ListMoE(torch.nn.Module):
+    """A scripted MoE that collects expert outputs in Python lists, appending only for experts that got
+    tokens: exports SequenceEmpty / SequenceInsert inside If branches / ConcatFromSequence."""
+
+    def __init__(self):
+        super().__init__()
+        self.gate = torch.nn.Linear(16, 8, bias=False)
+        self.experts = torch.nn.ModuleList([torch.nn.Sequential(torch.nn.Linear(16, 24), torch.nn.ReLU(),
+                                                                torch.nn.Linear(24, 16)) for _ in range(8)])
+
+    def forward(self, x):
+        p = torch.softmax(self.gate(x), -1)
+        w, idx = torch.topk(p, 2, -1)
+        w = w / w.sum(-1, keepdim=True)
+        outs: List[torch.Tensor] = []
+        toks: List[torch.Tensor] = []
+        for e, expert in enumerate(self.experts):
+            tok, slot = torch.where(idx == e)
+            if tok.numel() > 0:
+                outs.append(expert(x[tok]) * w[tok, slot].unsqueeze(-1))
+                toks.append(tok)
+        return torch.zeros_like(x).index_add(0, torch.cat(toks), torch.cat(outs))
+
+
+def export_list_moe():
+    """The expected outputs are ONNX Runtime's on the same file, not PyTorch's: torch 1.13's exporter
+    returns the list as it was before the loop from the If's else branch, so the graph itself differs
+    from the module (ONNX Runtime and Switchyard agree on the graph)."""
+    import onnxruntime  # the pip Python of `make deps`: run this part with it, torch from Debian
+    torch.manual_seed(5)
+    model = ListMoE().eval()
+    path = os.path.join(OUT, "list_moe_script.onnx")
+    torch.onnx.export(torch.jit.script(model), (torch.randn(48, 16),), path, opset_version=17, input_names=["x"],
+                      output_names=["y"], dynamic_axes={"x": {0: "tokens"}})
+    x = np.random.default_rng(6).standard_normal((15, 16)).astype(np.float32)
+    np.savez(os.path.join(OUT, "list_moe_script.inputs.npz"), x=x)
+    y = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.savez(os.path.join(OUT, "list_moe_script.expected.npz"), y=y)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     torch.manual_seed(1234)
@@ -104,6 +145,10 @@ def main():
     export_deepseek_moe_node()
     x = torch.randn(2, 6, 32, generator=torch.Generator().manual_seed(9))
     export("tiny_attention_trace", TinyAttention(), [x], ["x"], ["y"], {"x": {0: "batch", 1: "seq"}}, script=False)
+    try:
+        export_list_moe()
+    except ImportError:
+        print("list_moe_script: needs onnxruntime next to torch; skipped")
 
 
 if __name__ == "__main__":

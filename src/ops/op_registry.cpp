@@ -23,6 +23,10 @@ const Tensor& KernelContext::input(int i) const {
 
 const Tensor& KernelContext::output_view(int i, int in, const Shape& shape) {
   const Tensor& x = input(in);
+  if (x.dtype() == DType::kSequence) {  // Identity of a list: share it
+    set_output(i, x);
+    return x;
+  }
   Tensor& y = output(i, x.dtype(), shape);
   SY_CHECK(y.nbytes() == x.nbytes(), node_->describe() + ": view changes the size");
   if (x.nbytes()) std::memcpy(y.raw(), x.raw(), x.nbytes());

@@ -148,8 +148,9 @@ class NodeContext final : public KernelContext {
   }
 
   const Tensor& output_view(int i, int input, const Shape& shape) override {
-    if (!state_.plan_->node_makes_views[node_index_]) return KernelContext::output_view(i, input, shape);
     const Tensor& x = this->input(input);
+    if (!state_.plan_->node_makes_views[node_index_] || x.dtype() == DType::kSequence)
+      return KernelContext::output_view(i, input, shape);
     const int id = node_->outputs[static_cast<size_t>(i)];
     Tensor& t = state_.computed_[static_cast<size_t>(id)];
     t = Tensor::wrap(x.dtype(), shape, const_cast<void*>(x.raw()));
@@ -169,6 +170,7 @@ class NodeContext final : public KernelContext {
 
   Tensor& output(int i, DType dtype, const Shape& shape) override {
     SY_CHECK(i < num_outputs_, node_->describe() + ": output " + std::to_string(i) + " does not exist");
+    SY_CHECK(dtype != DType::kSequence, node_->describe() + ": a sequence cannot be written into a tensor buffer");
     int id = node_->outputs[static_cast<size_t>(i)];
     if (id < 0) {  // an output the graph does not use: give the kernel scratch space
       scratch_.push_back(Tensor(dtype, shape));

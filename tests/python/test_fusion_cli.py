@@ -28,3 +28,11 @@ def test_unfused_layer_says_which_part_and_node(cli):
     reason = [n for n in notes if "not fused as MoE" in n]
     assert len(reason) == 1
     assert "router (capacity)" in reason[0] and "'/0/CumSum'" in reason[0], reason
+
+
+def test_list_collecting_moe_runs_and_says_why_not_fused(cli, tmp_path):
+    """Experts appended to Python lists under `if tok.numel() > 0` (Sequence ops inside If branches): the
+    model runs (as ONNX Runtime does) and the note names the control flow."""
+    model = ROOT / "tests" / "fixtures" / "list_moe_script.onnx"
+    notes = json.loads(cli("inspect", model, "--json").stdout)["pass_notes"]
+    assert any("inside the then_branch of node '/If'" in n for n in notes), notes

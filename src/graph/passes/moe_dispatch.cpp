@@ -102,6 +102,17 @@ Dispatch find_expert_bodies(const GraphView& view, const Router& router) {
       }
     }
   }
+  // Experts inside If / Loop bodies (a scripted `if tok.numel() > 0:` around each expert).
+  if (d.routed.empty() && d.direct.empty() && d.problem.empty())
+    for (const Node& n : view.graph().nodes)
+      for (const auto& [key, attr] : n.attrs)
+        if (attr.g && d.problem.empty())
+          for (const Value& v : attr.g->values)
+            if (v.from_outer_scope && (v.name == view.value_name(router.x) || whole.count(view.graph().find(v.name)))) {
+              d.problem = "the experts run inside the " + key + " of " + n.describe() +
+                          " (per-expert control flow is not fused)";
+              break;
+            }
   if (d.routed.empty() && d.direct.empty() && d.problem.empty())
     for (int r : rows)
       for (const Node* c : view.consumers(r))
