@@ -23,6 +23,11 @@ class ThreadPool {
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int size() const { return threads_; }
+  // A pool of one thread (the caller's): for work too small to be worth waking the others.
+  static ThreadPool& serial() {
+    static ThreadPool one(1);  // runs every loop inline: no shared state, safe from any thread
+    return one;
+  }
 
   // Calls fn(begin, end) over [0, n) in chunks of at least `grain`, on all threads; returns when done.
   template <typename F>
