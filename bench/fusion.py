@@ -42,28 +42,24 @@ def time_calls(call, duration, warmup=0.2):
 
 
 def session(engine, path, threads):
-    """A callable feed -> outputs for one engine."""
-    if engine == "switchyard":
+    """(callable feed -> outputs, compile notes, the first input's last dimension) for one engine."""
+    if engine in ("switchyard", "switchyard-unfused"):
         import switchyard
-        s = switchyard.InferenceSession(path, threads=threads)
-        return lambda feed: s.run(None, feed), s.compile_notes
-    if engine == "switchyard-unfused":
-        import switchyard
-        s = switchyard.InferenceSession(path, threads=threads, fuse_moe=False)
-        return lambda feed: s.run(None, feed), []
+        s = switchyard.InferenceSession(path, threads=threads, fuse_moe=engine == "switchyard")
+        return lambda feed: s.run(None, feed), s.compile_notes, s.get_inputs()[0].shape[-1]
     if engine == "onnxruntime":
         import onnxruntime as ort
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
         s = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-        return lambda feed: s.run(None, feed), []
+        return lambda feed: s.run(None, feed), [], s.get_inputs()[0].shape[-1]
     if engine == "openvino":
         import openvino as ov
         core = ov.Core()
         compiled = core.compile_model(path, "CPU", {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32"})
         req = compiled.create_infer_request()
-        return lambda feed: req.infer(feed), []
+        return lambda feed: req.infer(feed), [], compiled.inputs[0].get_partial_shape()[-1].get_length()
     raise ValueError(engine)
 
 
@@ -99,7 +95,7 @@ def corpus_table(args):
             else:  # a whole language model: `tokens` random token ids
                 feed = {"input_ids": rng.integers(0, 128, (1, args.tokens)).astype(np.int64)}
             for engine in ("switchyard", "onnxruntime"):
-                run, _ = session(engine, path, args.threads)
+                run, _, _ = session(engine, path, args.threads)
                 row[engine + "_us"] = time_calls(lambda: run(feed), args.duration)[0]
             row["speedup"] = row["onnxruntime_us"] / row["switchyard_us"]
         rows.append(row)
@@ -154,9 +150,8 @@ def write_table(rows, args):
 # ---------------------------------------------------------------------------------------------- large cases
 def child(engine, path, tokens, threads, duration):
     """One engine in this process: compile, time, report peak and steady memory (MiB)."""
-    hidden = 512 if "h512" in path else 1024
+    run, notes, hidden = session(engine, path, threads)
     x = np.random.default_rng(1).standard_normal((1, tokens, hidden)).astype(np.float32)
-    run, notes = session(engine, path, threads)
     load_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     # The peak while inferring, apart from loading: reset the kernel's high-water mark (clear_refs 5).
     with open("/proc/self/clear_refs", "w") as f:

@@ -306,6 +306,8 @@ std::shared_ptr<Graph> extract_subgraph(const Graph& g, const GraphView& view, c
 std::vector<Tensor> run_subgraph(const std::shared_ptr<Graph>& graph, const std::vector<Tensor>& inputs) {
   ThreadPool pool(1);
   ExecState state(compile_plan(graph), &pool, nullptr);
+  // A proof or a probe must not take the machine: a hostile model's region fails here instead.
+  state.set_memory_limit(size_t{2} << 30);
   std::vector<const Tensor*> ptrs;
   for (const Tensor& t : inputs) ptrs.push_back(&t);
   state.run(ptrs);
