@@ -166,6 +166,10 @@ std::string try_fuse(Graph& g, size_t index) {
   };
   const std::set<int> int8_slots = {all_int8(&ExpertBody::fc1) ? 3 : -1, all_int8(&ExpertBody::fc2) ? 5 : -1,
                                     e0.gated && all_int8(&ExpertBody::fc3) ? 7 : -1};
+  const int64_t inter = e0.fc1.out();
+  // The stacks above are what the fused node reads: the per-expert copies go now (a Mixtral-sized layer
+  // would otherwise hold its weights once more while the rewrite is being proved).
+  for (ExpertBody& ex : experts) ex.fc1.weight = ex.fc2.weight = ex.fc3.weight = Tensor();
   const Node& router_node = g.nodes[index];
   Node fused;
   fused.name = "moe_fused_" + router_node.name;
@@ -257,7 +261,7 @@ std::string try_fuse(Graph& g, size_t index) {
     if (out == output) out = -1;
   const std::string note = "fused MoE layer '" + fused.name + "': experts=" + std::to_string(E) + " k=" +
                            std::to_string(r.k) + " hidden=" + std::to_string(H) + " inter=" +
-                           std::to_string(e0.fc1.out()) + " activation=" +
+                           std::to_string(inter) + " activation=" +
                            (e0.gated ? "glu(" + e0.activation + ")" : e0.activation) + " routing=" + r.scoring + "-" +
                            (router_node.op_type == "ArgMax" ? "argmax" : "topk") + "-" + weightings[chosen].normalize +
                            (weightings[chosen].scaling != 1.f ? " scaling=" + std::to_string(weightings[chosen].scaling) : "") +
