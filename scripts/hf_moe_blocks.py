@@ -11,7 +11,6 @@ manifest.json. Tests need no torch.
 """
 import argparse
 import copy
-import json
 import math
 import os
 import sys
@@ -19,6 +18,8 @@ import sys
 import numpy as np
 import torch
 import transformers
+
+from moe_corpus import update_manifest
 
 TORCH2 = int(torch.__version__.split(".")[0]) >= 2
 TF5 = int(transformers.__version__.split(".")[0]) >= 5
@@ -222,28 +223,19 @@ def main():
                           input_names=["hidden"], output_names=["out"], dynamo=True, external_data=False,
                           dynamic_shapes=({0: dims[0], 1: dims[1]},))
         return
-    manifest_path = os.path.join(args.out, "manifest.json")
-    manifest = json.load(open(manifest_path)) if os.path.exists(manifest_path) else []
     for i, (name, (factory, hidden)) in enumerate(sorted(blocks().items())):
         if args.only and name != args.only:
             continue
         try:
-            entry = export_block(name, factory, hidden, args.out, seed=500 + i)
+            update_manifest(args.out, [export_block(name, factory, hidden, args.out, seed=500 + i)])
+            print(name, file=sys.stderr)
         except Exception as e:
             print(f"{name}: export failed: {str(e).splitlines()[0][:300]}", file=sys.stderr)
-            continue
-        manifest = [m for m in manifest if m["name"] != name] + [entry]
-        print(name, file=sys.stderr)
     if not args.only or args.only.endswith("causallm"):
         try:
-            entry = export_causal_lm(args.out, seed=900)
-            manifest = [m for m in manifest if m["name"] != entry["name"]] + [entry]
-            print(entry["name"], file=sys.stderr)
+            update_manifest(args.out, [export_causal_lm(args.out, seed=900)])
         except Exception as e:
             print(f"causal LM: export failed: {str(e).splitlines()[0][:300]}", file=sys.stderr)
-    manifest.sort(key=lambda m: m["name"])
-    with open(manifest_path, "w") as f:
-        json.dump(manifest, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -460,6 +460,17 @@ def export_large(out_dir):
         print(path, file=sys.stderr)
 
 
+def update_manifest(out_dir, entries):
+    """Adds (or replaces, by name) entries in OUT_DIR/manifest.json, which the tests read."""
+    path = os.path.join(out_dir, "manifest.json")
+    manifest = json.load(open(path)) if os.path.exists(path) else []
+    names = {e["name"] for e in entries}
+    manifest = sorted([m for m in manifest if m["name"] not in names] + list(entries), key=lambda m: m["name"])
+    with open(path, "w") as f:
+        json.dump(manifest, f, indent=1)
+    return manifest
+
+
 def simplify(out_dir, manifest, suffixes=("script17", "dynamo18")):
     """Users simplify before deploying: each scripted / dynamo export again, through onnxslim (PyPI)."""
     import shutil
@@ -492,21 +503,14 @@ def main():
     if args.large:
         return export_large(args.large)
     os.makedirs(args.out, exist_ok=True)
-    manifest_path = os.path.join(args.out, "manifest.json")
-    manifest = json.load(open(manifest_path)) if os.path.exists(manifest_path) else []
     if args.simplify:
-        manifest = sorted(simplify(args.out, manifest), key=lambda m: m["name"])
-        with open(manifest_path, "w") as f:
-            json.dump(manifest, f, indent=1)
+        update_manifest(args.out, simplify(args.out, update_manifest(args.out, [])))
         return
     names = [args.only] if args.only else list(VARIANTS)
-    for i, name in enumerate(names):
+    for name in names:
         entries = export_variant(name, args.out, seed=100 + list(VARIANTS).index(name))
-        manifest = [m for m in manifest if m["name"] not in {e["name"] for e in entries}] + entries
+        update_manifest(args.out, entries)
         print(f"{name}: {', '.join(e['name'] for e in entries)}", file=sys.stderr)
-    manifest.sort(key=lambda m: m["name"])
-    with open(manifest_path, "w") as f:
-        json.dump(manifest, f, indent=1)
 
 
 if __name__ == "__main__":
