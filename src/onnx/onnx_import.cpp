@@ -410,10 +410,14 @@ struct Importer {
 
 }  // namespace
 
-Model load_onnx_bytes(const std::string& bytes, const std::string& base_dir, const std::string& what) {
-  onnx::ModelProto proto;
+namespace {
+
+void parse_model(onnx::ModelProto& proto, const std::string& bytes, const std::string& what) {
   SY_CHECK(bytes.size() <= kMaxModelBytes, what + ": model larger than the 4 GiB protobuf limit");
   SY_CHECK(proto.ParseFromString(bytes), what + ": not a valid ONNX model (protobuf parse failed; truncated or corrupt?)");
+}
+
+Model load_onnx_proto(onnx::ModelProto& proto, const std::string& base_dir, const std::string& what) {
   SY_CHECK(proto.has_graph(), what + ": ONNX model has no graph");
   SY_CHECK(proto.ir_version() >= 3 && proto.ir_version() <= 10,
            what + ": unsupported IR version " + std::to_string(proto.ir_version()) + " (supported: 3..10)");
@@ -449,10 +453,25 @@ Model load_onnx_bytes(const std::string& bytes, const std::string& base_dir, con
   return model;
 }
 
+}  // namespace
+
+Model load_onnx_bytes(const std::string& bytes, const std::string& base_dir, const std::string& what) {
+  onnx::ModelProto proto;
+  parse_model(proto, bytes, what);
+  return load_onnx_proto(proto, base_dir, what);
+}
+
 Model load_onnx_file(const std::string& path) {
-  std::string bytes = read_file(path, kMaxModelBytes);
-  return load_onnx_bytes(bytes, fs::path(path).parent_path().string().empty() ? "." : fs::path(path).parent_path().string(),
-                         "'" + path + "'");
+  const std::string what = "'" + path + "'";
+  onnx::ModelProto proto;
+  {
+    // The file's bytes go as soon as they are parsed: a model's weights are held twice at most while
+    // importing (protobuf, then tensors), not three times.
+    const std::string bytes = read_file(path, kMaxModelBytes);
+    parse_model(proto, bytes, what);
+  }
+  return load_onnx_proto(proto, fs::path(path).parent_path().string().empty() ? "." : fs::path(path).parent_path().string(),
+                         what);
 }
 
 }  // namespace switchyard
