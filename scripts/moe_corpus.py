@@ -130,6 +130,10 @@ class CorpusMoE(nn.Module):
             w = w / (w.sum(dim=-1, keepdim=True) + 1e-20)
         elif r == "softmax_scaled":
             w = w * 2.5
+        elif r == "softmax_sort_sum":  # a full sort, cut to the first k
+            w_all, idx_all = torch.sort(p, dim=-1, descending=True)
+            w, idx = w_all[:, : self.k], idx_all[:, : self.k]
+            w = w / w.sum(dim=-1, keepdim=True)
         elif r == "softmax_sum_noop_slice":  # no-op slices (x[:, :H], w[:, :k]) as some modeling code has
             w = w[:, : self.k] / w[:, : self.k].sum(dim=-1, keepdim=True)
         return w, idx
@@ -356,6 +360,7 @@ VARIANTS = {
     "v39": ("softmax_sum", "param3d_einsum", "after", "swiglu", False, 8, 2, 1),
     "v40": ("softmax_softmax", "param3d_einsum", "after", "relu", True, 8, 2, 1),
     "v41": ("softmax_sum_noop_slice", "onehot_where", "before", "swiglu", False, 8, 2, 1),
+    "v42": ("softmax_sort_sum", "where_index_add", "before", "gelu", True, 8, 2, 1),
 }
 # Variants that must stay unfused, with this word in the reason.
 EXPECT_UNFUSED = {"capacity": "capacity"}

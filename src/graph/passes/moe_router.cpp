@@ -12,6 +12,25 @@ namespace switchyard::moe_match {
 
 namespace {
 
+// k' if every reader of `v` (past Cast) is Slice(v, 0, k') on the last axis with constant bounds, else 0.
+int64_t leading_slice(const GraphView& view, int v) {
+  int64_t cut = 0;
+  auto readers = view.consumers(v);
+  if (readers.empty()) return 0;
+  for (const Node* s : readers) {
+    if (s->op_type != "Slice" || s->inputs.size() < 3) return 0;
+    const Tensor *starts = view.constant(s->inputs[1]), *ends = view.constant(s->inputs[2]);
+    const Tensor* axes = s->inputs.size() > 3 && s->inputs[3] >= 0 ? view.constant(s->inputs[3]) : nullptr;
+    const Tensor* steps = s->inputs.size() > 4 && s->inputs[4] >= 0 ? view.constant(s->inputs[4]) : nullptr;
+    if (!starts || !ends || starts->numel() != 1 || starts->as_int64(0) != 0 || (steps && steps->as_int64(0) != 1)) return 0;
+    if (!axes || (axes->as_int64(0) != -1 && axes->as_int64(0) != 1)) return 0;
+    const int64_t end = ends->as_int64(0);
+    if (end <= 0 || (cut && cut != end)) return 0;
+    cut = end;
+  }
+  return cut;
+}
+
 bool is_pass_through(const Node& n) { return n.op_type == "Cast" || n.op_type == "Identity"; }
 
 // The single element of a constant, or NaN.
@@ -165,9 +184,12 @@ std::string match_router(const GraphView& view, size_t index, Router& r) {
   if (n.op_type == "TopK" && n.domain.empty()) {
     if (n.outputs.size() != 2 || n.inputs.size() < 2) return "TopK without its indices output";
     const Tensor* kt = view.constant(n.inputs[1]);
-    if (!kt || kt->numel() != 1) return "TopK's k is not a constant";
     if (n.attr_int("largest", 1) != 1) return "TopK selects the smallest scores";
-    r.k = kt->as_int64(0);
+    // A full sort (torch.sort: k from the scores' shape) whose indices are cut to the first k' chooses k'.
+    const int64_t cut = leading_slice(view, n.outputs[1]);
+    if (cut > 0) r.k = cut;
+    else if (!kt || kt->numel() != 1) return "TopK's k is not a constant";
+    else r.k = kt->as_int64(0);
     r.indices = n.outputs[1];
     scores = n.inputs[0];
   } else if (n.op_type == "ArgMax" && n.domain.empty()) {
