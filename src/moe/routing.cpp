@@ -83,6 +83,9 @@ void sparsemixer_route(const MoeConfig& cfg, const float* l, int32_t* ids, float
 
 }  // namespace
 
+// Compiled per ISA as a whole (not only its exp): the per-token loops are short (E values) and a call
+// into a multiversioned helper per token cost as much as the work.
+SY_MULTIVERSION("avx512f", "avx2,fma", "default")
 void route_tokens(const MoeConfig& cfg, const float* logits, int64_t tokens, int32_t* expert_ids, float* weights,
                   const float* selection_bias) {
   const int64_t E = cfg.num_experts, k = cfg.k;
