@@ -74,6 +74,78 @@ void sparsemixer_route(const MoeConfig& cfg, const float* l, int32_t* ids, float
   }
 }
 
+// The chosen scores (best first) of one token become its routing weights.
+[[gnu::always_inline]] inline void finish_weights(const MoeConfig& cfg, float* w) {
+  const int64_t k = cfg.k;
+  if (cfg.normalize == MoeNormalize::kSoftmax) {
+    float m = w[0], sum = 0;  // values are sorted: w[0] is the max
+    for (int64_t j = 0; j < k; ++j) sum += (w[j] = exp_nonpositive(w[j] - m));
+    for (int64_t j = 0; j < k; ++j) w[j] /= sum;
+  } else if (cfg.normalize == MoeNormalize::kSum) {
+    float sum = 0;
+    for (int64_t j = 0; j < k; ++j) sum += w[j];
+    sum += cfg.normalize_epsilon;
+    for (int64_t j = 0; j < k; ++j) w[j] /= sum;
+  }
+  if (cfg.routed_scaling != 1.f)
+    for (int64_t j = 0; j < k; ++j) w[j] *= cfg.routed_scaling;
+}
+
+// A block of up to kBlock tokens laid out expert-major ([E][kBlock]), so that every loop runs over the
+// block's tokens with a fixed trip count and vectorises in any ISA's clone (per token, the E-long loops
+// stayed scalar: the router was a third of a small layer's time). Plain top-k only (no selection bias,
+// no groups) and finite logits; false leaves the block to the per-token path, whose integer keys order
+// NaN and infinities as PyTorch does.
+constexpr int64_t kBlock = 16;
+constexpr int64_t kBlockMaxExperts = 64;
+
+[[gnu::always_inline]] inline bool route_block(const MoeConfig& cfg, const float* logits, int64_t nb, int32_t* ids, float* weights) {
+  const int64_t E = cfg.num_experts, k = cfg.k;
+  alignas(64) float p[kBlockMaxExperts][kBlock];
+  alignas(64) float m[kBlock], sum[kBlock], best[kBlock];
+  alignas(64) int32_t pick[kBlock];
+  bool finite = true;
+  for (int64_t e = 0; e < E; ++e)
+    for (int64_t j = 0; j < kBlock; ++j) {
+      const float v = j < nb ? logits[j * E + e] : 0.f;
+      finite = finite && std::isfinite(v);
+      p[e][j] = v;
+    }
+  if (!finite) return false;
+  if (cfg.scoring == MoeScoring::kSoftmax) {
+    for (int64_t j = 0; j < kBlock; ++j) m[j] = p[0][j], sum[j] = 0.f;
+    for (int64_t e = 1; e < E; ++e)
+      for (int64_t j = 0; j < kBlock; ++j) m[j] = std::max(m[j], p[e][j]);
+    for (int64_t e = 0; e < E; ++e)
+      for (int64_t j = 0; j < kBlock; ++j) sum[j] += (p[e][j] = exp_nonpositive(p[e][j] - m[j]));
+    for (int64_t j = 0; j < kBlock; ++j) sum[j] = 1.f / sum[j];
+    for (int64_t e = 0; e < E; ++e)
+      for (int64_t j = 0; j < kBlock; ++j) p[e][j] *= sum[j];
+  } else if (cfg.scoring == MoeScoring::kSigmoid) {
+    for (int64_t e = 0; e < E; ++e)
+      for (int64_t j = 0; j < kBlock; ++j) p[e][j] = sigmoid(p[e][j]);
+  }
+  // k rounds of an arg-max over the experts, ties to the lower index (strict '>'); a taken expert's
+  // score becomes -inf (scores are finite, so it never wins again).
+  for (int64_t r = 0; r < k; ++r) {
+    for (int64_t j = 0; j < kBlock; ++j) best[j] = -INFINITY, pick[j] = 0;
+    for (int64_t e = 0; e < E; ++e)
+      for (int64_t j = 0; j < kBlock; ++j) {
+        const bool better = p[e][j] > best[j];
+        best[j] = better ? p[e][j] : best[j];
+        pick[j] = better ? static_cast<int32_t>(e) : pick[j];
+      }
+    for (int64_t j = 0; j < nb; ++j) {
+      ids[j * k + r] = pick[j];
+      weights[j * k + r] = best[j];
+    }
+    for (int64_t e = 0; e < E; ++e)
+      for (int64_t j = 0; j < kBlock; ++j) p[e][j] = pick[j] == e ? -INFINITY : p[e][j];
+  }
+  for (int64_t j = 0; j < nb; ++j) finish_weights(cfg, weights + j * k);
+  return true;
+}
+
 }  // namespace
 
 // Compiled per ISA as a whole (not only its exp): the per-token loops are short (E values) and a call
@@ -85,7 +157,15 @@ void route_tokens(const MoeConfig& cfg, const float* logits, int64_t tokens, int
   constexpr int64_t kMaxStackExperts = 1024;
   float probs_stack[kMaxStackExperts], choice_stack[kMaxStackExperts];
   int64_t keys_stack[kMaxStackExperts];
+  const bool blocks = !selection_bias && cfg.n_group == 1 && E <= kBlockMaxExperts && cfg.scoring != MoeScoring::kSparseMixer;
   for (int64_t t = 0; t < tokens; ++t) {
+    if (blocks && t % kBlock == 0) {
+      const int64_t nb = std::min(kBlock, tokens - t);
+      if (route_block(cfg, logits + t * E, nb, expert_ids + t * k, weights + t * k)) {
+        t += nb - 1;
+        continue;
+      }
+    }
     const float* l = logits + t * E;
     if (cfg.scoring == MoeScoring::kSparseMixer) {
       bool taken[kMaxStackExperts];
@@ -134,18 +214,7 @@ void route_tokens(const MoeConfig& cfg, const float* logits, int64_t tokens, int
       ids[j] = static_cast<int32_t>(best);
       w[j] = p[best];
     }
-    if (cfg.normalize == MoeNormalize::kSoftmax) {
-      float m = w[0], sum = 0;  // values are sorted: w[0] is the max
-      for (int64_t j = 0; j < k; ++j) sum += (w[j] = exp_nonpositive(w[j] - m));
-      for (int64_t j = 0; j < k; ++j) w[j] /= sum;
-    } else if (cfg.normalize == MoeNormalize::kSum) {
-      float sum = 0;
-      for (int64_t j = 0; j < k; ++j) sum += w[j];
-      sum += cfg.normalize_epsilon;
-      for (int64_t j = 0; j < k; ++j) w[j] /= sum;
-    }
-    if (cfg.routed_scaling != 1.f)
-      for (int64_t j = 0; j < k; ++j) w[j] *= cfg.routed_scaling;
+    finish_weights(cfg, w);
   }
 }
 

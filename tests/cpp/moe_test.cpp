@@ -274,6 +274,33 @@ TEST(Routing, TiesToLowerIndexAndNaNFirst) {
   EXPECT_EQ(ids[5], 1);
 }
 
+// Blocks of 16 tokens take the expert-major path (routing.cpp): ties to the lower index as above, for
+// every scoring, across block boundaries and a partial last block.
+TEST(Routing, BlockPathTiesToLowerIndex) {
+  std::mt19937 rng(3);
+  std::uniform_int_distribution<int> level(-2, 2);  // few distinct values: ties everywhere
+  for (MoeScoring scoring : {MoeScoring::kNone, MoeScoring::kSigmoid, MoeScoring::kSoftmax}) {
+    const int64_t T = 37, E = 12, k = 3;
+    MoeConfig c{E, k, 1, 1, MoeActivation::kRelu, scoring, MoeNormalize::kNone, false};
+    std::vector<float> logits(static_cast<size_t>(T * E));
+    for (float& v : logits) v = static_cast<float>(level(rng));
+    std::vector<int32_t> ids(static_cast<size_t>(T * k));
+    std::vector<float> w(static_cast<size_t>(T * k));
+    route_tokens(c, logits.data(), T, ids.data(), w.data());
+    for (int64_t t = 0; t < T; ++t) {
+      std::vector<bool> taken(static_cast<size_t>(E), false);
+      for (int64_t j = 0; j < k; ++j) {
+        int64_t best = -1;
+        for (int64_t e = 0; e < E; ++e)
+          if (!taken[static_cast<size_t>(e)] && (best < 0 || logits[static_cast<size_t>(t * E + e)] > logits[static_cast<size_t>(t * E + best)]))
+            best = e;
+        taken[static_cast<size_t>(best)] = true;
+        ASSERT_EQ(ids[static_cast<size_t>(t * k + j)], best) << "token " << t << " slot " << j;
+      }
+    }
+  }
+}
+
 // Dense layers folded around the layer (moe_block.h): y = Out(MoE(In(x))) against the reference,
 // for row counts around the 32-row tile and both with and without each projection.
 TEST(MoeBlock, FoldedDenseLayersMatchReference) {
