@@ -84,6 +84,10 @@ class Tensor {
   }
   // Deep copy with owned storage.
   Tensor clone() const;
+  // Rows [first, first + count) along dim 0, sharing this tensor's storage (no copy).
+  Tensor slice(int64_t first, int64_t count) const;
+  // The same elements under another shape of the same size, sharing storage (no copy).
+  Tensor reshaped(Shape shape) const;
   // Reads element i as double / int64 whatever the dtype (for shape inputs, printing, tests).
   double as_double(int64_t i) const;
   int64_t as_int64(int64_t i) const;

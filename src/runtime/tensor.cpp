@@ -75,6 +75,22 @@ Tensor Tensor::view(DType dtype, Shape shape, void* data, std::shared_ptr<void> 
   return t;
 }
 
+Tensor Tensor::slice(int64_t first, int64_t count) const {
+  SY_CHECK(rank() >= 1 && first >= 0 && count >= 0 && first + count <= dim(0),
+           "slice [" + std::to_string(first) + ", " + std::to_string(first + count) + ") of a tensor of shape " +
+               shape_str(shape_));
+  Shape s = shape_;
+  s[0] = count;
+  const size_t row_bytes = dim(0) ? nbytes() / static_cast<size_t>(dim(0)) : 0;
+  return view(dtype_, std::move(s), static_cast<char*>(data_) + static_cast<size_t>(first) * row_bytes, owner_);
+}
+
+Tensor Tensor::reshaped(Shape shape) const {
+  Tensor t = view(dtype_, std::move(shape), data_, owner_);
+  SY_CHECK(t.numel() == numel_, "cannot view a tensor of shape " + shape_str(shape_) + " as " + shape_str(t.shape()));
+  return t;
+}
+
 Tensor Tensor::clone() const {
   if (dtype_ == DType::kSequence) return *this;  // immutable items, shared
   Tensor t(dtype_, shape_);

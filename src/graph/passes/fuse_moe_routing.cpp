@@ -8,6 +8,7 @@
 // that was not recognised, with the node that stopped it, is recorded for `switchyard inspect`.
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <set>
 
 #include "graph/passes/moe_match.h"
@@ -63,16 +64,13 @@ bool find_shared_gate(const GraphView& view, const Router& r, int shared_rows, T
 
 // A body whose layers select one matrix per row from [E, ...] stacks is all E experts at once: split it.
 std::vector<ExpertBody> split_selected(const ExpertBody& body) {
+  // Views into the stacks, not copies: a Mixtral-sized layer would otherwise hold its weights once more.
   auto slice = [](const Linear& l, int64_t e) {
     Linear out = l;
     out.ids = -1;
     out.stacked = false;
-    out.weight = Tensor(DType::kFloat32, {l.out(), l.in()});
-    std::memcpy(out.weight.raw(), l.weight.data<float>() + e * l.out() * l.in(), out.weight.nbytes());
-    if (l.bias.defined()) {
-      out.bias = Tensor(DType::kFloat32, {l.out()});
-      std::memcpy(out.bias.raw(), l.bias.data<float>() + e * l.out(), out.bias.nbytes());
-    }
+    out.weight = l.weight.slice(e, 1).reshaped({l.out(), l.in()});
+    if (l.bias.defined()) out.bias = l.bias.slice(e, 1).reshaped({l.out()});
     return out;
   };
   std::vector<ExpertBody> out;
@@ -100,12 +98,14 @@ std::string try_fuse(Graph& g, size_t index) {
   // every row (stacked, a dense export).
   const bool gathered_weights = d.routed.size() == 1 && d.routed[0].fc1.selected();
   const bool stacked_weights = d.direct.size() == 1 && d.direct[0].fc1.stacked;
+  std::optional<ExpertBody> whole;  // that one body over [E, ...] stacks, before it was split
   for (std::vector<ExpertBody>* bodies : {&d.routed, &d.direct})
     if (bodies->size() == 1 && (*bodies)[0].fc1.per_expert_stack()) {
       if ((*bodies)[0].fc1.weight.dim(0) != E)
         return "expert bodies: stacks of " + std::to_string((*bodies)[0].fc1.weight.dim(0)) +
                " expert matrices for a router of " + std::to_string(E) + " experts";
-      *bodies = split_selected((*bodies)[0]);
+      whole = (*bodies)[0];
+      *bodies = split_selected(*whole);
     }
   std::vector<ExpertBody> experts;
   std::vector<ExpertBody> shared;
@@ -145,13 +145,20 @@ std::string try_fuse(Graph& g, size_t index) {
   std::vector<std::pair<int, Tensor>> weights;
   weights.emplace_back(1, r.gate.weight);
   if (r.gate.bias.defined()) weights.emplace_back(2, r.gate.bias);
-  weights.emplace_back(3, stack_member(experts, &ExpertBody::fc1, false));
-  if (e0.fc1.bias.defined()) weights.emplace_back(4, stack_member(experts, &ExpertBody::fc1, true));
-  weights.emplace_back(5, stack_member(experts, &ExpertBody::fc2, false));
-  if (e0.fc2.bias.defined()) weights.emplace_back(6, stack_member(experts, &ExpertBody::fc2, true));
+  // Split stacks still in expert order are the fused node's stacks as they are (no second copy).
+  bool in_order = whole.has_value();
+  for (size_t e = 0; e < experts.size(); ++e) in_order = in_order && experts[e].index == static_cast<int64_t>(e);
+  auto member_stack = [&](const Linear ExpertBody::*member, bool bias) {
+    if (in_order) return bias ? ((*whole).*member).bias : ((*whole).*member).weight;
+    return stack_member(experts, member, bias);
+  };
+  weights.emplace_back(3, member_stack(&ExpertBody::fc1, false));
+  if (e0.fc1.bias.defined()) weights.emplace_back(4, member_stack(&ExpertBody::fc1, true));
+  weights.emplace_back(5, member_stack(&ExpertBody::fc2, false));
+  if (e0.fc2.bias.defined()) weights.emplace_back(6, member_stack(&ExpertBody::fc2, true));
   if (e0.gated) {
-    weights.emplace_back(7, stack_member(experts, &ExpertBody::fc3, false));
-    if (e0.fc3.bias.defined()) weights.emplace_back(8, stack_member(experts, &ExpertBody::fc3, true));
+    weights.emplace_back(7, member_stack(&ExpertBody::fc3, false));
+    if (e0.fc3.bias.defined()) weights.emplace_back(8, member_stack(&ExpertBody::fc3, true));
   }
   if (r.selection_bias.defined()) weights.emplace_back(13, r.selection_bias);
   if (!shared.empty()) {
@@ -170,6 +177,7 @@ std::string try_fuse(Graph& g, size_t index) {
   // The stacks above are what the fused node reads: the per-expert copies go now (a Mixtral-sized layer
   // would otherwise hold its weights once more while the rewrite is being proved).
   for (ExpertBody& ex : experts) ex.fc1.weight = ex.fc2.weight = ex.fc3.weight = Tensor();
+  whole.reset();
   const Node& router_node = g.nodes[index];
   Node fused;
   fused.name = "moe_fused_" + router_node.name;
@@ -236,12 +244,20 @@ std::string try_fuse(Graph& g, size_t index) {
   size_t chosen = 0;
   int output = -1, input = r.x;
   // The proof runs the exported region, which may copy every token's expert matrices (batched_mm
-  // exports): with large experts a few tokens keep that copy small (61 tokens of a Mixtral-sized layer
-  // would take 2.8 GB).
+  // exports: k expert matrices per token, 69 MB for a Mixtral-sized layer): such regions run on a few
+  // tokens at a time, within a budget (61 tokens of that layer would take 4 GB), at least one run with
+  // two tokens so that rows cannot be mixed up unseen.
   int64_t expert_bytes = 0;
   for (const auto& [slot, t] : weights) expert_bytes += static_cast<int64_t>(t.nbytes());
-  const std::vector<int64_t> token_counts = expert_bytes > (int64_t{64} << 20) ? std::vector<int64_t>{9, 1, 4}
-                                                                                 : std::vector<int64_t>{61, 1, 7};
+  const int64_t per_token = gathered_weights ? r.k * expert_bytes / E : 0;
+  const int64_t budget = std::max<int64_t>(int64_t{64} << 20, expert_bytes / 4);
+  const int64_t per_run = per_token > 0 ? std::max<int64_t>(1, budget / per_token) : 61;
+  std::vector<int64_t> token_counts{61, 1, 7};
+  if (per_run < 61) {
+    token_counts = {std::clamp<int64_t>(per_run, 2, 9), 1, std::min<int64_t>(per_run, 4)};
+    for (int64_t total = token_counts[0] + 1 + token_counts[2]; total < 13; total += token_counts.back())
+      token_counts.push_back(std::min<int64_t>(per_run, 3));
+  }
   if (std::string why = prove_fusion(g, view, r.x, H, output_candidates(view, outputs), weightings, build, chosen, output,
                                      input, token_counts);
       !why.empty())

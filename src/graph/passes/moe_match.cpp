@@ -199,7 +199,9 @@ bool selected_linear_from(const GraphView& view, const Node& n, Linear& out) {
     out.ids = ids;
     out.in_value = rows_under_reshapes(view, n.inputs[static_cast<size_t>(1 - side)]);
     out.node = view.node_index(&n);
-    out.weight = side == 0 ? w->clone() : transposed_stack(*w);  // weight first: [E, out, in]
+    // Weight first is [E, out, in] already: shared with the initializer, not copied (passes never write
+    // into a Linear's tensors; a Mixtral-sized stack is 185 MB).
+    out.weight = side == 0 ? *w : transposed_stack(*w);
     out.out_value = cs[0]->outputs[0];
     for (const Node* a : view.consumers(out.out_value))  // + b[ids]
       if (a->op_type == "Add" && view.consumers(out.out_value).size() == 1)
@@ -207,7 +209,7 @@ bool selected_linear_from(const GraphView& view, const Node& n, Linear& out) {
           int bias_ids = -1;
           const Tensor* b = gathered_stack(view, in, 2, bias_ids);
           if (b && b->dim(0) == w->dim(0) && b->dim(1) == out.out()) {
-            out.bias = b->clone();
+            out.bias = *b;
             out.out_value = a->outputs[0];
           }
         }
