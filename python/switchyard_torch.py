@@ -10,7 +10,7 @@
     torch.onnx.export(model, args, "model.onnx", custom_opsets={"ai.switchyard": 1})
 
 In PyTorch it computes the layer densely (a reference, not fast); Switchyard runs the exported node
-sparsely. Semantics (see src/moe/moe_layer.h and src/ops/moe.cpp): p = score(x Wr^T + br);
+sparsely. Semantics (see src/moe/moe_layer.h and src/moe/moe.cpp): p = score(x Wr^T + br);
 c = p + selection_bias, limited to the experts of the topk_group best of n_group groups (group score:
 best expert, or sum of the best two); e = topk(c, k); w = normalize(p[e]) * routed_scaling_factor;
 y = sum_j w_j * expert_{e_j}(x) [+ sigmoid(x . shared_gate) * shared(x)], expert(x) = W2 act(W1 x + b1) + b2,

@@ -20,9 +20,9 @@
 #include "commands.h"
 #include "io/idx.h"
 #include "io/npy.h"
-#include "ops/gemm_kernel.h"
-#include "runtime/thread_pool.h"
-#include "runtime/spin.h"
+#include "kernels/gemm_kernel.h"
+#include "core/thread_pool.h"
+#include "core/spin.h"
 #include "switchyard/engine.h"
 
 namespace switchyard::cli {

@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "graph/passes/pass_pipeline.h"
+#include "compiler/pass_pipeline.h"
 #include "onnx/onnx_import.h"
 #include "runtime/executor.h"
 

@@ -1,5 +1,5 @@
 // Switchyard's graph IR: values (SSA edges with dtype and symbolic shape), nodes, subgraphs.
-// Built from ONNX by src/onnx/, rewritten by the passes in src/graph/passes/, compiled by src/runtime/.
+// Built from ONNX by src/onnx/, rewritten by the passes in src/compiler/passes/, compiled into a plan by src/runtime/.
 #pragma once
 
 #include <map>

@@ -1,15 +1,15 @@
 #include "moe/moe_block.h"
 
-#include "ops/cpu_dispatch.h"
-#include "ops/scratch_layout.h"
+#include "kernels/cpu_dispatch.h"
+#include "kernels/scratch_layout.h"
 
 #include <algorithm>
 #include <cstring>
 
-#include "ops/gemm_kernel.h"
-#include "runtime/thread_pool.h"
+#include "kernels/gemm_kernel.h"
+#include "core/thread_pool.h"
 #ifdef SWITCHYARD_X86_KERNELS
-#include "ops/x86/f32_moe_tiny_avx512.h"
+#include "moe/x86/f32_moe_tiny_avx512.h"
 #endif
 
 namespace switchyard {

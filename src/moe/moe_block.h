@@ -1,4 +1,4 @@
-// An MoE layer with the dense layers around it folded in (src/graph/passes/fuse_dense_around_moe.cpp):
+// An MoE layer with the dense layers around it folded in (src/compiler/passes/fuse_dense_around_moe.cpp):
 //
 //   y = Out( MoE( In(x) ) ),   In(x) = x Win^T + bin,   Out(z) = z Wout^T + bout   (each optional)
 //

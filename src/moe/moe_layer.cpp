@@ -1,6 +1,6 @@
 #include "moe/moe_layer.h"
 
-#include "ops/scratch_layout.h"
+#include "kernels/scratch_layout.h"
 
 #include <algorithm>
 #include <cmath>
@@ -8,11 +8,11 @@
 
 #include "moe/dispatch.h"
 #include "moe/routing.h"
-#include "ops/gemm_kernel.h"
-#include "ops/gemm_panel.h"
-#include "ops/vector_math.h"
-#include "ops/cpu_dispatch.h"
-#include "runtime/thread_pool.h"
+#include "kernels/gemm_kernel.h"
+#include "kernels/gemm_panel.h"
+#include "kernels/vector_math.h"
+#include "kernels/cpu_dispatch.h"
+#include "core/thread_pool.h"
 
 namespace switchyard {
 

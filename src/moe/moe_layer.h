@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "ops/packed_linear.h"
+#include "kernels/packed_linear.h"
 #include "switchyard/tensor.h"
 
 namespace switchyard {
@@ -54,7 +54,7 @@ struct MoeConfig {
   // routed experts, applied to every token and added to the output (0: none).
   int64_t shared_inter = 0;
   // How the routed experts' weights are stored and multiplied (CompileOptions::precision; the formats
-  // are described in ops/packed_linear.h); the router, combine and shared experts stay FP32 in every
+  // are described in kernels/packed_linear.h); the router, combine and shared experts stay FP32 in every
   // format. weight_group: rows per scale of the weight-only and INT4 formats.
   WeightFormat weight_format = WeightFormat::kFp32;
   int64_t weight_group = 32;

@@ -4,8 +4,8 @@
 #include <cmath>
 #include <cstdint>
 
-#include "ops/cpu_dispatch.h"
-#include "ops/vector_math.h"
+#include "kernels/cpu_dispatch.h"
+#include "kernels/vector_math.h"
 
 namespace switchyard {
 

@@ -1,5 +1,5 @@
 // Conv (1-D/2-D, groups, strides, dilations, pads, auto_pad) as im2col + GEMM per group. FP32.
-#include "ops/gemm_kernel.h"
+#include "kernels/gemm_kernel.h"
 #include "ops/spatial.h"
 
 namespace switchyard {

@@ -2,7 +2,7 @@
 #pragma once
 
 #include "ops/op_utils.h"
-#include "runtime/thread_pool.h"
+#include "core/thread_pool.h"
 
 namespace switchyard {
 

@@ -1,7 +1,7 @@
 // ONNX Gemm: Y = alpha * A' * B' + beta * C (FP32). A constant B is prepacked at compile time, for
-// FP32 sgemm or, at another compile precision, for the panel kernels (ops/dense_linear.h).
-#include "ops/dense_linear.h"
-#include "ops/gemm_kernel.h"
+// FP32 sgemm or, at another compile precision, for the panel kernels (kernels/dense_linear.h).
+#include "kernels/dense_linear.h"
+#include "kernels/gemm_kernel.h"
 #include "ops/op_utils.h"
 
 namespace switchyard {

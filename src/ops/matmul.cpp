@@ -1,7 +1,7 @@
 // ONNX MatMul with NumPy semantics (batched, broadcast batch dims, 1-D operands). FP32, or with a
-// constant 2-D B at the compile precision (ops/dense_linear.h).
-#include "ops/dense_linear.h"
-#include "ops/gemm_kernel.h"
+// constant 2-D B at the compile precision (kernels/dense_linear.h).
+#include "kernels/dense_linear.h"
+#include "kernels/gemm_kernel.h"
 #include "ops/op_utils.h"
 
 namespace switchyard {

@@ -5,17 +5,6 @@
 
 namespace switchyard {
 
-Precision parse_precision(const std::string& p) {
-  if (p == "fp32" || p.empty()) return Precision::kFp32;
-  if (p == "fp16") return Precision::kFp16;
-  if (p == "bf16") return Precision::kBf16;
-  if (p == "int8") return Precision::kInt8;
-  if (p == "int4") return Precision::kInt4;
-  if (p == "int8-weights") return Precision::kInt8Weights;
-  if (p == "int4-weights") return Precision::kInt4Weights;
-  throw Error("precision '" + p + "' is not supported (fp32, fp16, bf16, int8, int4, int8-weights, int4-weights)");
-}
-
 const Tensor& KernelContext::input(int i) const {
   SY_CHECK(has_input(i), node_->describe() + ": required input " + std::to_string(i) + " is missing");
   return *inputs_[static_cast<size_t>(i)];

@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "ops/op_utils.h"
-#include "runtime/thread_pool.h"
+#include "core/thread_pool.h"
 
 namespace switchyard {
 namespace {

@@ -14,7 +14,7 @@
 
 #include "graph/graph.h"
 #include "ops/kernel.h"
-#include "runtime/thread_pool.h"
+#include "core/thread_pool.h"
 
 namespace switchyard {
 

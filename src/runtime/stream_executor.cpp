@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "runtime/spin.h"
+#include "core/spin.h"
 
 namespace switchyard {
 

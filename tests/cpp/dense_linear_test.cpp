@@ -1,4 +1,4 @@
-// Dense layers at the compile precisions (ops/dense_linear.h) against the FP32 product: relative error
+// Dense layers at the compile precisions (kernels/dense_linear.h) against the FP32 product: relative error
 // within each format's tolerance over row counts that cross the row blocks, column tails, depths that
 // are not whole weight groups; B given transposed or not gives the same packing; a pool of threads
 // gives the same bits as one thread; FP32 stays with sgemm.
@@ -8,8 +8,8 @@
 #include <random>
 #include <vector>
 
-#include "ops/dense_linear.h"
-#include "runtime/thread_pool.h"
+#include "kernels/dense_linear.h"
+#include "core/thread_pool.h"
 
 using namespace switchyard;
 

@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "graph/passes/pass_pipeline.h"
+#include "compiler/pass_pipeline.h"
 #include "io/npy.h"
 #include "onnx/onnx_import.h"
 #include "runtime/executor.h"

@@ -10,11 +10,11 @@
 #include <string>
 #include <vector>
 
-#include "ops/gemm_kernel.h"
-#include "ops/gemm_panel.h"
-#include "ops/gemm_panel_quant.h"
-#include "ops/gemm_panel_s8.h"
-#include "runtime/thread_pool.h"
+#include "kernels/gemm_kernel.h"
+#include "kernels/gemm_panel.h"
+#include "kernels/gemm_panel_quant.h"
+#include "kernels/gemm_panel_s8.h"
+#include "core/thread_pool.h"
 
 using namespace switchyard;
 

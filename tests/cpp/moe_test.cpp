@@ -9,7 +9,7 @@
 #include "moe/moe_block.h"
 #include "moe/moe_layer.h"
 #include "moe/routing.h"
-#include "runtime/thread_pool.h"
+#include "core/thread_pool.h"
 #include "switchyard/engine.h"
 
 using namespace switchyard;

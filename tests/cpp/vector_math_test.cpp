@@ -1,9 +1,9 @@
-// The library-free elementwise math the MoE layer vectorises (src/ops/vector_math.h), against <cmath>.
+// The library-free elementwise math the MoE layer vectorises (src/kernels/vector_math.h), against <cmath>.
 #include <gtest/gtest.h>
 
 #include <cmath>
 
-#include "ops/vector_math.h"
+#include "kernels/vector_math.h"
 
 namespace switchyard {
 namespace {

@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <string>
 
-#include "graph/batch_analysis.h"
-#include "graph/passes/pass_pipeline.h"
+#include "compiler/batch_analysis.h"
+#include "compiler/pass_pipeline.h"
 #include "onnx/onnx_import.h"
 #include "runtime/executor.h"
 

@@ -1,0 +1,25 @@
+// Row-major FP32 matrix multiply used by Gemm, MatMul and Conv (im2col).
+// Portable C++ compiled for several ISAs (AVX-512, AVX2, baseline) with the choice made once at load
+// by the loader's ifunc resolver; the MoE core's hand-tuned kernels live in src/kernels/x86/.
+#pragma once
+
+#include <cstdint>
+
+namespace switchyard {
+
+class ThreadPool;
+
+// C[M,N] = alpha * A[M,K] * B[K,N] + beta * C, all row-major with leading dimensions lda/ldb/ldc.
+// beta == 0 ignores C's previous contents (may be uninitialised). A may be transposed (A is [K,M]).
+void sgemm(bool trans_a, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B,
+           int64_t ldb, float beta, float* C, int64_t ldc, ThreadPool* pool);
+
+// C[M,N] = A[M,K] B[K,N] on the calling thread with the register-tiled small-M kernel (never a
+// library call, never the pool): for blocks that are one task of a larger parallel loop.
+void sgemm_small(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
+                 int64_t ldc);
+
+// out[N,K] = transpose(in[K,N]) (used to prepack a transposed B once at compile time).
+void transpose_matrix(const float* in, int64_t rows, int64_t cols, float* out);
+
+}  // namespace switchyard
