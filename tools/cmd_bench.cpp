@@ -351,8 +351,9 @@ void add_bench_command(CLI::App& app) {
         }
       }
       InputPool pool(std::move(arrays));
-      fmt::print("[ INFO ] model {}: {} stream(s) x {} thread(s), hint {}, {} request(s) in flight, MoE fusion {}\n", opt->model,
-                 model.streams(), model.threads_per_stream(), opt->hint, requests, opt->no_fuse ? "off" : "on");
+      fmt::print("[ INFO ] model {}: {} stream(s) x {} thread(s), hint {}, {} request(s) in flight, MoE fusion {}, {} kernels\n",
+                 opt->model, model.streams(), model.threads_per_stream(), opt->hint, requests, opt->no_fuse ? "off" : "on",
+                 kernel_isa());
       if (model.auto_batch() > 1) fmt::print("[ INFO ] auto-batching: queued requests stacked up to {} per run\n", model.auto_batch());
       else if (options.hint == PerformanceHint::kThroughput) fmt::print("[ INFO ] auto-batching {}\n", model.auto_batch_note());
       std::vector<CaseResult> results;

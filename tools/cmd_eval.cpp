@@ -103,7 +103,7 @@ void add_eval_command(CLI::App& app) {
       }
     }
     const double secs = std::chrono::duration<double>(Clock::now() - start).count();
-    fmt::print("model:      {}\n", opt->model);
+    fmt::print("model:      {}\nkernels:    {}\n", opt->model, kernel_isa());
     fmt::print("dataset:    {} test split, {} images\n", opt->dataset, total);
     fmt::print("accuracy:   {:.4f} ({} / {} correct)\n", static_cast<double>(correct) / static_cast<double>(total), correct, total);
     fmt::print("throughput: {:.0f} images/s at batch {} ({} threads)\n", static_cast<double>(total) / secs, opt->batch,

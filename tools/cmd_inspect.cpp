@@ -89,6 +89,7 @@ void add_inspect_command(CLI::App& app) {
     j["parameter_bytes"] = bytes;
     j["unsupported_ops"] = missing;
     j["metadata"] = model.metadata;
+    j["kernel_isa"] = kernel_isa();
     if (opt->nodes) j["node_list"] = node_list;
     if (opt->json) {
       fmt::print("{}\n", j.dump(2));
@@ -100,8 +101,9 @@ void add_inspect_command(CLI::App& app) {
     for (const auto& p : j["inputs"]) fmt::print("  {} {} {}\n", p["name"].get<std::string>(), p["dtype"].get<std::string>(), p["shape"].get<std::string>());
     fmt::print("outputs:\n");
     for (const auto& p : j["outputs"]) fmt::print("  {} {} {}\n", p["name"].get<std::string>(), p["dtype"].get<std::string>(), p["shape"].get<std::string>());
-    fmt::print("parameters:  {} ({} bytes)\nnodes:       {} ({} after constant folding and dead-code elimination)\nops:\n",
+    fmt::print("parameters:  {} ({} bytes)\nnodes:       {} ({} after constant folding and dead-code elimination)\n",
                params, bytes, nodes_before, nodes_after);
+    fmt::print("kernels:     {} (SWITCHYARD_ISA=portable|avx2|avx512 caps them)\nops:\n", kernel_isa());
     std::vector<std::pair<int64_t, std::string>> sorted;
     for (const auto& [op, count] : histogram) sorted.emplace_back(-count, op);
     std::sort(sorted.begin(), sorted.end());

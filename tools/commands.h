@@ -16,9 +16,10 @@ void add_ops_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_quantize_command(CLI::App& app);
 
-// --precision, --weight-group and --precision-override, shared by run, eval and bench.
+// --precision, --weight-group, --precision-override and --isa, shared by run, eval and bench.
 struct PrecisionFlags {
   std::string precision = "fp32";
+  std::string isa;
   int weight_group = 32;
   std::vector<std::string> overrides;  // NODE=PRECISION
 
@@ -31,10 +32,13 @@ struct PrecisionFlags {
         ->check(CLI::Range(1, 4096));
     cmd->add_option("--precision-override", overrides,
                     "NODE=PRECISION: another precision for one node (names: inspect --nodes); repeatable");
+    cmd->add_option("--isa", isa, "cap the CPU kernels: portable | avx2 | avx512 | native (default: SWITCHYARD_ISA or native)")
+        ->check(CLI::IsMember({"portable", "avx2", "avx512", "native"}));
   }
   void apply(CompileOptions& options) const {
     options.precision = precision;
     options.weight_group = weight_group;
+    options.isa = isa;
     for (const std::string& o : overrides) {
       const auto eq = o.find('=');
       SY_CHECK(eq != std::string::npos && eq > 0 && eq + 1 < o.size(),

@@ -48,7 +48,14 @@ struct CompileOptions {
   // rows are provably independent (see CompiledModel::auto_batch_note). -1: on with the throughput
   // hint (up to 64 requests), off with the latency hint; 0 or 1: off; N: up to N requests.
   int auto_batch = -1;
+  // Caps the CPU kernels: "portable" | "avx2" | "avx512" | "native" (the best this CPU runs); "" keeps
+  // SWITCHYARD_ISA or native. Never above what the CPU runs. Process-wide (the kernel table is one per
+  // process): for tests and benchmarks that compare ISAs, not for mixing ISAs in one service.
+  std::string isa;
 };
+
+// The ISA the CPU kernels run with now: "avx512", "avx2" or "portable".
+std::string kernel_isa();
 
 // Counters of auto-batching since compile.
 struct AutoBatchStats {

@@ -280,6 +280,8 @@ PYBIND11_MODULE(_switchyard, m) {
       .def_readonly("shape", &NodeArg::shape)
       .def("__repr__", [](const NodeArg& a) { return "NodeArg(name='" + a.name + "', type='" + a.type + "')"; });
 
+  m.def("kernel_isa", &switchyard::kernel_isa, "The ISA the CPU kernels run with: avx512, avx2 or portable (SWITCHYARD_ISA caps it).");
+
   py::class_<Session>(m, "InferenceSession")
       .def(py::init<const std::string&, int, const std::string&, const std::string&, int, bool, size_t, int, int,
                     const std::map<std::string, std::string>&>(),

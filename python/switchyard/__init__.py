@@ -10,6 +10,6 @@
         queue.start_async({"image": image[None]}, i)
     queue.wait_all()
 """
-from ._switchyard import AsyncInferQueue, InferenceSession, InferRequest, NodeArg, SwitchyardError
+from ._switchyard import AsyncInferQueue, InferenceSession, InferRequest, NodeArg, SwitchyardError, kernel_isa
 
-__all__ = ["InferenceSession", "AsyncInferQueue", "InferRequest", "NodeArg", "SwitchyardError"]
+__all__ = ["InferenceSession", "AsyncInferQueue", "InferRequest", "NodeArg", "SwitchyardError", "kernel_isa"]

@@ -11,6 +11,7 @@
 #include "runtime/stream_executor.h"
 #include "switchyard/async_queue.h"
 
+#include "kernels/dispatch.h"
 #include "compiler/batch_analysis.h"
 #include "compiler/pass_pipeline.h"
 #include "onnx/onnx_import.h"
@@ -259,6 +260,9 @@ void release_prepacked_constants(Graph& g, const Plan& plan) {
 }
 
 std::shared_ptr<const CompiledModelImpl> finish_compile(Model model, const CompileOptions& options) {
+  // The kernel ISA first (the passes run kernels too): SWITCHYARD_ISA or options.isa, never above the CPU.
+  if (!options.isa.empty()) set_isa_cap(parse_isa(options.isa));
+  else active_isa();  // a bad SWITCHYARD_ISA is reported here, as one line
   auto impl = std::make_shared<CompiledModelImpl>();
   PassOptions passes;
   passes.fuse_moe = options.fuse_moe;
@@ -512,5 +516,7 @@ const Tensor& InferRequest::output(const std::string& name) const {
 }
 
 std::vector<std::string> supported_operators() { return OpRegistry::instance().list(); }
+
+std::string kernel_isa() { return isa_name(active_isa()); }
 
 }  // namespace switchyard

@@ -1,5 +1,7 @@
-#include "kernels/cpu_dispatch.h"
 #include "kernels/gemm_kernel.h"
+
+#include "kernels/dispatch.h"
+#include "kernels/isa_clones.h"
 
 #include <algorithm>
 #include <vector>
@@ -15,15 +17,13 @@ namespace switchyard {
 
 namespace {
 
-using RowsKernel = void (*)(int64_t, int64_t, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*,
-                           int64_t, float, float*, int64_t);
 constexpr int64_t kColBlock = 256;
 
 // Register-blocked micro-kernel: R rows x 16 columns of C held in registers across the whole K loop
 // (R x 16 floats = R zmm registers with AVX-512, 2R ymm with AVX2); each row of B is loaded once for
 // R rows of A. Meant for small M (decode GEMVs, tiny experts) and narrow N, where packing does not pay.
 template <int R>
-inline void micro_tile(int64_t K, float alpha, const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
+[[gnu::always_inline]] inline void micro_tile(int64_t K, float alpha, const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
                        float* C, int64_t ldc, int64_t width) {
   constexpr int W = 16;
   float acc[R][W] = {};
@@ -41,9 +41,9 @@ inline void micro_tile(int64_t K, float alpha, const float* A, int64_t lda, cons
       C[r * ldc + w] = alpha * acc[r][w] + (beta == 0.f ? 0.f : beta * C[r * ldc + w]);
 }
 
-SY_MULTIVERSION("avx512f", "avx2,fma", "default")
-void gemm_rows(int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t K, float alpha, const float* A, int64_t lda,
-               const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+SY_CLONE_BODY void f32_gemm_rows_body(int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t K, float alpha,
+                                      const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                                      int64_t ldc) {
   for (int64_t j = j0; j < j1; j += 16) {
     const int64_t width = std::min<int64_t>(16, j1 - j);
     int64_t i = i0;
@@ -52,24 +52,16 @@ void gemm_rows(int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t K, float 
   }
 }
 
-#ifdef SWITCHYARD_X86_KERNELS
 }  // namespace
-namespace x86 {
-void f32_gemm_small_avx512(int64_t, int64_t, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*,
-                           int64_t, float, float*, int64_t);
-void f32_gemm_stream_avx512(int64_t, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t, float,
-                            float*, int64_t);
-}  // namespace x86
-namespace {
-#endif
 
-// Chosen once at start-up: the AVX-512 kernel where the CPU has it, else the portable one.
-const RowsKernel kRowsKernel = SY_PICK_KERNEL(avx512, x86::f32_gemm_small_avx512, gemm_rows);
+SY_ISA_CLONES_AVX2(void, f32_gemm_rows, (int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t K, float alpha,
+                                         const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                                         int64_t ldc),
+                   (i0, i1, j0, j1, K, alpha, A, lda, B, ldb, beta, C, ldc))
 
 // Portable streaming product (see f32_gemm_stream_avx512).
-SY_MULTIVERSION("avx2,fma", "default")
-void gemm_stream_portable(int64_t M, int64_t N, int64_t k0, int64_t k1, float alpha, const float* A, int64_t lda,
-                          const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+SY_CLONE_BODY void f32_gemm_stream_body(int64_t M, int64_t N, int64_t k0, int64_t k1, float alpha, const float* A,
+                                        int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   for (int64_t r = 0; r < M; ++r) {
     float* __restrict o = C + r * ldc;
     for (int64_t j = 0; j < N; ++j) o[j] = beta == 0.f ? 0.f : beta * o[j];
@@ -81,9 +73,11 @@ void gemm_stream_portable(int64_t M, int64_t N, int64_t k0, int64_t k1, float al
   }
 }
 
-using StreamKernel = void (*)(int64_t, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t,
-                              float, float*, int64_t);
-const StreamKernel kStreamKernel = SY_PICK_KERNEL(avx512, x86::f32_gemm_stream_avx512, gemm_stream_portable);
+SY_ISA_CLONES_AVX2(void, f32_gemm_stream, (int64_t M, int64_t N, int64_t k0, int64_t k1, float alpha, const float* A,
+                                           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc),
+                   (M, N, k0, k1, alpha, A, lda, B, ldb, beta, C, ldc))
+
+namespace {
 
 // Memory-bound small-M products on several threads: each thread streams its own contiguous block of
 // B's rows into an M x N partial sum; the partials (a few KB) are then added. Buffers grow once per thread.
@@ -96,7 +90,7 @@ void gemm_split_k(int64_t M, int64_t N, int64_t K, float alpha, const float* A, 
   float* base = partial.data();
   pool.parallel_for(parts, 1, [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p)
-      kStreamKernel(M, N, K * p / parts, K * (p + 1) / parts, 1.f, A, lda, B, ldb, 0.f, base + static_cast<size_t>(p) * per, N);
+      kernels().f32_gemm_stream(M, N, K * p / parts, K * (p + 1) / parts, 1.f, A, lda, B, ldb, 0.f, base + static_cast<size_t>(p) * per, N);
   });
   for (int64_t r = 0; r < M; ++r)
     for (int64_t j = 0; j < N; ++j) {
@@ -117,7 +111,7 @@ void transpose_matrix(const float* in, int64_t rows, int64_t cols, float* out) {
 
 void sgemm_small(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
                  int64_t ldc) {
-  if (M > 0 && N > 0) kRowsKernel(0, M, 0, N, K, 1.f, A, lda, B, ldb, 0.f, C, ldc);
+  if (M > 0 && N > 0) kernels().f32_gemm_rows(0, M, 0, N, K, 1.f, A, lda, B, ldb, 0.f, C, ldc);
 }
 
 void sgemm(bool trans_a, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B,
@@ -149,7 +143,7 @@ void sgemm(bool trans_a, int64_t M, int64_t N, int64_t K, float alpha, const flo
   // oneDNN is faster (streaming 16 rows measured 20% slower on E=32).
   if ((M <= 4 && N >= 32 && N * K >= (int64_t{1} << 14)) || (M <= 16 && N >= 64 && N * K >= (int64_t{1} << 18))) {
     if (pool && pool->size() > 1 && N * K >= (int64_t{1} << 18)) gemm_split_k(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, *pool);
-    else kStreamKernel(M, N, 0, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    else kernels().f32_gemm_stream(M, N, 0, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
   const int64_t col_blocks = (N + kColBlock - 1) / kColBlock;
@@ -160,7 +154,7 @@ void sgemm(bool trans_a, int64_t M, int64_t N, int64_t K, float alpha, const flo
       int64_t rb = t / col_blocks, cb = t % col_blocks;
       int64_t i0 = rb * kRowBlock, i1 = std::min(M, i0 + kRowBlock);
       int64_t j0 = cb * kColBlock, j1 = std::min(N, j0 + kColBlock);
-      kRowsKernel(i0, i1, j0, j1, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      kernels().f32_gemm_rows(i0, i1, j0, j1, K, alpha, A, lda, B, ldb, beta, C, ldc);
     }
   };
   // Only spread work that outweighs a wake-up of the pool (~a few microseconds).

@@ -4,26 +4,18 @@
 #include <cstring>
 #include <vector>
 
-#include "kernels/cpu_dispatch.h"
+#include "kernels/dispatch.h"
+#include "kernels/isa_clones.h"
+#include "kernels/kernel_entries.h"
 
 namespace switchyard {
 
-#ifdef SWITCHYARD_X86_KERNELS
-namespace x86 {
-void f32_gemm_panel_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* packed, int64_t p0,
-                           int64_t p1, float* C, int64_t ldc);
-void bf16_gemm_panel_avx512(int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda, const uint16_t* packed,
-                            int64_t p0, int64_t p1, float* C, int64_t ldc);
-void f16_gemm_panel_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint16_t* packed,
-                           int64_t p0, int64_t p1, float* C, int64_t ldc);
-}  // namespace x86
-#endif
 
 namespace {
 
 // R rows x one panel, accumulators in an array the compiler keeps in vector registers.
 template <int R>
-inline void panel_rows(int64_t K, const float* A, int64_t lda, const float* P, float* C, int64_t ldc, int64_t cols) {
+[[gnu::always_inline]] inline void panel_rows(int64_t K, const float* A, int64_t lda, const float* P, float* C, int64_t ldc, int64_t cols) {
   float acc[R][kPanelWidth] = {};
   for (int64_t k = 0; k < K; ++k) {
     const float* b = P + k * kPanelWidth;
@@ -34,18 +26,6 @@ inline void panel_rows(int64_t K, const float* A, int64_t lda, const float* P, f
   }
   for (int r = 0; r < R; ++r) std::memcpy(C + r * ldc, acc[r], static_cast<size_t>(cols) * 4);
 }
-
-using Kernel = void (*)(int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t, int64_t, float*, int64_t);
-
-const Kernel kKernel = SY_PICK_KERNEL(avx512, x86::f32_gemm_panel_avx512, gemm_panels_portable);
-
-using Bf16Kernel = void (*)(int64_t, int64_t, int64_t, const uint16_t*, int64_t, const uint16_t*, int64_t, int64_t, float*,
-                            int64_t);
-const Bf16Kernel kBf16Kernel = SY_PICK_KERNEL(avx512_bf16, x86::bf16_gemm_panel_avx512, gemm_panels_bf16_portable);
-
-using Fp16Kernel = void (*)(int64_t, int64_t, int64_t, const float*, int64_t, const uint16_t*, int64_t, int64_t, float*,
-                            int64_t);
-const Fp16Kernel kFp16Kernel = SY_PICK_KERNEL(avx512, x86::f16_gemm_panel_avx512, gemm_panels_fp16_portable);
 
 inline uint16_t to_bf16(float f) {
   uint32_t u;
@@ -63,9 +43,8 @@ inline float from_bf16(uint16_t h) {
 
 }  // namespace
 
-SY_MULTIVERSION("avx2,fma", "default")
-void gemm_panels_portable(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* packed, int64_t p0,
-                          int64_t p1, float* C, int64_t ldc) {
+SY_CLONE_BODY void f32_gemm_panel_body(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* packed,
+                                       int64_t p0, int64_t p1, float* C, int64_t ldc) {
   for (int64_t p = p0; p < p1; ++p) {
     const float* P = packed + p * K * kPanelWidth;
     const int64_t cols = std::min(kPanelWidth, N - p * kPanelWidth);
@@ -76,16 +55,24 @@ void gemm_panels_portable(int64_t M, int64_t N, int64_t K, const float* A, int64
   }
 }
 
+SY_ISA_CLONES_AVX2(void, f32_gemm_panel, (int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* packed,
+                                          int64_t p0, int64_t p1, float* C, int64_t ldc),
+                   (M, N, K, A, lda, packed, p0, p1, C, ldc))
+
 void gemm_panels(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* packed, int64_t p0, int64_t p1,
                  float* C, int64_t ldc) {
-  if (M > 0 && p1 > p0) kKernel(M, N, K, A, lda, packed, p0, p1, C, ldc);
+  if (M > 0 && p1 > p0) kernels().f32_gemm_panel(M, N, K, A, lda, packed, p0, p1, C, ldc);
 }
 
-bool has_bf16_kernel() { return kBf16Kernel != gemm_panels_bf16_portable; }
+void gemm_panels_portable(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* packed, int64_t p0,
+                          int64_t p1, float* C, int64_t ldc) {
+  if (M > 0 && p1 > p0) f32_gemm_panel_portable(M, N, K, A, lda, packed, p0, p1, C, ldc);
+}
 
-SY_MULTIVERSION("avx2,fma", "default")
-void gemm_panels_bf16_portable(int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda, const uint16_t* packed,
-                               int64_t p0, int64_t p1, float* C, int64_t ldc) {
+bool has_bf16_kernel() { return kernels().native_bf16; }
+
+SY_CLONE_BODY void bf16_gemm_panel_body(int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda,
+                                        const uint16_t* packed, int64_t p0, int64_t p1, float* C, int64_t ldc) {
   const int64_t pairs = (K + 1) / 2;
   for (int64_t p = p0; p < p1; ++p) {
     const uint16_t* P = packed + p * pairs * 2 * kPanelWidth;
@@ -102,9 +89,18 @@ void gemm_panels_bf16_portable(int64_t M, int64_t N, int64_t K, const uint16_t* 
   }
 }
 
+SY_ISA_CLONES_AVX2(void, bf16_gemm_panel, (int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda,
+                                           const uint16_t* packed, int64_t p0, int64_t p1, float* C, int64_t ldc),
+                   (M, N, K, A, lda, packed, p0, p1, C, ldc))
+
 void gemm_panels_bf16(int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda, const uint16_t* packed, int64_t p0,
                       int64_t p1, float* C, int64_t ldc) {
-  if (M > 0 && p1 > p0) kBf16Kernel(M, N, K, A, lda, packed, p0, p1, C, ldc);
+  if (M > 0 && p1 > p0) kernels().bf16_gemm_panel(M, N, K, A, lda, packed, p0, p1, C, ldc);
+}
+
+void gemm_panels_bf16_portable(int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda, const uint16_t* packed,
+                               int64_t p0, int64_t p1, float* C, int64_t ldc) {
+  if (M > 0 && p1 > p0) bf16_gemm_panel_portable(M, N, K, A, lda, packed, p0, p1, C, ldc);
 }
 
 void round_rows_to_bf16(const float* A, int64_t M, int64_t K, int64_t lda, uint16_t* out, int64_t ldo) {
@@ -154,22 +150,31 @@ Tensor pack_panels_fp16_from_linear(const float* w, int64_t count, int64_t N, in
   return out;
 }
 
-// Widens each panel row and runs the FP32 portable arithmetic (the oracle of the AVX-512 kernel).
-void gemm_panels_fp16_portable(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint16_t* packed,
-                               int64_t p0, int64_t p1, float* C, int64_t ldc) {
+// Widens each panel row and runs the FP32 panel arithmetic (the portable clone is the oracle of the AVX-512 kernel).
+SY_CLONE_BODY void f16_gemm_panel_body(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint16_t* packed,
+                                       int64_t p0, int64_t p1, float* C, int64_t ldc) {
   static thread_local std::vector<float> panel;  // grows once per shape, no allocation after
   if (panel.size() < static_cast<size_t>(K * kPanelWidth)) panel.resize(static_cast<size_t>(K * kPanelWidth));
   for (int64_t p = p0; p < p1; ++p) {
     const uint16_t* P = packed + p * K * kPanelWidth;
     for (int64_t i = 0; i < K * kPanelWidth; ++i) panel[static_cast<size_t>(i)] = half_to_float(P[i]);
     // As one panel of an N-column matrix whose panel p starts at `panel`.
-    gemm_panels_portable(M, N - p * kPanelWidth, K, A, lda, panel.data(), 0, 1, C + p * kPanelWidth, ldc);
+    f32_gemm_panel_body(M, N - p * kPanelWidth, K, A, lda, panel.data(), 0, 1, C + p * kPanelWidth, ldc);
   }
 }
 
+SY_ISA_CLONES_AVX2(void, f16_gemm_panel, (int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                                          const uint16_t* packed, int64_t p0, int64_t p1, float* C, int64_t ldc),
+                   (M, N, K, A, lda, packed, p0, p1, C, ldc))
+
 void gemm_panels_fp16(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint16_t* packed, int64_t p0,
                       int64_t p1, float* C, int64_t ldc) {
-  if (M > 0 && p1 > p0) kFp16Kernel(M, N, K, A, lda, packed, p0, p1, C, ldc);
+  if (M > 0 && p1 > p0) kernels().f16_gemm_panel(M, N, K, A, lda, packed, p0, p1, C, ldc);
+}
+
+void gemm_panels_fp16_portable(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint16_t* packed,
+                               int64_t p0, int64_t p1, float* C, int64_t ldc) {
+  if (M > 0 && p1 > p0) f16_gemm_panel_portable(M, N, K, A, lda, packed, p0, p1, C, ldc);
 }
 
 }  // namespace switchyard

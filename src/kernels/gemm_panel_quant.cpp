@@ -5,32 +5,20 @@
 #include <cstring>
 #include <vector>
 
-#include "kernels/cpu_dispatch.h"
+#include "kernels/dispatch.h"
+#include "kernels/isa_clones.h"
+#include "kernels/kernel_entries.h"
 #include "kernels/gemm_panel.h"
 
 namespace switchyard {
 
-#ifdef SWITCHYARD_X86_KERNELS
-namespace x86 {
-void f32_gemm_quant_panel_avx512(int64_t M, const float* A, int64_t lda, const uint8_t* codes, const uint16_t* scales,
-                                 const uint16_t* mins, int bits, int64_t group, int64_t K, int64_t N, int64_t p0, int64_t p1,
-                                 float* C, int64_t ldc);
-void f32_dequantize_panel_avx512(const uint8_t* codes, const uint16_t* scales, const uint16_t* mins, int bits, int64_t group,
-                                 int64_t K, float* out);
-}  // namespace x86
-#endif
 
 namespace {
 
 constexpr int64_t kFusedRows = 4;  // up to this many rows, dequantize in registers
 
-#ifdef SWITCHYARD_X86_KERNELS
-const bool kAvx512 = cpu_features().avx512;
-#else
-constexpr bool kAvx512 = false;
-#endif
 
-inline int code_at(const uint8_t* row, int bits, int64_t j) {
+[[gnu::always_inline]] inline int code_at(const uint8_t* row, int bits, int64_t j) {
   if (bits == 8) return static_cast<int8_t>(row[j]);
   const uint8_t b = row[j % 16];
   return j < 16 ? (b & 15) : (b >> 4);
@@ -39,7 +27,7 @@ inline int code_at(const uint8_t* row, int bits, int64_t j) {
 // Scales and mins are stored as FP16 (the kernels widen them with vcvtph2ps); the portable
 // conversions of tensor.h keep this file free of _Float16, which older clang targets lack.
 inline uint16_t to_half(float f) { return float_to_half(f); }
-inline float from_half(uint16_t u) { return half_to_float(u); }
+[[gnu::always_inline]] inline float from_half(uint16_t u) { return half_to_float(u); }
 
 // The matrix `index`'s panel p: codes, scales and mins (null for INT8).
 struct PanelView {
@@ -158,7 +146,7 @@ QuantPanels quantize_panels_from_linear(const float* w, int64_t count, int64_t N
   return q;
 }
 
-void dequantize_panel(const QuantPanels& q, int64_t index, int64_t p, float* out) {
+SY_CLONE_BODY void f32_dequantize_panel_body(const QuantPanels& q, int64_t index, int64_t p, float* out) {
   const PanelView v = panel_view(q, index, p);
   const int64_t rb = q.row_bytes();
   for (int64_t k = 0; k < q.K; ++k) {
@@ -169,9 +157,15 @@ void dequantize_panel(const QuantPanels& q, int64_t index, int64_t p, float* out
   }
 }
 
-SY_MULTIVERSION("avx2,fma", "default")
-void gemm_quant_panels_portable(int64_t M, const float* A, int64_t lda, const QuantPanels& q, int64_t index, int64_t p0,
-                                int64_t p1, float* C, int64_t ldc) {
+SY_ISA_CLONES_AVX2(void, f32_dequantize_panel, (const QuantPanels& q, int64_t index, int64_t p, float* out),
+                   (q, index, p, out))
+
+void dequantize_panel(const QuantPanels& q, int64_t index, int64_t p, float* out) {
+  f32_dequantize_panel_portable(q, index, p, out);
+}
+
+SY_CLONE_BODY void f32_gemm_quant_panel_body(int64_t M, const float* A, int64_t lda, const QuantPanels& q, int64_t index,
+                                             int64_t p0, int64_t p1, float* C, int64_t ldc) {
   const int64_t K = q.K, rb = q.row_bytes();
   for (int64_t p = p0; p < p1; ++p) {
     const PanelView v = panel_view(q, index, p);
@@ -195,18 +189,32 @@ void gemm_quant_panels_portable(int64_t M, const float* A, int64_t lda, const Qu
   }
 }
 
+SY_ISA_CLONES_AVX2(void, f32_gemm_quant_panel, (int64_t M, const float* A, int64_t lda, const QuantPanels& q,
+                                                int64_t index, int64_t p0, int64_t p1, float* C, int64_t ldc),
+                   (M, A, lda, q, index, p0, p1, C, ldc))
+
+void gemm_quant_panels_portable(int64_t M, const float* A, int64_t lda, const QuantPanels& q, int64_t index, int64_t p0,
+                                int64_t p1, float* C, int64_t ldc) {
+  f32_gemm_quant_panel_portable(M, A, lda, q, index, p0, p1, C, ldc);
+}
+
+void f32_gemm_quant_panel_avx512(int64_t M, const float* A, int64_t lda, const QuantPanels& q, int64_t index, int64_t p0,
+                                 int64_t p1, float* C, int64_t ldc) {
+  const PanelView v = panel_view(q, index, 0);
+  x86::f32_gemm_quant_panel_avx512(M, A, lda, v.codes, v.scales, v.mins, q.bits, q.group, q.K, q.N, p0, p1, C, ldc);
+}
+
+void f32_dequantize_panel_avx512(const QuantPanels& q, int64_t index, int64_t p, float* out) {
+  const PanelView v = panel_view(q, index, p);
+  x86::f32_dequantize_panel_avx512(v.codes, v.scales, v.mins, q.bits, q.group, q.K, out);
+}
+
 void gemm_quant_panels(int64_t M, const float* A, int64_t lda, const QuantPanels& q, int64_t index, int64_t p0, int64_t p1,
                        float* C, int64_t ldc) {
   if (M <= 0 || p1 <= p0) return;
+  const KernelTable& kt = kernels();
   if (M <= kFusedRows) {
-#ifdef SWITCHYARD_X86_KERNELS
-    if (kAvx512) {
-      const PanelView v = panel_view(q, index, 0);
-      x86::f32_gemm_quant_panel_avx512(M, A, lda, v.codes, v.scales, v.mins, q.bits, q.group, q.K, q.N, p0, p1, C, ldc);
-      return;
-    }
-#endif
-    gemm_quant_panels_portable(M, A, lda, q, index, p0, p1, C, ldc);
+    kt.f32_gemm_quant_panel(M, A, lda, q, index, p0, p1, C, ldc);
     return;
   }
   // Many rows: the dequantization is paid once per panel, then the rows run at the FP32 kernel's pace.
@@ -214,16 +222,7 @@ void gemm_quant_panels(int64_t M, const float* A, int64_t lda, const QuantPanels
   if (panel.size() < static_cast<size_t>(q.K * kPanelWidth) + 16) panel.resize(static_cast<size_t>(q.K * kPanelWidth) + 16);
   float* buf = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(panel.data()) + 63) & ~uintptr_t{63});
   for (int64_t p = p0; p < p1; ++p) {
-#ifdef SWITCHYARD_X86_KERNELS
-    if (kAvx512) {
-      const PanelView v = panel_view(q, index, p);
-      x86::f32_dequantize_panel_avx512(v.codes, v.scales, v.mins, q.bits, q.group, q.K, buf);
-    } else {
-      dequantize_panel(q, index, p, buf);
-    }
-#else
-    dequantize_panel(q, index, p, buf);
-#endif
+    kt.f32_dequantize_panel(q, index, p, buf);
     gemm_panels(M, std::min(kPanelWidth, q.N - p * kPanelWidth), q.K, A, lda, buf, 0, 1, C + p * kPanelWidth, ldc);
   }
 }

@@ -6,37 +6,24 @@
 #include <string>
 #include <vector>
 
-#include "kernels/cpu_dispatch.h"
+#include "kernels/dispatch.h"
+#include "kernels/isa_clones.h"
+#include "kernels/kernel_entries.h"
 #include "switchyard/tensor.h"
 #include "switchyard/error.h"
 
 namespace switchyard {
 
-#ifdef SWITCHYARD_X86_KERNELS
-namespace x86 {
-void s8_gemm_panel_avx512vnni(int64_t M, int64_t K, const uint8_t* A, int64_t lda, const float* row_scales,
-                              const uint8_t* packed, const float* scales, const int32_t* comp, int64_t N, int64_t p0,
-                              int64_t p1, float* C, int64_t ldc);
-void quantize_rows_u8_avx512(const float* A, int64_t M, int64_t K, int64_t lda, uint8_t* out, int64_t ldo,
-                             float* scales);
-void s4_gemm_panel_avx512vnni(int64_t M, int64_t K, int64_t group, const uint8_t* A, int64_t lda, const float* row_scales,
-                              const int32_t* group_sums, const uint8_t* packed, const uint16_t* scales,
-                              const uint16_t* mins, int64_t N, int64_t p0, int64_t p1, float* C, int64_t ldc);
-}  // namespace x86
-#endif
 
 namespace {
 
 constexpr int64_t kWidth = 32;
 
-using Kernel = void (*)(int64_t, int64_t, const uint8_t*, int64_t, const float*, const uint8_t*, const float*,
-                        const int32_t*, int64_t, int64_t, int64_t, float*, int64_t);
-
 // The portable kernel in the same integer arithmetic as vpdpbusd (exact), then the same two FP32
 // multiplies in the same order: equal results bit for bit.
-SY_MULTIVERSION("avx2,fma", "default")
-void s8_gemm_portable(int64_t M, int64_t K, const uint8_t* A, int64_t lda, const float* row_scales, const uint8_t* packed,
-                      const float* scales, const int32_t* comp, int64_t N, int64_t p0, int64_t p1, float* C, int64_t ldc) {
+SY_CLONE_BODY void s8_gemm_panel_body(int64_t M, int64_t K, const uint8_t* A, int64_t lda, const float* row_scales,
+                                      const uint8_t* packed, const float* scales, const int32_t* comp, int64_t N, int64_t p0,
+                                      int64_t p1, float* C, int64_t ldc) {
   const int64_t quads = (K + 3) / 4;
   for (int64_t p = p0; p < p1; ++p) {
     const auto* P = reinterpret_cast<const int8_t*>(packed + p * quads * 128);
@@ -56,11 +43,14 @@ void s8_gemm_portable(int64_t M, int64_t K, const uint8_t* A, int64_t lda, const
   }
 }
 
-const Kernel kKernel = SY_PICK_KERNEL(avx512_vnni, x86::s8_gemm_panel_avx512vnni, s8_gemm_portable);
-
 }  // namespace
 
-bool has_vnni_kernel() { return kKernel != s8_gemm_portable; }
+SY_ISA_CLONES_AVX2(void, s8_gemm_panel, (int64_t M, int64_t K, const uint8_t* A, int64_t lda, const float* row_scales,
+                                         const uint8_t* packed, const float* scales, const int32_t* comp, int64_t N,
+                                         int64_t p0, int64_t p1, float* C, int64_t ldc),
+                   (M, K, A, lda, row_scales, packed, scales, comp, N, p0, p1, C, ldc))
+
+bool has_vnni_kernel() { return kernels().native_vnni; }
 
 S8Panels quantize_panels_s8_from_linear(const float* w, int64_t count, int64_t N, int64_t K) {
   SY_CHECK(count >= 1 && N >= 1 && K >= 1, "INT8 weight quantization: empty matrix");
@@ -99,8 +89,8 @@ S8Panels quantize_panels_s8_from_linear(const float* w, int64_t count, int64_t N
   return q;
 }
 
-void quantize_rows_u8_portable(const float* A, int64_t M, int64_t K, int64_t lda, uint8_t* out, int64_t ldo,
-                               float* scales) {
+SY_CLONE_BODY void quantize_rows_u8_body(const float* A, int64_t M, int64_t K, int64_t lda, uint8_t* out, int64_t ldo,
+                                         float* scales) {
   for (int64_t r = 0; r < M; ++r) {
     const float* a = A + r * lda;
     float amax = 0.f;
@@ -120,20 +110,19 @@ void quantize_rows_u8_portable(const float* A, int64_t M, int64_t K, int64_t lda
   }
 }
 
-namespace {
-using QuantizeRows = void (*)(const float*, int64_t, int64_t, int64_t, uint8_t*, int64_t, float*);
-const QuantizeRows kQuantizeRows = SY_PICK_KERNEL(avx512, x86::quantize_rows_u8_avx512, quantize_rows_u8_portable);
-}  // namespace
+SY_ISA_CLONES_AVX2(void, quantize_rows_u8, (const float* A, int64_t M, int64_t K, int64_t lda, uint8_t* out, int64_t ldo,
+                                            float* scales),
+                   (A, M, K, lda, out, ldo, scales))
 
 void quantize_rows_u8(const float* A, int64_t M, int64_t K, int64_t lda, uint8_t* out, int64_t ldo, float* scales) {
-  kQuantizeRows(A, M, K, lda, out, ldo, scales);
+  kernels().quantize_rows_u8(A, M, K, lda, out, ldo, scales);
 }
 
 void gemm_panels_s8_portable(int64_t M, const uint8_t* A, int64_t lda, const float* row_scales, const S8Panels& w,
                              int64_t index, int64_t p0, int64_t p1, float* C, int64_t ldc) {
   if (M <= 0 || p1 <= p0) return;
   const int64_t cols = w.panels() * kWidth;
-  s8_gemm_portable(M, w.K, A, lda, row_scales, w.codes.data<uint8_t>() + index * w.codes_per_matrix(),
+  s8_gemm_panel_portable(M, w.K, A, lda, row_scales, w.codes.data<uint8_t>() + index * w.codes_per_matrix(),
                    w.scales.data<float>() + index * cols, w.comp.data<int32_t>() + index * cols, w.N, p0, p1, C, ldc);
 }
 
@@ -141,7 +130,7 @@ void gemm_panels_s8(int64_t M, const uint8_t* A, int64_t lda, const float* row_s
                     int64_t p0, int64_t p1, float* C, int64_t ldc) {
   if (M <= 0 || p1 <= p0) return;
   const int64_t cols = w.panels() * kWidth;
-  kKernel(M, w.K, A, lda, row_scales, w.codes.data<uint8_t>() + index * w.codes_per_matrix(),
+  kernels().s8_gemm_panel(M, w.K, A, lda, row_scales, w.codes.data<uint8_t>() + index * w.codes_per_matrix(),
           w.scales.data<float>() + index * cols, w.comp.data<int32_t>() + index * cols, w.N, p0, p1, C, ldc);
 }
 
@@ -179,13 +168,10 @@ void activation_group_sums(int64_t M, int64_t K, int64_t group, const uint8_t* A
 
 namespace {
 
-using S4Kernel = void (*)(int64_t, int64_t, int64_t, const uint8_t*, int64_t, const float*, const int32_t*,
-                          const uint8_t*, const uint16_t*, const uint16_t*, int64_t, int64_t, int64_t, float*, int64_t);
-
-SY_MULTIVERSION("avx2,fma", "default")
-void s4_gemm_portable(int64_t M, int64_t K, int64_t group, const uint8_t* A, int64_t lda, const float* row_scales,
-                      const int32_t* group_sums, const uint8_t* packed, const uint16_t* scales, const uint16_t* mins,
-                      int64_t N, int64_t p0, int64_t p1, float* C, int64_t ldc) {
+SY_CLONE_BODY void s4_gemm_panel_body(int64_t M, int64_t K, int64_t group, const uint8_t* A, int64_t lda,
+                                      const float* row_scales, const int32_t* group_sums, const uint8_t* packed,
+                                      const uint16_t* scales, const uint16_t* mins, int64_t N, int64_t p0, int64_t p1,
+                                      float* C, int64_t ldc) {
   const int64_t quads = (K + 3) / 4, G = (K + group - 1) / group;
   for (int64_t p = p0; p < p1; ++p) {
     const uint8_t* P = packed + p * quads * 64;
@@ -213,9 +199,17 @@ void s4_gemm_portable(int64_t M, int64_t K, int64_t group, const uint8_t* A, int
   }
 }
 
-const S4Kernel kS4Kernel = SY_PICK_KERNEL(avx512_vnni, x86::s4_gemm_panel_avx512vnni, s4_gemm_portable);
+}  // namespace
 
-void run_s4(S4Kernel kernel, int64_t M, const uint8_t* A, int64_t lda, const float* row_scales, const int32_t* group_sums,
+SY_ISA_CLONES_AVX2(void, s4_gemm_panel, (int64_t M, int64_t K, int64_t group, const uint8_t* A, int64_t lda,
+                                         const float* row_scales, const int32_t* group_sums, const uint8_t* packed,
+                                         const uint16_t* scales, const uint16_t* mins, int64_t N, int64_t p0, int64_t p1,
+                                         float* C, int64_t ldc),
+                   (M, K, group, A, lda, row_scales, group_sums, packed, scales, mins, N, p0, p1, C, ldc))
+
+namespace {
+
+void run_s4(S4GemmPanelFn kernel, int64_t M, const uint8_t* A, int64_t lda, const float* row_scales, const int32_t* group_sums,
             const S4Panels& w, int64_t index, int64_t p0, int64_t p1, float* C, int64_t ldc) {
   if (M <= 0 || p1 <= p0) return;
   kernel(M, w.K, w.group, A, lda, row_scales, group_sums, w.codes.data<uint8_t>() + index * w.codes_per_matrix(),
@@ -227,12 +221,12 @@ void run_s4(S4Kernel kernel, int64_t M, const uint8_t* A, int64_t lda, const flo
 
 void gemm_panels_s4(int64_t M, const uint8_t* A, int64_t lda, const float* row_scales, const int32_t* group_sums,
                     const S4Panels& w, int64_t index, int64_t p0, int64_t p1, float* C, int64_t ldc) {
-  run_s4(kS4Kernel, M, A, lda, row_scales, group_sums, w, index, p0, p1, C, ldc);
+  run_s4(kernels().s4_gemm_panel, M, A, lda, row_scales, group_sums, w, index, p0, p1, C, ldc);
 }
 
 void gemm_panels_s4_portable(int64_t M, const uint8_t* A, int64_t lda, const float* row_scales, const int32_t* group_sums,
                              const S4Panels& w, int64_t index, int64_t p0, int64_t p1, float* C, int64_t ldc) {
-  run_s4(s4_gemm_portable, M, A, lda, row_scales, group_sums, w, index, p0, p1, C, ldc);
+  run_s4(s4_gemm_panel_portable, M, A, lda, row_scales, group_sums, w, index, p0, p1, C, ldc);
 }
 
 }  // namespace switchyard

@@ -10,7 +10,7 @@ namespace switchyard {
 
 // e^x for x <= 0: Cephes-style range reduction and degree-6 polynomial, ~1 ulp. NaN stays NaN; below
 // -87 the result is 0.
-inline float exp_nonpositive(float x) {
+[[gnu::always_inline]] inline float exp_nonpositive(float x) {
   constexpr float kMagic = 12582912.f;  // 1.5 * 2^23: adding it rounds to an integer held in the low bits
   const float v = x < -87.f ? -87.f : x;  // NaN compares false and passes through
   const float shifted = v * 1.44269504088896341f + kMagic;
@@ -28,14 +28,14 @@ inline float exp_nonpositive(float x) {
 }
 
 // 1 / (1 + e^-z), through e^-|z| so the exponential never overflows.
-inline float sigmoid(float z) {
+[[gnu::always_inline]] inline float sigmoid(float z) {
   const float t = exp_nonpositive(-std::fabs(z));
   return (z >= 0.f ? 1.f : t) / (1.f + t);
 }
 
 // erf(x) by Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7; 5e-7 with float rounding), odd in x. std::erf per element kept the
 // experts' GELU scalar: ~15 ns a value, more than the GEMM of a small expert.
-inline float erf_approx(float x) {
+[[gnu::always_inline]] inline float erf_approx(float x) {
   const float a = std::fabs(x);
   const float t = 1.f / (1.f + 0.3275911f * a);
   const float poly = t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));
@@ -44,13 +44,13 @@ inline float erf_approx(float x) {
 }
 
 // tanh(z) = (1 - e^-2|z|) / (1 + e^-2|z|), odd in z.
-inline float tanh_approx(float z) {
+[[gnu::always_inline]] inline float tanh_approx(float z) {
   const float t = exp_nonpositive(-2.f * std::fabs(z));
   const float r = (1.f - t) / (1.f + t);
   return z < 0.f ? -r : r;
 }
 
-inline float gelu_erf(float v) { return 0.5f * v * (1.f + erf_approx(v * 0.70710678118654752f)); }
-inline float gelu_tanh(float v) { return 0.5f * v * (1.f + tanh_approx(0.7978845608028654f * (v + 0.044715f * v * v * v))); }
+[[gnu::always_inline]] inline float gelu_erf(float v) { return 0.5f * v * (1.f + erf_approx(v * 0.70710678118654752f)); }
+[[gnu::always_inline]] inline float gelu_tanh(float v) { return 0.5f * v * (1.f + tanh_approx(0.7978845608028654f * (v + 0.044715f * v * v * v))); }
 
 }  // namespace switchyard

@@ -1,6 +1,6 @@
 #include "moe/moe_block.h"
 
-#include "kernels/cpu_dispatch.h"
+#include "moe/moe_kernels.h"
 #include "kernels/scratch_layout.h"
 
 #include <algorithm>
@@ -8,9 +8,6 @@
 
 #include "kernels/gemm_kernel.h"
 #include "core/thread_pool.h"
-#ifdef SWITCHYARD_X86_KERNELS
-#include "moe/x86/f32_moe_tiny_avx512.h"
-#endif
 
 namespace switchyard {
 
@@ -47,9 +44,6 @@ void dense_rows(const DenseProjection& p, const float* x, int64_t rows, float* y
   }
 }
 
-#ifdef SWITCHYARD_X86_KERNELS
-const bool kHasAvx512 = cpu_features().avx512;
-#endif
 
 }  // namespace
 
@@ -90,10 +84,10 @@ void moe_block_forward(const MoeConfig& c, const MoeWeights& w, const DenseProje
   const int64_t tiles = (T + kTileRows - 1) / kTileRows;
   const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(pool.size(), tiles));
   static ThreadPool serial(1);  // the MoE layer inside a tile runs on this thread only
-#ifdef SWITCHYARD_X86_KERNELS
   // Tiny experts (the seed classifier): router, top-k, experts and output projection per row in
-  // registers instead of the generic layer's dispatch and per-expert GEMM calls.
-  const bool tiny = kHasAvx512 && !disable_tiny_kernel() && !w.selection_bias.defined() && w.w1_t.defined() &&
+  // registers instead of the generic layer's dispatch and per-expert GEMM calls, where this ISA has it.
+  const TinyMoeFn tiny_kernel = moe_kernels().tiny_moe;
+  const bool tiny = tiny_kernel && !disable_tiny_kernel() && !w.selection_bias.defined() && w.w1_t.defined() &&
                     x86::tiny_moe_supported(c, out.defined() ? out.out : 0);
   auto ptr = [](const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; };
   x86::TinyMoe tm{&c, ptr(w.router_t), ptr(w.router_b), ptr(w.w1_t), ptr(w.b1), ptr(w.w2_t), ptr(w.b2)};
@@ -102,9 +96,6 @@ void moe_block_forward(const MoeConfig& c, const MoeWeights& w, const DenseProje
     tm.out_b = out.b.defined() ? out.b.data<float>() : nullptr;
     tm.out_n = out.out;
   }
-#else
-  const bool tiny = false;
-#endif
   pool.parallel_for(parts, 1, [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) {
       char* base = static_cast<char*>(scratch) + static_cast<size_t>(p) * l.total;
@@ -119,12 +110,10 @@ void moe_block_forward(const MoeConfig& c, const MoeWeights& w, const DenseProje
           dense_rows(in, moe_in, rows, h);
           moe_in = h;
         }
-#ifdef SWITCHYARD_X86_KERNELS
         if (tiny) {
-          x86::f32_moe_tiny_avx512(tm, moe_in, rows, y + r0 * y_cols, y_cols, counts);
+          tiny_kernel(tm, moe_in, rows, y + r0 * y_cols, y_cols, counts);
           continue;
         }
-#endif
         float* moe_out = out.defined() ? reinterpret_cast<float*>(base + l.moe_out) : y + r0 * y_cols;
         int64_t tile_counts[1024];
         moe_forward(c, w, moe_in, rows, moe_out, tile_counts, base + l.moe_scratch, serial);

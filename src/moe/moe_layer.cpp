@@ -11,7 +11,8 @@
 #include "kernels/gemm_kernel.h"
 #include "kernels/gemm_panel.h"
 #include "kernels/vector_math.h"
-#include "kernels/cpu_dispatch.h"
+#include "kernels/isa_clones.h"
+#include "moe/moe_kernels.h"
 #include "core/thread_pool.h"
 
 namespace switchyard {
@@ -130,8 +131,8 @@ void gather_rows(const MoeConfig& c, int64_t r0, int64_t r1, const float* x, con
 // The gated activation over n values, in place in h: ONNX Runtime's generalised SwiGLU
 // h = g * sigmoid(alpha g) * (v + beta) with g clamped to <= limit and v to [-limit, limit] when
 // limit > 0 (Mixtral: alpha 1, beta 0, no limit), or act(g) * v for the other activations.
-SY_MULTIVERSION("avx512f", "avx2,fma", "default")
-void gated_activation(const MoeConfig& c, float* __restrict h, const float* __restrict u, int64_t n) {
+SY_CLONE_BODY void f32_gated_activation_body(const MoeConfig& c, float* __restrict h, const float* __restrict u,
+                                             int64_t n) {
   if (c.activation != MoeActivation::kSilu) {
     // One loop per activation (no switch inside): each vectorises.
     switch (c.activation) {
@@ -155,8 +156,7 @@ void gated_activation(const MoeConfig& c, float* __restrict h, const float* __re
 
 // act(h) over n values in place, one loop per activation so that each vectorises (std::erf per element
 // kept GELU experts scalar: ~70% of a small GELU layer's time).
-SY_MULTIVERSION("avx512f", "avx2,fma", "default")
-void activate_row(MoeActivation a, float* __restrict h, int64_t n) {
+SY_CLONE_BODY void f32_activate_row_body(MoeActivation a, float* __restrict h, int64_t n) {
   switch (a) {
     case MoeActivation::kGelu: for (int64_t i = 0; i < n; ++i) h[i] = gelu_erf(h[i]); break;
     case MoeActivation::kGeluTanh: for (int64_t i = 0; i < n; ++i) h[i] = gelu_tanh(h[i]); break;
@@ -179,7 +179,7 @@ void finish_first_projection(const MoeConfig& c, const float* b1, const float* b
         for (int64_t i = 0; i < cols; ++i) hr[i] += b1[i];
       if (b3)
         for (int64_t i = 0; i < cols; ++i) ur[i] += b3[i];
-      gated_activation(c, hr, ur, cols);
+      moe_kernels().gated_activation(c, hr, ur, cols);
     }
   } else if (c.activation == MoeActivation::kRelu) {
     // The common case gets a loop the compiler vectorises (no per-element switch).
@@ -195,7 +195,7 @@ void finish_first_projection(const MoeConfig& c, const float* b1, const float* b
       float* __restrict row = h + r * I;
       if (b1)
         for (int64_t i = 0; i < cols; ++i) row[i] += b1[i];
-      activate_row(c.activation, row, cols);
+      moe_kernels().activate_row(c.activation, row, cols);
     }
   }
 }
@@ -406,7 +406,7 @@ void moe_forward(const MoeConfig& c, const MoeWeights& w, const float* x, int64_
     if (c.gated) sgemm(false, T, Is, H, 1.f, x, H, w.shared_w3_t.data<float>(), Is, 0.f, su, Is, &pool);
     pool.parallel_for(T, std::max<int64_t>(1, 4096 / Is), [&](int64_t t0, int64_t t1) {
       if (c.gated) {
-        gated_activation(c, sh + t0 * Is, su + t0 * Is, (t1 - t0) * Is);
+        moe_kernels().gated_activation(c, sh + t0 * Is, su + t0 * Is, (t1 - t0) * Is);
       } else {
         for (int64_t i = t0 * Is; i < t1 * Is; ++i) sh[i] = activate(c.activation, sh[i]);
       }
@@ -426,5 +426,8 @@ void moe_forward(const MoeConfig& c, const MoeWeights& w, const float* x, int64_
   }
   if (expert_counts) std::memcpy(expert_counts, d.counts, static_cast<size_t>(E) * 8);
 }
+
+SY_ISA_CLONES(void, f32_gated_activation, (const MoeConfig& c, float* h, const float* u, int64_t n), (c, h, u, n))
+SY_ISA_CLONES(void, f32_activate_row, (MoeActivation a, float* h, int64_t n), (a, h, n))
 
 }  // namespace switchyard

@@ -4,7 +4,8 @@
 #include <cmath>
 #include <cstdint>
 
-#include "kernels/cpu_dispatch.h"
+#include "kernels/isa_clones.h"
+#include "moe/moe_kernels.h"
 #include "kernels/vector_math.h"
 
 namespace switchyard {
@@ -150,9 +151,8 @@ constexpr int64_t kBlockMaxExperts = 64;
 
 // Compiled per ISA as a whole (not only its exp): the per-token loops are short (E values) and a call
 // into a multiversioned helper per token cost as much as the work.
-SY_MULTIVERSION("avx512f", "avx2,fma", "default")
-void route_tokens(const MoeConfig& cfg, const float* logits, int64_t tokens, int32_t* expert_ids, float* weights,
-                  const float* selection_bias) {
+SY_CLONE_BODY void f32_route_tokens_body(const MoeConfig& cfg, const float* logits, int64_t tokens, int32_t* expert_ids,
+                                         float* weights, const float* selection_bias) {
   const int64_t E = cfg.num_experts, k = cfg.k;
   constexpr int64_t kMaxStackExperts = 1024;
   float probs_stack[kMaxStackExperts], choice_stack[kMaxStackExperts];
@@ -216,6 +216,15 @@ void route_tokens(const MoeConfig& cfg, const float* logits, int64_t tokens, int
     }
     finish_weights(cfg, w);
   }
+}
+
+SY_ISA_CLONES(void, f32_route_tokens, (const MoeConfig& cfg, const float* logits, int64_t tokens, int32_t* expert_ids,
+                                       float* weights, const float* selection_bias),
+              (cfg, logits, tokens, expert_ids, weights, selection_bias))
+
+void route_tokens(const MoeConfig& cfg, const float* logits, int64_t tokens, int32_t* expert_ids, float* weights,
+                  const float* selection_bias) {
+  moe_kernels().route_tokens(cfg, logits, tokens, expert_ids, weights, selection_bias);
 }
 
 }  // namespace switchyard

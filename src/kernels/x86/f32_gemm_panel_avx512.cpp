@@ -6,6 +6,7 @@
 // does not sit idle meanwhile, every group prefetches its share of the next panel (measured on Zen 5,
 // 16 rows over 1 MiB experts: ~1.5x faster than without).
 // Compiled with -mavx512f; called only when the CPU has AVX-512F (see gemm_panel.cpp).
+#include "kernels/kernel_entries.h"
 #include <immintrin.h>
 
 #include <algorithm>

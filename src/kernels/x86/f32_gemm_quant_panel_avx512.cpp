@@ -5,6 +5,7 @@
 // scaled by its FP16 column scales once at its end, and INT4's minimum enters there too through the
 // group's sum of a: sum a (min + s u) = s sum a u + min sum a. Compiled with -mavx512f; called only
 // when the CPU has AVX-512F (see gemm_panel_quant.cpp).
+#include "kernels/kernel_entries.h"
 #include <immintrin.h>
 
 #include <algorithm>

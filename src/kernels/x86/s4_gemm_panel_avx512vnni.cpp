@@ -5,6 +5,7 @@
 // accumulators (6 rows spill). Decode reads 0.625 bytes per weight (codes + FP16 scale and min per 32 rows) with a
 // few instructions per 64 bytes, so it runs at the memory's speed.
 // Compiled with -mavx512vnni; called only when the CPU has it.
+#include "kernels/kernel_entries.h"
 #include <immintrin.h>
 
 #include <algorithm>

@@ -3,6 +3,7 @@
 // Same structure as f32_gemm_panel_avx512 (groups of up to 12 rows, 12 x 2 zmm accumulators,
 // next-panel prefetch), but each vpdpbusd does four k steps. Compiled with -mavx512vnni; called only
 // when the CPU has it.
+#include "kernels/kernel_entries.h"
 #include <immintrin.h>
 
 #include <algorithm>

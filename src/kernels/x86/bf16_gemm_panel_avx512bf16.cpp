@@ -3,6 +3,7 @@
 // f32_gemm_panel_avx512 (groups of up to 12 rows, 12 x 2 zmm accumulators, next-panel prefetch), but
 // each vdpbf16ps does two k steps (a pair of BF16 products per lane): twice the FP32 FMA rate, and
 // half the bytes of weights per k. Compiled with -mavx512bf16; called only when the CPU has it.
+#include "kernels/kernel_entries.h"
 #include <immintrin.h>
 
 #include <algorithm>
@@ -51,7 +52,7 @@ constexpr PanelRows kPanelRows[13] = {nullptr,         panel_rows<1>,  panel_row
 
 }  // namespace
 
-void bf16_gemm_panel_avx512(int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda, const uint16_t* packed,
+void bf16_gemm_panel_avx512bf16(int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda, const uint16_t* packed,
                             int64_t p0, int64_t p1, float* C, int64_t ldc) {
   const int64_t groups = (M + 11) / 12, pairs = (K + 1) / 2, panel = pairs * 2 * kPanel;
   for (int64_t p = p0; p < p1; ++p) {

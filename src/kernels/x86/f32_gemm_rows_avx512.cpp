@@ -3,6 +3,7 @@
 // across the whole K loop; a lone 1 x 16 tile splits K over 4 accumulators so FMA latency does not
 // bound it. Column tails use masked loads/stores. Compiled with -mavx512f; called only when the CPU
 // has AVX-512F (see gemm_kernel.cpp).
+#include "kernels/kernel_entries.h"
 #include <immintrin.h>
 
 #include <algorithm>
@@ -141,7 +142,7 @@ void narrow_splitk(int64_t K, float alpha, const float* A, int64_t lda, const fl
 }  // namespace
 
 // Rows [i0, i1) x columns [j0, j1) of C.
-void f32_gemm_small_avx512(int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t K, float alpha, const float* A,
+void f32_gemm_rows_avx512(int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t K, float alpha, const float* A,
                            int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   int64_t i = i0;
   // Narrow products: column strips of 16, 16 rows at a time (16 accumulators + B + broadcast fit the

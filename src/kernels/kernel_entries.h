@@ -1,0 +1,72 @@
+// Every ISA-specific entry point of src/kernels/, declared once: the hand-written AVX-512 kernels of
+// x86/ (compiled with their ISA's flags) and the per-ISA clones of the portable bodies (isa_clones.h).
+// Only dispatch.cpp and the kernel tests call these by name; everything else goes through kernels().
+#pragma once
+
+#include <cstdint>
+
+namespace switchyard {
+
+struct QuantPanels;
+
+namespace x86 {
+void f32_gemm_panel_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* packed, int64_t p0,
+                           int64_t p1, float* C, int64_t ldc);
+void bf16_gemm_panel_avx512bf16(int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda, const uint16_t* packed,
+                                int64_t p0, int64_t p1, float* C, int64_t ldc);
+void f16_gemm_panel_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint16_t* packed,
+                           int64_t p0, int64_t p1, float* C, int64_t ldc);
+void f32_gemm_rows_avx512(int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t K, float alpha, const float* A,
+                          int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+void f32_gemm_stream_avx512(int64_t M, int64_t N, int64_t k0, int64_t k1, float alpha, const float* A, int64_t lda,
+                            const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+void f32_gemm_quant_panel_avx512(int64_t M, const float* A, int64_t lda, const uint8_t* codes, const uint16_t* scales,
+                                 const uint16_t* mins, int bits, int64_t group, int64_t K, int64_t N, int64_t p0, int64_t p1,
+                                 float* C, int64_t ldc);
+void f32_dequantize_panel_avx512(const uint8_t* codes, const uint16_t* scales, const uint16_t* mins, int bits, int64_t group,
+                                 int64_t K, float* out);
+void s8_gemm_panel_avx512vnni(int64_t M, int64_t K, const uint8_t* A, int64_t lda, const float* row_scales,
+                              const uint8_t* packed, const float* scales, const int32_t* comp, int64_t N, int64_t p0,
+                              int64_t p1, float* C, int64_t ldc);
+void s4_gemm_panel_avx512vnni(int64_t M, int64_t K, int64_t group, const uint8_t* A, int64_t lda, const float* row_scales,
+                              const int32_t* group_sums, const uint8_t* packed, const uint16_t* scales,
+                              const uint16_t* mins, int64_t N, int64_t p0, int64_t p1, float* C, int64_t ldc);
+void quantize_rows_u8_avx512(const float* A, int64_t M, int64_t K, int64_t lda, uint8_t* out, int64_t ldo, float* scales);
+}  // namespace x86
+
+// Clones of the portable bodies (the _avx2 ones are the AVX2 path until hand-written AVX2 kernels land).
+#define SY_DECLARE_CLONES(ret, name, params) \
+  ret name##_avx2 params;                    \
+  ret name##_portable params;
+SY_DECLARE_CLONES(void, f32_gemm_panel, (int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* packed,
+                                         int64_t p0, int64_t p1, float* C, int64_t ldc))
+SY_DECLARE_CLONES(void, bf16_gemm_panel, (int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda,
+                                          const uint16_t* packed, int64_t p0, int64_t p1, float* C, int64_t ldc))
+SY_DECLARE_CLONES(void, f16_gemm_panel, (int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                                         const uint16_t* packed, int64_t p0, int64_t p1, float* C, int64_t ldc))
+SY_DECLARE_CLONES(void, f32_gemm_rows, (int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t K, float alpha,
+                                        const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                                        int64_t ldc))
+SY_DECLARE_CLONES(void, f32_gemm_stream, (int64_t M, int64_t N, int64_t k0, int64_t k1, float alpha, const float* A,
+                                          int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc))
+SY_DECLARE_CLONES(void, f32_gemm_quant_panel, (int64_t M, const float* A, int64_t lda, const QuantPanels& q, int64_t index,
+                                               int64_t p0, int64_t p1, float* C, int64_t ldc))
+SY_DECLARE_CLONES(void, f32_dequantize_panel, (const QuantPanels& q, int64_t index, int64_t p, float* out))
+SY_DECLARE_CLONES(void, s8_gemm_panel, (int64_t M, int64_t K, const uint8_t* A, int64_t lda, const float* row_scales,
+                                        const uint8_t* packed, const float* scales, const int32_t* comp, int64_t N,
+                                        int64_t p0, int64_t p1, float* C, int64_t ldc))
+SY_DECLARE_CLONES(void, s4_gemm_panel, (int64_t M, int64_t K, int64_t group, const uint8_t* A, int64_t lda,
+                                        const float* row_scales, const int32_t* group_sums, const uint8_t* packed,
+                                        const uint16_t* scales, const uint16_t* mins, int64_t N, int64_t p0, int64_t p1,
+                                        float* C, int64_t ldc))
+SY_DECLARE_CLONES(void, quantize_rows_u8, (const float* A, int64_t M, int64_t K, int64_t lda, uint8_t* out, int64_t ldo,
+                                           float* scales))
+#undef SY_DECLARE_CLONES
+
+// The AVX-512 quantized-panel kernels take the panel's raw pointers; these adapt them to the table's
+// QuantPanels signature (gemm_panel_quant.cpp).
+void f32_gemm_quant_panel_avx512(int64_t M, const float* A, int64_t lda, const QuantPanels& q, int64_t index, int64_t p0,
+                                 int64_t p1, float* C, int64_t ldc);
+void f32_dequantize_panel_avx512(const QuantPanels& q, int64_t index, int64_t p, float* out);
+
+}  // namespace switchyard
