@@ -2,22 +2,13 @@
 
 #include <set>
 
+#include "ops/kernel.h"
+
 namespace switchyard {
 
 namespace {
 
 enum class Kind { kConstant, kRows, kOther };  // kRows: dim 0 is the batch, rows independent
-
-const std::set<std::string> kUnary = {"Relu", "Sigmoid", "Tanh", "Exp", "Log", "Abs", "Neg", "Sqrt", "Erf", "Gelu",
-                                      "Identity", "Cast", "LeakyRelu", "Softplus", "HardSigmoid", "HardSwish", "Elu",
-                                      "Selu", "Not", "Floor", "Ceil", "Round", "Reciprocal", "Sign", "Softsign", "Sin",
-                                      "Cos", "IsNaN", "IsInf", "Dropout", "Mish", "Celu", "ThresholdedRelu"};
-const std::set<std::string> kBinary = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Equal", "Greater", "Less",
-                                       "GreaterOrEqual", "LessOrEqual", "And", "Or", "Xor", "Where", "Mod", "PRelu", "Clip",
-                                       "Sum", "Mean"};
-// Ops whose first input carries the rows and whose other inputs must be constants (weights).
-const std::set<std::string> kRowwiseWithWeights = {"Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool",
-                                                   "GlobalMaxPool", "BatchNormalization", "InstanceNormalization"};
 
 int rank_of(const Value& v) { return v.shape ? static_cast<int>(v.shape->size()) : -1; }
 
@@ -76,9 +67,9 @@ std::string rows_independent(const Graph& g) {
         if (ok) out = Kind::kRows;
       } else if (!n.domain.empty()) {
         return why;
-      } else if (kUnary.count(op)) {
+      } else if (op_has(n, kOpRowsElementwise)) {
         if (k(n.inputs[0]) == Kind::kRows && others_constant()) out = Kind::kRows;
-      } else if (kBinary.count(op)) {
+      } else if (op_has(n, kOpRowsBroadcast)) {
         // Row inputs must all have dim 0 = batch (same rank as the output); constants must broadcast
         // along dim 0 (lower rank, or size 1 there).
         int out_rank = -1;
@@ -107,7 +98,7 @@ std::string rows_independent(const Graph& g) {
             k(n.inputs[1]) == Kind::kConstant && rank_of(g.values[static_cast<size_t>(n.inputs[1])]) <= 2 &&
             rank_of(g.values[static_cast<size_t>(n.inputs[1])]) >= 1)
           out = Kind::kRows;
-      } else if (kRowwiseWithWeights.count(op)) {
+      } else if (op_has(n, kOpRowsWithWeights)) {
         if (k(n.inputs[0]) == Kind::kRows && others_constant() && n.attr_int("training_mode", 0) == 0) out = Kind::kRows;
       } else if (op == "Flatten") {
         if (axis_of(n, "axis", 1, rank) >= 1) out = Kind::kRows;

@@ -33,7 +33,7 @@ class BatchNorm final : public Kernel {
   const Node& node_;
 };
 
-SY_REGISTER_OP("", "BatchNormalization", 7, make_factory<BatchNorm>());
+SY_REGISTER_OP("", "BatchNormalization", 7, make_factory<BatchNorm>(), kOpRowsWithWeights);
 
 }  // namespace
 }  // namespace switchyard

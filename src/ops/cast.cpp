@@ -77,7 +77,7 @@ class Cast final : public Kernel {
   DType to_ = DType::kUndefined;
 };
 
-SY_REGISTER_OP("", "Cast", 6, make_factory<Cast>());
+SY_REGISTER_OP("", "Cast", 6, make_factory<Cast>(), kOpRowsElementwise | kOpRouterPath);
 SY_REGISTER_OP("", "CastLike", 15, make_factory<Cast>());
 
 }  // namespace

@@ -27,7 +27,7 @@ class Clip final : public Kernel {
   const Node& node_;
 };
 
-SY_REGISTER_OP("", "Clip", 6, make_factory<Clip>());
+SY_REGISTER_OP("", "Clip", 6, make_factory<Clip>(), kOpRowsBroadcast);
 
 }  // namespace
 }  // namespace switchyard

@@ -56,7 +56,7 @@ class Conv final : public Kernel {
   const Node& node_;
 };
 
-SY_REGISTER_OP("", "Conv", 1, make_factory<Conv>());
+SY_REGISTER_OP("", "Conv", 1, make_factory<Conv>(), kOpRowsWithWeights);
 
 }  // namespace
 }  // namespace switchyard

@@ -142,22 +142,22 @@ KernelFactory binary(BinOp op) {
   return [op](const KernelBuildInfo& info) -> std::unique_ptr<Kernel> { return std::make_unique<Binary>(info, op); };
 }
 
-SY_REGISTER_OP("", "Add", 7, binary(BinOp::kAdd));
-SY_REGISTER_OP("", "Sub", 7, binary(BinOp::kSub));
-SY_REGISTER_OP("", "Mul", 7, binary(BinOp::kMul));
-SY_REGISTER_OP("", "Div", 7, binary(BinOp::kDiv));
-SY_REGISTER_OP("", "Pow", 7, binary(BinOp::kPow));
-SY_REGISTER_OP("", "Mod", 10, binary(BinOp::kMod));
-SY_REGISTER_OP("", "Equal", 7, binary(BinOp::kEqual));
-SY_REGISTER_OP("", "Less", 7, binary(BinOp::kLess));
-SY_REGISTER_OP("", "Greater", 7, binary(BinOp::kGreater));
-SY_REGISTER_OP("", "LessOrEqual", 12, binary(BinOp::kLessEq));
-SY_REGISTER_OP("", "GreaterOrEqual", 12, binary(BinOp::kGreaterEq));
-SY_REGISTER_OP("", "And", 7, binary(BinOp::kAnd));
-SY_REGISTER_OP("", "Or", 7, binary(BinOp::kOr));
-SY_REGISTER_OP("", "Xor", 7, binary(BinOp::kXor));
+SY_REGISTER_OP("", "Add", 7, binary(BinOp::kAdd), kOpRowsBroadcast | kOpRouterPath);
+SY_REGISTER_OP("", "Sub", 7, binary(BinOp::kSub), kOpRowsBroadcast | kOpRouterPath);
+SY_REGISTER_OP("", "Mul", 7, binary(BinOp::kMul), kOpRowsBroadcast | kOpRouterPath);
+SY_REGISTER_OP("", "Div", 7, binary(BinOp::kDiv), kOpRowsBroadcast | kOpRouterPath);
+SY_REGISTER_OP("", "Pow", 7, binary(BinOp::kPow), kOpRowsBroadcast);
+SY_REGISTER_OP("", "Mod", 10, binary(BinOp::kMod), kOpRowsBroadcast);
+SY_REGISTER_OP("", "Equal", 7, binary(BinOp::kEqual), kOpRowsBroadcast);
+SY_REGISTER_OP("", "Less", 7, binary(BinOp::kLess), kOpRowsBroadcast);
+SY_REGISTER_OP("", "Greater", 7, binary(BinOp::kGreater), kOpRowsBroadcast);
+SY_REGISTER_OP("", "LessOrEqual", 12, binary(BinOp::kLessEq), kOpRowsBroadcast);
+SY_REGISTER_OP("", "GreaterOrEqual", 12, binary(BinOp::kGreaterEq), kOpRowsBroadcast);
+SY_REGISTER_OP("", "And", 7, binary(BinOp::kAnd), kOpRowsBroadcast);
+SY_REGISTER_OP("", "Or", 7, binary(BinOp::kOr), kOpRowsBroadcast);
+SY_REGISTER_OP("", "Xor", 7, binary(BinOp::kXor), kOpRowsBroadcast);
 SY_REGISTER_OP("", "BitShift", 11, binary(BinOp::kShiftLeft));
-SY_REGISTER_OP("", "PRelu", 7, binary(BinOp::kPRelu));
+SY_REGISTER_OP("", "PRelu", 7, binary(BinOp::kPRelu), kOpRowsBroadcast);
 
 }  // namespace
 }  // namespace switchyard

@@ -68,10 +68,27 @@ struct KernelBuildInfo {
 };
 using KernelFactory = std::function<std::unique_ptr<Kernel>(const KernelBuildInfo&)>;
 
+// What an op declares about itself with its registration (last argument of SY_REGISTER_OP). The executor,
+// constant folding, batch analysis and the router-precision pass read these instead of op-name lists,
+// so adding an operator is one file.
+enum OpProperty : uint32_t {
+  kOpViewOfInput0 = 1u << 0,     // output 0 is input 0's bytes under another shape: the plan may alias it
+  kOpLayoutOnly = 1u << 1,       // only moves elements: a folded result keeps INT8-code provenance
+  kOpRowsElementwise = 1u << 2,  // per element of input 0 (other inputs constant): keeps rows independent
+  kOpRowsBroadcast = 1u << 3,    // elementwise over broadcast inputs: rows independent if constants
+                                 // broadcast along dim 0
+  kOpRowsWithWeights = 1u << 4,  // input 0 carries the rows, the other inputs are weights (Conv, pools, norms)
+  kOpRouterPath = 1u << 5,       // router scores may pass through on their way to TopK: stays FP32 with the router
+  kOpNonDeterministic = 1u << 6, // not a pure function of its inputs: never constant-folded
+};
+
 class OpRegistry {
  public:
   static OpRegistry& instance();
-  void add(const std::string& domain, const std::string& op_type, int since_opset, KernelFactory factory);
+  void add(const std::string& domain, const std::string& op_type, int since_opset, KernelFactory factory,
+           uint32_t properties = 0);
+  // The OpProperty bits the op declared (0 for unknown ops).
+  uint32_t properties(const std::string& domain, const std::string& op_type) const;
   // nullptr when no kernel exists for this domain/op/opset.
   const KernelFactory* find(const std::string& domain, const std::string& op_type, int opset) const;
   std::vector<std::string> list() const;  // "domain::Op" sorted
@@ -82,19 +99,24 @@ class OpRegistry {
     KernelFactory factory;
   };
   std::map<std::pair<std::string, std::string>, std::vector<Entry>> entries_;
+  std::map<std::pair<std::string, std::string>, uint32_t> properties_;
 };
 
+// True if node n's op declared property p.
+inline bool op_has(const Node& n, OpProperty p) { return (OpRegistry::instance().properties(n.domain, n.op_type) & p) != 0; }
+
 struct OpRegistrar {
-  OpRegistrar(const char* domain, const char* op_type, int since_opset, KernelFactory factory) {
-    OpRegistry::instance().add(domain, op_type, since_opset, std::move(factory));
+  OpRegistrar(const char* domain, const char* op_type, int since_opset, KernelFactory factory, uint32_t properties = 0) {
+    OpRegistry::instance().add(domain, op_type, since_opset, std::move(factory), properties);
   }
 };
 
 #define SY_CONCAT_INNER(a, b) a##b
 #define SY_CONCAT(a, b) SY_CONCAT_INNER(a, b)
-// SY_REGISTER_OP("", "Relu", 1, [](const KernelBuildInfo& info) { return std::make_unique<Relu>(info); });
-#define SY_REGISTER_OP(domain, op_type, since, factory) \
-  static ::switchyard::OpRegistrar SY_CONCAT(sy_registrar_, __COUNTER__)(domain, op_type, since, factory)
+// SY_REGISTER_OP("", "Relu", 6, make_factory<Relu>(), kOpRowsElementwise): domain, op, first opset, the
+// factory and (optional) the op's OpProperty bits.
+#define SY_REGISTER_OP(domain, op_type, since, factory, ...) \
+  static ::switchyard::OpRegistrar SY_CONCAT(sy_registrar_, __COUNTER__)(domain, op_type, since, factory __VA_OPT__(, ) __VA_ARGS__)
 
 // Builds kernel class K from its KernelBuildInfo constructor.
 template <typename K>

@@ -37,9 +37,9 @@ class FloatClass final : public Kernel {
   bool is_nan_, detect_pos_, detect_neg_;
 };
 
-SY_REGISTER_OP("", "Not", 1, make_factory<Not>());
-SY_REGISTER_OP("", "IsNaN", 9, make_factory<FloatClass>());
-SY_REGISTER_OP("", "IsInf", 10, make_factory<FloatClass>());
+SY_REGISTER_OP("", "Not", 1, make_factory<Not>(), kOpRowsElementwise);
+SY_REGISTER_OP("", "IsNaN", 9, make_factory<FloatClass>(), kOpRowsElementwise);
+SY_REGISTER_OP("", "IsInf", 10, make_factory<FloatClass>(), kOpRowsElementwise);
 
 }  // namespace
 }  // namespace switchyard

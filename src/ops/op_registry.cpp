@@ -31,7 +31,9 @@ OpRegistry& OpRegistry::instance() {
   return registry;
 }
 
-void OpRegistry::add(const std::string& domain, const std::string& op_type, int since_opset, KernelFactory factory) {
+void OpRegistry::add(const std::string& domain, const std::string& op_type, int since_opset, KernelFactory factory,
+                     uint32_t properties) {
+  properties_[{domain, op_type}] |= properties;
   auto& list = entries_[{domain, op_type}];
   list.push_back({since_opset, std::move(factory)});
   std::sort(list.begin(), list.end(), [](const Entry& a, const Entry& b) { return a.since > b.since; });
@@ -43,6 +45,11 @@ const KernelFactory* OpRegistry::find(const std::string& domain, const std::stri
   for (const Entry& e : it->second)
     if (opset >= e.since) return &e.factory;
   return nullptr;
+}
+
+uint32_t OpRegistry::properties(const std::string& domain, const std::string& op_type) const {
+  auto it = properties_.find({domain, op_type});
+  return it == properties_.end() ? 0 : it->second;
 }
 
 std::vector<std::string> OpRegistry::list() const {

@@ -61,8 +61,8 @@ class Softmax final : public Kernel {
   bool log_;
 };
 
-SY_REGISTER_OP("", "Softmax", 1, make_factory<Softmax>());
-SY_REGISTER_OP("", "LogSoftmax", 1, make_factory<Softmax>());
+SY_REGISTER_OP("", "Softmax", 1, make_factory<Softmax>(), kOpRouterPath);
+SY_REGISTER_OP("", "LogSoftmax", 1, make_factory<Softmax>(), kOpRouterPath);
 
 }  // namespace
 }  // namespace switchyard

@@ -38,10 +38,10 @@ class Variadic final : public Kernel {
   const Node& node_;
 };
 
-SY_REGISTER_OP("", "Sum", 8, make_factory<Variadic>());
-SY_REGISTER_OP("", "Mean", 8, make_factory<Variadic>());
-SY_REGISTER_OP("", "Max", 8, make_factory<Variadic>());
-SY_REGISTER_OP("", "Min", 8, make_factory<Variadic>());
+SY_REGISTER_OP("", "Sum", 8, make_factory<Variadic>(), kOpRowsBroadcast);
+SY_REGISTER_OP("", "Mean", 8, make_factory<Variadic>(), kOpRowsBroadcast);
+SY_REGISTER_OP("", "Max", 8, make_factory<Variadic>(), kOpRowsBroadcast);
+SY_REGISTER_OP("", "Min", 8, make_factory<Variadic>(), kOpRowsBroadcast);
 
 }  // namespace
 }  // namespace switchyard

@@ -45,7 +45,7 @@ class Where final : public Kernel {
   const Node& node_;
 };
 
-SY_REGISTER_OP("", "Where", 9, make_factory<Where>());
+SY_REGISTER_OP("", "Where", 9, make_factory<Where>(), kOpRowsBroadcast);
 
 }  // namespace
 }  // namespace switchyard

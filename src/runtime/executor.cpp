@@ -70,7 +70,6 @@ std::shared_ptr<const Plan> compile_plan(std::shared_ptr<const Graph> graph, Pre
   // Views: the outputs of shape-only ops (Reshape, Flatten, Squeeze, Unsqueeze, Identity) alias
   // their input instead of copying it, unless the output leaves the graph. `root` maps a value to
   // the value whose memory it uses, so liveness below keeps that memory alive for all its views.
-  static const std::set<std::string> kViewOps = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"};
   std::vector<int> root(g.values.size());
   for (size_t v = 0; v < root.size(); ++v) root[v] = static_cast<int>(v);
   std::set<int> graph_outputs(g.outputs.begin(), g.outputs.end());
@@ -78,7 +77,7 @@ std::shared_ptr<const Plan> compile_plan(std::shared_ptr<const Graph> graph, Pre
   plan->node_makes_views.assign(num_nodes, false);
   for (size_t i = 0; i < num_nodes; ++i) {
     const Node& node = g.nodes[i];
-    if (!node.domain.empty() || !kViewOps.count(node.op_type) || node.inputs.empty() || node.inputs[0] < 0 ||
+    if (!op_has(node, kOpViewOfInput0) || node.inputs.empty() || node.inputs[0] < 0 ||
         node.outputs.size() != 1 || node.outputs[0] < 0 || graph_outputs.count(node.outputs[0]))
       continue;
     plan->node_makes_views[i] = true;

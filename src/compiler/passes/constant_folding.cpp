@@ -9,13 +9,8 @@ namespace switchyard {
 
 namespace {
 
-// Ops whose result is not a pure function of their inputs are never folded.
-const std::set<std::string> kNonDeterministic = {"RandomNormal", "RandomUniform", "RandomNormalLike",
-                                                 "RandomUniformLike", "Multinomial", "Bernoulli"};
 // Folding must not turn a small graph into a huge constant (e.g. ConstantOfShape of a big shape).
 constexpr int64_t kMaxFoldedBytes = int64_t{64} << 20;
-// Ops that only move elements: a folded result keeps its input's "dequantized INT8" provenance.
-const std::set<std::string> kLayoutOnly = {"Transpose", "Reshape", "Identity", "Flatten", "Squeeze", "Unsqueeze"};
 
 // True if folding `node` yields weights that are exactly INT8 codes times scales: DequantizeLinear of an
 // INT8 tensor without zero points (symmetric), or a layout op over such a constant.
@@ -24,7 +19,8 @@ bool yields_int8_codes(const Node& node, const Graph& g, const std::vector<const
     return inputs[0]->dtype() == DType::kInt8 && inputs[1]->dtype() == DType::kFloat32 &&
            (inputs.size() < 3 || !inputs[2] || std::all_of(inputs[2]->data<int8_t>(), inputs[2]->data<int8_t>() + inputs[2]->numel(),
                                                            [](int8_t z) { return z == 0; }));
-  return kLayoutOnly.count(node.op_type) && node.domain.empty() && g.values[static_cast<size_t>(node.inputs[0])].dequantized_int8;
+  // An op that only moves elements keeps its input's "dequantized INT8" provenance.
+  return op_has(node, kOpLayoutOnly) && g.values[static_cast<size_t>(node.inputs[0])].dequantized_int8;
 }
 
 class FoldContext final : public KernelContext {
@@ -61,7 +57,7 @@ void fold_constants(Graph& g) {
   ThreadPool pool(1);
   std::vector<Node> kept;
   for (Node& node : g.nodes) {
-    bool foldable = !kNonDeterministic.count(node.op_type);
+    bool foldable = !op_has(node, kOpNonDeterministic);
     for (const auto& [key, attr] : node.attrs)
       if (attr.g) foldable = false;
     std::vector<const Tensor*> inputs;

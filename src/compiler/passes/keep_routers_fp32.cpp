@@ -8,13 +8,11 @@
 #include <set>
 
 #include "compiler/pass_pipeline.h"
+#include "ops/kernel.h"
 
 namespace switchyard {
 
 void keep_routers_fp32(Graph& g) {
-  static const std::set<std::string> kRoutingOps = {"Softmax", "Sigmoid", "Add", "Sub", "Mul", "Div", "Reshape",
-                                                    "Flatten", "Cast", "Identity", "Squeeze", "Unsqueeze",
-                                                    "Transpose", "LogSoftmax"};
   const std::vector<int> producer = g.producers();
   std::set<int> routers;
   for (const Node& n : g.nodes) {
@@ -33,7 +31,7 @@ void keep_routers_fp32(Graph& g) {
       if (!src.domain.empty()) continue;
       if (src.op_type == "MatMul" || src.op_type == "Gemm")
         routers.insert(p);
-      else if (kRoutingOps.count(src.op_type) && !src.inputs.empty())
+      else if (op_has(src, kOpRouterPath) && !src.inputs.empty())
         stack.push_back(src.inputs[0]);
     }
   }
