@@ -109,14 +109,14 @@ KernelFactory unary(UnOp op) {
   return [op](const KernelBuildInfo& info) -> std::unique_ptr<Kernel> { return std::make_unique<Unary>(info, op); };
 }
 
-SY_REGISTER_OP("", "Relu", 6, unary(UnOp::kRelu), kOpRowsElementwise);
-SY_REGISTER_OP("", "Sigmoid", 6, unary(UnOp::kSigmoid), kOpRowsElementwise | kOpRouterPath);
+SY_REGISTER_OP("", "Relu", 6, unary(UnOp::kRelu), kOpRowsElementwise | kOpNonNegative);
+SY_REGISTER_OP("", "Sigmoid", 6, unary(UnOp::kSigmoid), kOpRowsElementwise | kOpRouterPath | kOpNonNegative);
 SY_REGISTER_OP("", "Tanh", 6, unary(UnOp::kTanh), kOpRowsElementwise);
-SY_REGISTER_OP("", "Exp", 6, unary(UnOp::kExp), kOpRowsElementwise);
+SY_REGISTER_OP("", "Exp", 6, unary(UnOp::kExp), kOpRowsElementwise | kOpNonNegative);
 SY_REGISTER_OP("", "Log", 6, unary(UnOp::kLog), kOpRowsElementwise);
-SY_REGISTER_OP("", "Sqrt", 6, unary(UnOp::kSqrt), kOpRowsElementwise);
+SY_REGISTER_OP("", "Sqrt", 6, unary(UnOp::kSqrt), kOpRowsElementwise | kOpNonNegative);
 SY_REGISTER_OP("", "Neg", 6, unary(UnOp::kNeg), kOpRowsElementwise);
-SY_REGISTER_OP("", "Abs", 6, unary(UnOp::kAbs), kOpRowsElementwise);
+SY_REGISTER_OP("", "Abs", 6, unary(UnOp::kAbs), kOpRowsElementwise | kOpNonNegative);
 SY_REGISTER_OP("", "Erf", 9, unary(UnOp::kErf), kOpRowsElementwise);
 SY_REGISTER_OP("", "Reciprocal", 6, unary(UnOp::kReciprocal), kOpRowsElementwise);
 SY_REGISTER_OP("", "Floor", 6, unary(UnOp::kFloor), kOpRowsElementwise);

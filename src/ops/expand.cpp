@@ -55,8 +55,8 @@ class Expand final : public Kernel {
   const Node& node_;
 };
 
-SY_REGISTER_OP("", "Expand", 8, make_factory<Expand>());
-SY_REGISTER_OP("", "Tile", 6, make_factory<Expand>());
+SY_REGISTER_OP("", "Expand", 8, make_factory<Expand>(), kOpSelectsInput0);
+SY_REGISTER_OP("", "Tile", 6, make_factory<Expand>(), kOpSelectsInput0);
 
 }  // namespace
 }  // namespace switchyard

@@ -41,7 +41,7 @@ class Gather final : public Kernel {
   const Node& node_;
 };
 
-SY_REGISTER_OP("", "Gather", 1, make_factory<Gather>());
+SY_REGISTER_OP("", "Gather", 1, make_factory<Gather>(), kOpSelectsInput0);
 
 }  // namespace
 }  // namespace switchyard

@@ -38,7 +38,7 @@ class GatherElements final : public Kernel {
   const Node& node_;
 };
 
-SY_REGISTER_OP("", "GatherElements", 11, make_factory<GatherElements>());
+SY_REGISTER_OP("", "GatherElements", 11, make_factory<GatherElements>(), kOpSelectsInput0);
 
 }  // namespace
 }  // namespace switchyard

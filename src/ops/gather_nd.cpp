@@ -48,7 +48,7 @@ class GatherND final : public Kernel {
   const Node& node_;
 };
 
-SY_REGISTER_OP("", "GatherND", 11, make_factory<GatherND>());
+SY_REGISTER_OP("", "GatherND", 11, make_factory<GatherND>(), kOpSelectsInput0);
 
 }  // namespace
 }  // namespace switchyard

@@ -19,7 +19,8 @@ class Identity final : public Kernel {
   }
 };
 
-SY_REGISTER_OP("", "Identity", 1, make_factory<Identity>(), kOpViewOfInput0 | kOpLayoutOnly | kOpRowsElementwise | kOpRouterPath);
+SY_REGISTER_OP("", "Identity", 1, make_factory<Identity>(),
+               kOpViewOfInput0 | kOpLayoutOnly | kOpRowsElementwise | kOpRouterPath | kOpSelectsInput0);
 SY_REGISTER_OP("", "Dropout", 1, make_factory<Identity>(), kOpRowsElementwise);
 
 }  // namespace

@@ -80,6 +80,8 @@ enum OpProperty : uint32_t {
   kOpRowsWithWeights = 1u << 4,  // input 0 carries the rows, the other inputs are weights (Conv, pools, norms)
   kOpRouterPath = 1u << 5,       // router scores may pass through on their way to TopK: stays FP32 with the router
   kOpNonDeterministic = 1u << 6, // not a pure function of its inputs: never constant-folded
+  kOpNonNegative = 1u << 7,      // output 0 is never negative (Relu, Softmax, Exp, ...)
+  kOpSelectsInput0 = 1u << 8,    // output 0's elements are elements of input 0 (gathers, slices, layout ops)
 };
 
 class OpRegistry {

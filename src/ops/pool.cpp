@@ -67,7 +67,7 @@ class Pool final : public Kernel {
   bool global_, max_;
 };
 
-SY_REGISTER_OP("", "MaxPool", 1, make_factory<Pool>(), kOpRowsWithWeights);
+SY_REGISTER_OP("", "MaxPool", 1, make_factory<Pool>(), kOpRowsWithWeights | kOpSelectsInput0);
 SY_REGISTER_OP("", "AveragePool", 1, make_factory<Pool>(), kOpRowsWithWeights);
 SY_REGISTER_OP("", "GlobalAveragePool", 1, make_factory<Pool>(), kOpRowsWithWeights);
 SY_REGISTER_OP("", "GlobalMaxPool", 1, make_factory<Pool>(), kOpRowsWithWeights);

@@ -102,10 +102,14 @@ class ReshapeLike final : public Kernel {
   const Node& node_;
 };
 
-SY_REGISTER_OP("", "Reshape", 1, make_factory<ReshapeLike>(), kOpViewOfInput0 | kOpLayoutOnly | kOpRouterPath);
-SY_REGISTER_OP("", "Flatten", 1, make_factory<ReshapeLike>(), kOpViewOfInput0 | kOpLayoutOnly | kOpRouterPath);
-SY_REGISTER_OP("", "Squeeze", 1, make_factory<ReshapeLike>(), kOpViewOfInput0 | kOpLayoutOnly | kOpRouterPath);
-SY_REGISTER_OP("", "Unsqueeze", 1, make_factory<ReshapeLike>(), kOpViewOfInput0 | kOpLayoutOnly | kOpRouterPath);
+SY_REGISTER_OP("", "Reshape", 1, make_factory<ReshapeLike>(),
+               kOpViewOfInput0 | kOpLayoutOnly | kOpRouterPath | kOpSelectsInput0);
+SY_REGISTER_OP("", "Flatten", 1, make_factory<ReshapeLike>(),
+               kOpViewOfInput0 | kOpLayoutOnly | kOpRouterPath | kOpSelectsInput0);
+SY_REGISTER_OP("", "Squeeze", 1, make_factory<ReshapeLike>(),
+               kOpViewOfInput0 | kOpLayoutOnly | kOpRouterPath | kOpSelectsInput0);
+SY_REGISTER_OP("", "Unsqueeze", 1, make_factory<ReshapeLike>(),
+               kOpViewOfInput0 | kOpLayoutOnly | kOpRouterPath | kOpSelectsInput0);
 
 }  // namespace
 }  // namespace switchyard

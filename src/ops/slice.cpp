@@ -73,7 +73,7 @@ class Slice final : public Kernel {
   const Node& node_;
 };
 
-SY_REGISTER_OP("", "Slice", 1, make_factory<Slice>());
+SY_REGISTER_OP("", "Slice", 1, make_factory<Slice>(), kOpSelectsInput0);
 
 }  // namespace
 }  // namespace switchyard

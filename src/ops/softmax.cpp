@@ -61,7 +61,7 @@ class Softmax final : public Kernel {
   bool log_;
 };
 
-SY_REGISTER_OP("", "Softmax", 1, make_factory<Softmax>(), kOpRouterPath);
+SY_REGISTER_OP("", "Softmax", 1, make_factory<Softmax>(), kOpRouterPath | kOpNonNegative);
 SY_REGISTER_OP("", "LogSoftmax", 1, make_factory<Softmax>(), kOpRouterPath);
 
 }  // namespace

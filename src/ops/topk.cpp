@@ -53,7 +53,7 @@ class TopK final : public Kernel {
   bool largest_;
 };
 
-SY_REGISTER_OP("", "TopK", 1, make_factory<TopK>());
+SY_REGISTER_OP("", "TopK", 1, make_factory<TopK>(), kOpSelectsInput0);
 
 }  // namespace
 }  // namespace switchyard

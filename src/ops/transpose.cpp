@@ -38,7 +38,7 @@ class Transpose final : public Kernel {
   const Node& node_;
 };
 
-SY_REGISTER_OP("", "Transpose", 1, make_factory<Transpose>(), kOpLayoutOnly | kOpRouterPath);
+SY_REGISTER_OP("", "Transpose", 1, make_factory<Transpose>(), kOpLayoutOnly | kOpRouterPath | kOpSelectsInput0);
 
 }  // namespace
 }  // namespace switchyard

@@ -20,6 +20,7 @@
 #include <set>
 
 #include "compiler/pass_pipeline.h"
+#include "ops/kernel.h"
 
 namespace switchyard {
 
@@ -35,13 +36,6 @@ bool same_constant(const Graph& g, int a, int b) {
                     static_cast<const uint8_t*>(tb->raw()));
 }
 
-// Producers whose results are never negative, and ops that only select or move the elements of their
-// first input (non-negative if it is): a clamp at 0 after them changes nothing.
-const std::set<std::string> kNonNegative = {"Relu", "Softmax", "Sigmoid", "Exp", "Abs", "Sqrt"};
-const std::set<std::string> kSelectsFirstInput = {"Gather", "GatherElements", "GatherND", "Reshape", "Flatten", "Squeeze",
-                                                  "Unsqueeze", "Transpose", "Slice", "Expand", "Identity", "TopK",
-                                                  "MaxPool", "Tile"};
-
 bool non_negative(const Graph& g, const std::vector<int>& producer, int v, int depth = 0) {
   const Value& value = g.values[static_cast<size_t>(v)];
   if (value.constant) {
@@ -53,8 +47,9 @@ bool non_negative(const Graph& g, const std::vector<int>& producer, int v, int d
   if (n < 0 || depth > 64) return false;
   const Node& node = g.nodes[static_cast<size_t>(n)];
   if (!node.domain.empty()) return false;
-  if (kNonNegative.count(node.op_type)) return true;
-  return kSelectsFirstInput.count(node.op_type) && node.outputs[0] == v && !node.inputs.empty() && node.inputs[0] >= 0 &&
+  if (op_has(node, kOpNonNegative)) return true;  // never negative
+  // Selecting or moving the elements of a non-negative first input keeps them non-negative.
+  return op_has(node, kOpSelectsInput0) && node.outputs[0] == v && !node.inputs.empty() && node.inputs[0] >= 0 &&
          non_negative(g, producer, node.inputs[0], depth + 1);
 }
 
