@@ -22,6 +22,9 @@ void run_graph_passes(Model& model, const PassOptions& options) {
   adopt_model_quantization(g);
   // 7. Routers left unfused stay FP32 whatever the compile precision (routing must not change).
   keep_routers_fp32(g);
+  // 8. Decide every node's precision and weight group in one place: per-node override, else what the
+  //    model states (steps 6 and 7), else the compile precision.
+  assign_precision(g, options);
 }
 
 }  // namespace switchyard

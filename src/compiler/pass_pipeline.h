@@ -7,6 +7,10 @@ namespace switchyard {
 
 struct PassOptions {
   bool fuse_moe = true;  // replace exported MoE routing subgraphs by ai.switchyard::MoE
+  // For assign_precision: the compile precision, its weight group, and per-node overrides by name.
+  Precision precision = Precision::kFp32;
+  int64_t weight_group = 32;
+  std::map<std::string, Precision> precision_overrides;
 };
 
 // Rewrites the model's graph (and subgraphs) in place, in the documented order.
@@ -20,5 +24,6 @@ void fuse_dense_around_moe(Graph& graph); // fuse_dense_around_moe.cpp
 void remove_fake_quantization(Graph& graph);  // remove_fake_quantization.cpp
 void adopt_model_quantization(Graph& graph);  // adopt_model_quantization.cpp
 void keep_routers_fp32(Graph& graph);         // keep_routers_fp32.cpp
+void assign_precision(Graph& graph, const PassOptions& options);  // assign_precision.cpp
 
 }  // namespace switchyard

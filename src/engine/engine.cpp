@@ -266,6 +266,9 @@ std::shared_ptr<const CompiledModelImpl> finish_compile(Model model, const Compi
   auto impl = std::make_shared<CompiledModelImpl>();
   PassOptions passes;
   passes.fuse_moe = options.fuse_moe;
+  passes.precision = parse_precision(options.precision);
+  passes.weight_group = options.weight_group;
+  for (const auto& [name, precision] : options.precision_overrides) passes.precision_overrides[name] = parse_precision(precision);
   run_graph_passes(model, passes);
   auto missing = unsupported_ops(*model.graph);
   if (!missing.empty()) {
@@ -281,17 +284,7 @@ std::shared_ptr<const CompiledModelImpl> finish_compile(Model model, const Compi
                                                        " bytes exceeded: the weights alone take " + std::to_string(weights));
     impl->memory_limit = options.memory_limit_bytes - weights;
   }
-  SY_CHECK(options.weight_group >= 1 && options.weight_group <= 4096,
-           "weight_group must be in 1..4096, got " + std::to_string(options.weight_group));
-  std::map<std::string, Precision> overrides;
-  for (const auto& entry : options.precision_overrides) {
-    const std::string& name = entry.first;  // (not a structured binding: clang 14 cannot capture those)
-    const bool known = std::any_of(model.graph->nodes.begin(), model.graph->nodes.end(),
-                                   [&](const Node& n) { return n.name == name; });
-    SY_CHECK(known, "precision override: no node named '" + name + "' (switchyard inspect --nodes lists them)");
-    overrides[name] = parse_precision(entry.second);
-  }
-  impl->plan = compile_plan(model.graph, parse_precision(options.precision), options.weight_group, overrides);
+  impl->plan = compile_plan(model.graph);
   for (int id : model.graph->inputs) impl->inputs.push_back(port_of(model.graph->values[static_cast<size_t>(id)]));
   for (int id : model.graph->outputs) impl->outputs.push_back(port_of(model.graph->values[static_cast<size_t>(id)]));
   int hw = static_cast<int>(std::thread::hardware_concurrency());

@@ -11,6 +11,7 @@
 #include <variant>
 #include <vector>
 
+#include "core/precision.h"
 #include "switchyard/tensor.h"
 
 namespace switchyard {
@@ -67,6 +68,16 @@ struct Value {
   bool dequantized_int8 = false;
 };
 
+// How a node's weights are stored and multiplied. The model may state it (adopt_model_quantization,
+// keep_routers_fp32); the assign_precision pass, last in the pipeline, decides `precision` and
+// `weight_group` once from that, the compile precision and the per-node overrides; kernels read them.
+struct NodePrecision {
+  std::optional<Precision> from_model;  // what the model itself implies (INT8 weights, routers kept FP32)
+  int64_t model_weight_group = 0;       // scale granularity of weights the model quantized (0: none)
+  Precision precision = Precision::kFp32;
+  int64_t weight_group = 32;            // rows per scale of the weight-only formats
+};
+
 struct Node {
   std::string name;
   std::string op_type;
@@ -75,6 +86,7 @@ struct Node {
   std::vector<int> inputs;   // value ids; -1 for an omitted optional input
   std::vector<int> outputs;  // value ids; -1 for an omitted optional output
   std::map<std::string, Attribute> attrs;
+  NodePrecision precision;
 
   bool has(const std::string& key) const { return attrs.count(key) != 0; }
   int64_t attr_int(const std::string& key, int64_t dflt) const;

@@ -34,8 +34,7 @@ std::vector<std::string> unsupported_ops(const Graph& graph) {
   return {missing.begin(), missing.end()};
 }
 
-std::shared_ptr<const Plan> compile_plan(std::shared_ptr<const Graph> graph, Precision precision, int64_t weight_group,
-                                         const std::map<std::string, Precision>& overrides) {
+std::shared_ptr<const Plan> compile_plan(std::shared_ptr<const Graph> graph) {
   auto plan = std::make_shared<Plan>();
   plan->graph = graph;
   const Graph& g = *graph;
@@ -47,23 +46,13 @@ std::shared_ptr<const Plan> compile_plan(std::shared_ptr<const Graph> graph, Pre
     const KernelFactory* factory = OpRegistry::instance().find(node.domain, node.op_type, node.opset);
     SY_CHECK(factory, node.describe() + ": unsupported operator " + (node.domain.empty() ? "ai.onnx" : node.domain) +
                           "::" + node.op_type + " at opset " + std::to_string(node.opset));
-    const auto override_it = overrides.find(node.name);
-    // A per-node override beats the precision the model states for the node (e.g. a MoE layer with
-    // INT8 weights, adopt_model_quantization.cpp), which beats the compile-wide precision.
-    Precision node_precision = precision;
-    if (override_it != overrides.end())
-      node_precision = override_it->second;
-    else if (node.has("model_precision"))
-      node_precision = parse_precision(node.attr_string("model_precision", "fp32"));
-    // The scale granularity of weights the model quantized is theirs, whatever the precision.
-    const int64_t node_group = node.attr_int("model_weight_group", weight_group);
-    KernelBuildInfo info{node, {}, node_precision, node_group};
+    KernelBuildInfo info{node, {}, node.precision.precision, node.precision.weight_group};
     for (int in : node.inputs) {
       const Value* v = in >= 0 ? &g.values[static_cast<size_t>(in)] : nullptr;
       info.constant_inputs.push_back(v && v->constant ? &*v->constant : nullptr);
     }
     for (const auto& [key, attr] : node.attrs)
-      if (attr.g) plan->subplans[i][key] = compile_plan(attr.g, precision, weight_group, overrides);
+      if (attr.g) plan->subplans[i][key] = compile_plan(attr.g);
     plan->kernels.push_back((*factory)(info));
   }
 

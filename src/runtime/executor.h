@@ -27,10 +27,9 @@ struct Plan {
   std::vector<std::map<std::string, std::shared_ptr<const Plan>>> subplans;  // per node: attr -> plan
 };
 
-// Builds kernels for every node (recursively for subgraphs). Throws on unsupported ops.
-// `overrides`: per node name, a precision other than `precision` (CompileOptions::precision_overrides).
-std::shared_ptr<const Plan> compile_plan(std::shared_ptr<const Graph> graph, Precision precision = Precision::kFp32,
-                                         int64_t weight_group = 32, const std::map<std::string, Precision>& overrides = {});
+// Builds kernels for every node (recursively for subgraphs), each at the precision and weight group the
+// node carries (Node::precision, decided by the assign_precision pass). Throws on unsupported ops.
+std::shared_ptr<const Plan> compile_plan(std::shared_ptr<const Graph> graph);
 
 // Names every node (recursively) that has no kernel: "domain::Op (opset N)". Empty if all run.
 std::vector<std::string> unsupported_ops(const Graph& graph);

@@ -4,10 +4,10 @@
 // from `switchyard quantize`, ONNX Runtime or NNCF; weights-only files from `switchyard quantize
 // --weights-only`) or with com.microsoft.QMoE (INT8 / INT4 experts). Constant folding turns the former
 // into FP32 constants marked dequantized_int8. This pass gives every MoE node whose expert projections
-// are all so marked, every MatMul / Gemm whose B is, and every QMoE node the attributes model_precision
-// ("int8", or "int4" for 4-bit QMoE) and model_weight_group (one scale per whole column, or QMoE's
-// block_size). The executor builds the node at that precision, ahead of CompileOptions::precision and
-// behind a per-node override. Both formats re-derive the model's codes exactly: symmetric INT8 with one
+// are all so marked, every MatMul / Gemm whose B is, and every QMoE node precision.from_model (int8, or
+// int4 for 4-bit QMoE) and precision.model_weight_group (one scale per whole column, or QMoE's
+// block_size). assign_precision then puts that ahead of CompileOptions::precision and behind a
+// per-node override. Both formats re-derive the model's codes exactly: symmetric INT8 with one
 // scale per output column is how per-channel QDQ weights are quantized, and the INT4 packer finds
 // symmetric grids. Activations are quantized per row at run time (finer than a QDQ model's calibrated
 // per-tensor scale) whether or not the file quantizes them: OpenVINO's CPU plugin does the same for
@@ -37,10 +37,10 @@ void adopt_model_quantization(Graph& g) {
       // ONNX Runtime's quantized MoE: INT8 / INT4 weights, one scale per row or per block_size inputs.
       const bool int4 = n.attr_int("expert_weight_bits", 8) == 4;
       const int64_t block = n.attr_int("block_size", 0);
-      const Attribute a = Attribute::string(int4 ? "int4" : "int8");
-      n.attrs["model_precision"] = a;
-      n.attrs["model_weight_group"] = Attribute::integer(block > 0 ? block : int64_t{1} << 30);
-      g.notes.push_back("QMoE '" + n.name + "': the model's expert weights are " + (int4 ? "INT4" : "INT8") + "; runs at precision " + a.s);
+      n.precision.from_model = int4 ? Precision::kInt4 : Precision::kInt8;
+      n.precision.model_weight_group = block > 0 ? block : int64_t{1} << 30;
+      g.notes.push_back("QMoE '" + n.name + "': the model's expert weights are " + (int4 ? "INT4" : "INT8") +
+                        "; runs at precision " + precision_name(*n.precision.from_model));
       continue;
     }
     const bool dense = n.domain.empty() && (n.op_type == "MatMul" || (n.op_type == "Gemm" && n.attr_int("transA", 0) == 0));
@@ -64,10 +64,9 @@ void adopt_model_quantization(Graph& g) {
       g.notes.push_back("MoE '" + n.name + "': the model's expert weights are INT8; small experts run FP32 on them (faster)");
       continue;
     }
-    const Attribute a = Attribute::string("int8");
-    n.attrs["model_precision"] = a;
+    n.precision.from_model = Precision::kInt8;
     // One scale per whole column, as the model's per-channel scales (re-derives the model's codes).
-    n.attrs["model_weight_group"] = Attribute::integer(int64_t{1} << 30);
+    n.precision.model_weight_group = int64_t{1} << 30;
     if (dense)
       ++dense_int8;
     else

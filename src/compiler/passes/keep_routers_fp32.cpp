@@ -1,9 +1,9 @@
 // Pass: MoE routers that stayed in the graph (layers the fusion declined) keep FP32 at every precision.
 //
 // A router is a MatMul / Gemm whose result reaches a TopK (or com.microsoft.MoE's router_probs)
-// through routing-score ops only (Softmax, Sigmoid, Add of a bias, ...). Rounding its weights or input could change which experts a token goes
+// through routing-score ops only (kOpRouterPath: Softmax, Sigmoid, Add of a bias, ...). Rounding its weights or input could change which experts a token goes
 // to, which no precision setting should do; fused MoE nodes keep their router FP32 the same way. The
-// node gets model_precision = "fp32" (a per-node override still wins). Same rule as the router scope
+// node gets precision.from_model = fp32 (a per-node override still wins). Same rule as the router scope
 // of `switchyard quantize` (tools/quantize.py).
 #include <set>
 
@@ -36,7 +36,7 @@ void keep_routers_fp32(Graph& g) {
     }
   }
   for (int r : routers) {
-    g.nodes[static_cast<size_t>(r)].attrs["model_precision"] = Attribute::string("fp32");
+    g.nodes[static_cast<size_t>(r)].precision.from_model = Precision::kFp32;
     g.notes.push_back("router '" + g.nodes[static_cast<size_t>(r)].name + "' (not fused) stays FP32 at every precision");
   }
 }
