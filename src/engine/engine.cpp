@@ -12,8 +12,7 @@
 #include "switchyard/async_queue.h"
 
 #include "kernels/dispatch.h"
-#include "compiler/batch_analysis.h"
-#include "compiler/pass_pipeline.h"
+#include "compiler/compile.h"
 #include "onnx/onnx_import.h"
 #include "runtime/executor.h"
 
@@ -241,50 +240,13 @@ size_t index_of(const std::vector<PortInfo>& ports, const std::string& name, con
   throw Error(std::string("unknown ") + kind + " '" + name + "' (model " + kind + "s: " + known + ")");
 }
 
-// Frees the graph's copy of constants that only kernels which prepacked them read (a fused MoE layer's
-// weights would otherwise be held twice: as the graph's constant and in the kernel's packed layout).
-void release_prepacked_constants(Graph& g, const Plan& plan) {
-  std::vector<int> readers(g.values.size(), 0);
-  for (const Node& n : g.nodes)
-    for (int in : n.inputs)
-      if (in >= 0) ++readers[static_cast<size_t>(in)];
-  for (int out : g.outputs) ++readers[static_cast<size_t>(out)];
-  const std::set<std::string> captured = g.captured_by_subgraphs();
-  for (size_t i = 0; i < g.nodes.size(); ++i) {
-    if (!plan.kernels[i] || !plan.kernels[i]->prepacks_constant_inputs()) continue;
-    for (int in : g.nodes[i].inputs) {
-      Value* v = in >= 0 ? &g.values[static_cast<size_t>(in)] : nullptr;
-      if (v && v->constant && readers[static_cast<size_t>(in)] == 1 && !captured.count(v->name)) v->constant.reset();
-    }
-  }
-}
-
 std::shared_ptr<const CompiledModelImpl> finish_compile(Model model, const CompileOptions& options) {
-  // The kernel ISA first (the passes run kernels too): SWITCHYARD_ISA or options.isa, never above the CPU.
-  if (!options.isa.empty()) set_isa_cap(parse_isa(options.isa));
-  else active_isa();  // a bad SWITCHYARD_ISA is reported here, as one line
   auto impl = std::make_shared<CompiledModelImpl>();
-  PassOptions passes;
-  passes.fuse_moe = options.fuse_moe;
-  passes.precision = parse_precision(options.precision);
-  passes.weight_group = options.weight_group;
-  for (const auto& [name, precision] : options.precision_overrides) passes.precision_overrides[name] = parse_precision(precision);
-  run_graph_passes(model, passes);
-  auto missing = unsupported_ops(*model.graph);
-  if (!missing.empty()) {
-    std::string list;
-    for (const auto& m : missing) list += (list.empty() ? "" : ", ") + m;
-    throw Error("unsupported operator(s): " + list);
-  }
-  if (options.memory_limit_bytes) {
-    size_t weights = 0;
-    for (const Value& v : model.graph->values)
-      if (v.constant) weights += v.constant->nbytes();
-    SY_CHECK(weights < options.memory_limit_bytes, "memory ceiling of " + std::to_string(options.memory_limit_bytes) +
-                                                       " bytes exceeded: the weights alone take " + std::to_string(weights));
-    impl->memory_limit = options.memory_limit_bytes - weights;
-  }
-  impl->plan = compile_plan(model.graph);
+  const int wanted = options.auto_batch >= 0 ? options.auto_batch : (options.hint == PerformanceHint::kThroughput ? 64 : 1);
+  CompiledGraph compiled = compile_graph(std::move(model), options, /*analyse_batching=*/wanted > 1);
+  model = std::move(compiled.model);
+  impl->plan = std::move(compiled.plan);
+  if (options.memory_limit_bytes) impl->memory_limit = options.memory_limit_bytes - compiled.weight_bytes;
   for (int id : model.graph->inputs) impl->inputs.push_back(port_of(model.graph->values[static_cast<size_t>(id)]));
   for (int id : model.graph->outputs) impl->outputs.push_back(port_of(model.graph->values[static_cast<size_t>(id)]));
   int hw = static_cast<int>(std::thread::hardware_concurrency());
@@ -293,9 +255,8 @@ std::shared_ptr<const CompiledModelImpl> finish_compile(Model model, const Compi
   streams = std::max(1, std::min(streams, std::max(total, options.streams)));
   impl->streams = streams;
   impl->threads = std::max(1, total / streams);
-  const int wanted = options.auto_batch >= 0 ? options.auto_batch : (options.hint == PerformanceHint::kThroughput ? 64 : 1);
   if (wanted > 1) {
-    impl->auto_batch_note = rows_independent(*model.graph);
+    impl->auto_batch_note = compiled.batch_note;
     impl->auto_batch = impl->auto_batch_note.empty() ? std::min(wanted, 256) : 1;
   } else {
     impl->auto_batch_note = "off (latency hint or auto_batch <= 1)";
@@ -309,7 +270,6 @@ std::shared_ptr<const CompiledModelImpl> finish_compile(Model model, const Compi
     impl->streams = std::max(1, total - 1);
     impl->threads = 1;
   }
-  release_prepacked_constants(*model.graph, *impl->plan);  // after everything that reads the graph's constants
   impl->model = std::move(model);
   return impl;
 }
