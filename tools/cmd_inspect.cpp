@@ -26,13 +26,14 @@ std::string dims_str(const Value& v) {
 void add_inspect_command(CLI::App& app) {
   struct Options {
     std::string model;
-    bool json = false, nodes = false;
+    bool json = false, nodes = false, before_passes = false;
   };
   auto opt = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand("inspect", "Describe a model: ports, operators, parameters");
   cmd->add_option("model", opt->model, "ONNX model file")->required();
   cmd->add_flag("--json", opt->json, "print JSON");
   cmd->add_flag("--nodes", opt->nodes, "also list every node after the graph passes (fused MoE layers included) with its output dtypes and shapes");
+  cmd->add_flag("--before-passes", opt->before_passes, "with --nodes: list the nodes as imported, before fusion and folding");
   cmd->callback([opt] {
     Model model = load_onnx_file(opt->model);
     const Graph& g = *model.graph;
@@ -53,19 +54,22 @@ void add_inspect_command(CLI::App& app) {
     visit(g);
     auto missing = unsupported_ops(g);
     const size_t nodes_before = g.count_nodes_recursive();
+    // Nodes as they run (after fusion and folding, so that fused layer names for --precision-override
+    // appear), or as imported with --before-passes.
+    const Graph imported = opt->before_passes ? g : Graph{};
     run_graph_passes(model);
     const size_t nodes_after = model.graph->count_nodes_recursive();
-    // Nodes as they run: after fusion and folding, so that fused layer names (for --precision-override)
-    // appear.
+    const Graph& listed = opt->before_passes ? imported : g;
     nlohmann::json node_list = nlohmann::json::array();
-    for (const Node& n : g.nodes) {
+    for (const Node& n : listed.nodes) {
       nlohmann::json outs = nlohmann::json::array();
       for (int id : n.outputs)
         if (id >= 0) {
-          const Value& v = g.values[static_cast<size_t>(id)];
+          const Value& v = listed.values[static_cast<size_t>(id)];
           outs.push_back({{"name", v.name}, {"dtype", dtype_name(v.dtype)}, {"shape", dims_str(v)}});
         }
-      node_list.push_back({{"name", n.name}, {"op", (n.domain.empty() ? "" : n.domain + "::") + n.op_type}, {"outputs", outs}});
+      node_list.push_back({{"name", n.name}, {"op", (n.domain.empty() ? "" : n.domain + "::") + n.op_type}, {"outputs", outs},
+                           {"precision", precision_name(n.precision.precision)}});
     }
 
     nlohmann::json j;
@@ -109,13 +113,15 @@ void add_inspect_command(CLI::App& app) {
     std::sort(sorted.begin(), sorted.end());
     for (const auto& [neg, op] : sorted) fmt::print("  {:<24} {}\n", op, -neg);
     if (opt->nodes) {
-      fmt::print("graph nodes (after the graph passes: fusion, folding):\n");
+      fmt::print("{}\n", opt->before_passes ? "graph nodes (as imported, before the graph passes):"
+                                            : "graph nodes (after the graph passes: fusion, folding; precision at an fp32 compile):");
       for (const auto& n : node_list) {
         std::string outs;
         for (const auto& o : n["outputs"])
           outs += (outs.empty() ? "" : ", ") + o["name"].get<std::string>() + ": " + o["dtype"].get<std::string>() + " " +
                   o["shape"].get<std::string>();
-        fmt::print("  {:<28} {:<16} -> {}\n", n["name"].get<std::string>(), n["op"].get<std::string>(), outs);
+        fmt::print("  {:<28} {:<16} {:<6} -> {}\n", n["name"].get<std::string>(), n["op"].get<std::string>(),
+                   opt->before_passes ? "" : n["precision"].get<std::string>(), outs);
       }
     }
     for (const auto& note : model.graph->notes) fmt::print("pass:        {}\n", note);

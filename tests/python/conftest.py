@@ -17,8 +17,9 @@ def switchyard_bin():
 
 @pytest.fixture
 def cli(switchyard_bin):
-    def run(*args, check=True):
-        proc = subprocess.run([switchyard_bin, *map(str, args)], capture_output=True, text=True, timeout=600)
+    def run(*args, check=True, env_extra=None):
+        env = {**os.environ, **(env_extra or {})}
+        proc = subprocess.run([switchyard_bin, *map(str, args)], capture_output=True, text=True, timeout=600, env=env)
         if check:
             assert proc.returncode == 0, proc.stderr
         return proc

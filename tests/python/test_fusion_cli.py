@@ -18,6 +18,20 @@ def test_inspect_nodes_lists_fused_layers(cli):
     assert "moe_fused_/0/TopK" in [n["name"] for n in listed]
 
 
+def test_inspect_before_passes_lists_the_imported_graph(cli):
+    listed = json.loads(cli("inspect", SWIGLU, "--nodes", "--before-passes", "--json").stdout)["node_list"]
+    ops = [n["op"] for n in listed]
+    assert "TopK" in ops and "ai.switchyard::MoE" not in ops
+    after = json.loads(cli("inspect", SWIGLU, "--nodes", "--json").stdout)["node_list"]
+    assert len(after) < len(listed) and all(n["precision"] == "fp32" for n in after)
+
+
+def test_kernel_isa_is_reported_and_capped(cli):
+    assert json.loads(cli("inspect", SWIGLU, "--json").stdout)["kernel_isa"] in ("avx512", "avx2", "portable")
+    out = cli("inspect", SWIGLU, env_extra={"SWITCHYARD_ISA": "portable"}).stdout
+    assert "kernels:     portable" in out
+
+
 def test_fused_name_is_a_precision_override(cli, tmp_path):
     inputs = CORPUS / "v02_where_index_add_softmax_sum_swiglu_script17.inputs.npz"
     cli("run", SWIGLU, "--inputs", inputs, "--outputs", tmp_path / "o.npz", "--precision-override", "moe_fused_/0/TopK=bf16")
