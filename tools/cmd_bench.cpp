@@ -275,11 +275,11 @@ void write_plot(const std::string& path, const std::vector<CaseResult>& results,
 void add_bench_command(CLI::App& app) {
   struct Options {
     std::string model, pool, json, plot, hint = "latency", dataset, data_dir = "/usr/share/datasets/fashion-mnist";
-    PrecisionFlags precision;
+    CompileFlags compile;
     std::vector<int64_t> batches{1};
-    int threads = 0, streams = 0, requests = 0, auto_batch = -1;
+    int streams = 0, requests = 0, auto_batch = -1;
     double duration = 3.0, warmup = 0.5;
-    bool no_fuse = false, bandwidth = false;
+    bool bandwidth = false;
   };
   auto opt = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand("bench", "Latency and throughput of a model over a fixed duration");
@@ -289,7 +289,6 @@ void add_bench_command(CLI::App& app) {
       ->check(CLI::IsMember({"fashion-mnist"}));
   cmd->add_option("--data-dir", opt->data_dir, "where the dataset's IDX files are");
   cmd->add_option("--batch", opt->batches, "batch sizes, e.g. 1,16,64,256 (a sweep)")->delimiter(',');
-  cmd->add_option("--threads", opt->threads, "threads (0: one per core)");
   cmd->add_option("--hint", opt->hint, "performance hint")->check(CLI::IsMember({"latency", "throughput"}));
   cmd->add_option("--streams", opt->streams, "parallel streams (0: by hint)");
   cmd->add_option("--requests", opt->requests, "requests in flight (0: 1 for latency, 2 x streams for throughput)");
@@ -298,11 +297,11 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--warmup", opt->warmup, "seconds of warm-up per batch size");
   cmd->add_option("--json", opt->json, "write the results as JSON");
   cmd->add_option("--plot", opt->plot, "write an SVG chart of throughput and p99 latency vs batch size");
-  cmd->add_flag("--no-fuse", opt->no_fuse, "run the exported graph op by op");
-  opt->precision.add_to(cmd);
+  opt->compile.add_to(cmd);
   cmd->add_flag("--memory-bandwidth", opt->bandwidth, "also measure the read bandwidth and FP32 GEMM peak of the threads");
   cmd->callback([opt] {
-    const int threads = opt->threads > 0 ? opt->threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    const int threads =
+        opt->compile.threads > 0 ? opt->compile.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     nlohmann::json result;
     if (opt->bandwidth) {
       double gbs = measure_read_bandwidth(threads, 1.0);
@@ -313,12 +312,11 @@ void add_bench_command(CLI::App& app) {
     }
     if (!opt->model.empty()) {
       CompileOptions options;
+      opt->compile.apply(options);
       options.threads = threads;
-      options.fuse_moe = !opt->no_fuse;
       options.hint = parse_performance_hint(opt->hint);
       options.streams = opt->streams;
       options.auto_batch = opt->auto_batch;
-      opt->precision.apply(options);
       CompiledModel model = Engine().compile(opt->model, options);
       const int requests = opt->requests > 0 ? opt->requests : (options.hint == PerformanceHint::kThroughput ? 2 * model.streams() : 1);
       const int64_t max_batch = *std::max_element(opt->batches.begin(), opt->batches.end());
@@ -352,7 +350,7 @@ void add_bench_command(CLI::App& app) {
       }
       InputPool pool(std::move(arrays));
       fmt::print("[ INFO ] model {}: {} stream(s) x {} thread(s), hint {}, {} request(s) in flight, MoE fusion {}, {} kernels\n",
-                 opt->model, model.streams(), model.threads_per_stream(), opt->hint, requests, opt->no_fuse ? "off" : "on",
+                 opt->model, model.streams(), model.threads_per_stream(), opt->hint, requests, opt->compile.no_fuse ? "off" : "on",
                  kernel_isa());
       if (model.auto_batch() > 1) fmt::print("[ INFO ] auto-batching: queued requests stacked up to {} per run\n", model.auto_batch());
       else if (options.hint == PerformanceHint::kThroughput) fmt::print("[ INFO ] auto-batching {}\n", model.auto_batch_note());
@@ -370,7 +368,7 @@ void add_bench_command(CLI::App& app) {
                    stats.batched_runs, static_cast<double>(stats.batched_requests) / static_cast<double>(stats.batched_runs));
       result.update({{"engine", "switchyard"}, {"model", opt->model}, {"threads", threads}, {"streams", model.streams()},
                      {"auto_batch", model.auto_batch()}, {"batched_runs", stats.batched_runs}, {"batched_requests", stats.batched_requests},
-                     {"hint", opt->hint}, {"requests", requests}, {"fused", !opt->no_fuse}});
+                     {"hint", opt->hint}, {"requests", requests}, {"fused", !opt->compile.no_fuse}});
       for (const auto& r : results)
         result["results"].push_back({{"batch", r.batch}, {"calls", r.calls}, {"p50_us", r.p50}, {"p90_us", r.p90},
                                      {"p99_us", r.p99}, {"min_us", r.min}, {"max_us", r.max}, {"throughput", r.throughput}});

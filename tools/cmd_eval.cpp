@@ -44,10 +44,9 @@ Shape batch_shape(const PortInfo& in, int64_t batch) {
 void add_eval_command(CLI::App& app) {
   struct Options {
     std::string model, dataset = "fashion-mnist", data_dir = "/usr/share/datasets/fashion-mnist";
-    PrecisionFlags precision;
+    CompileFlags compile;
     int64_t batch = 64;
-    int threads = 0;
-    bool latency = false, no_fuse = false;
+    bool latency = false;
     int64_t limit = 0;
   };
   auto opt = std::make_shared<Options>();
@@ -56,10 +55,8 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--dataset", opt->dataset, "dataset name")->check(CLI::IsMember({"fashion-mnist"}));
   cmd->add_option("--data-dir", opt->data_dir, "folder with the IDX files");
   cmd->add_option("--batch", opt->batch, "batch size")->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
-  cmd->add_option("--threads", opt->threads, "threads (0: one per core)");
   cmd->add_option("--limit", opt->limit, "evaluate only the first N images");
-  cmd->add_flag("--no-fuse", opt->no_fuse, "run the exported graph op by op (no MoE fusion)");
-  opt->precision.add_to(cmd);
+  opt->compile.add_to(cmd);
   cmd->add_flag("--latency", opt->latency, "also measure batch-1 latency and batch-64 throughput");
   cmd->callback([opt] {
     Tensor images = read_idx(opt->data_dir + "/t10k-images-idx3-ubyte.gz");
@@ -70,9 +67,7 @@ void add_eval_command(CLI::App& app) {
     if (opt->limit > 0) total = std::min(total, opt->limit);
     Engine engine;
     CompileOptions options;
-    options.threads = opt->threads;
-    options.fuse_moe = !opt->no_fuse;
-    opt->precision.apply(options);
+    opt->compile.apply(options);
     CompiledModel model = engine.compile(opt->model, options);
     SY_CHECK(model.inputs().size() == 1 && model.outputs().size() >= 1, "eval expects one input and a logits output");
     const float scale = preprocess_scale(model);
@@ -107,7 +102,7 @@ void add_eval_command(CLI::App& app) {
     fmt::print("dataset:    {} test split, {} images\n", opt->dataset, total);
     fmt::print("accuracy:   {:.4f} ({} / {} correct)\n", static_cast<double>(correct) / static_cast<double>(total), correct, total);
     fmt::print("throughput: {:.0f} images/s at batch {} ({} threads)\n", static_cast<double>(total) / secs, opt->batch,
-               opt->threads > 0 ? opt->threads : static_cast<int>(std::thread::hardware_concurrency()));
+               opt->compile.threads > 0 ? opt->compile.threads : static_cast<int>(std::thread::hardware_concurrency()));
     if (!opt->latency) return;
 
     // Batch-1 latency: warm up, then time individual calls over the test images.

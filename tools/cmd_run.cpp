@@ -10,10 +10,9 @@ namespace switchyard::cli {
 void add_run_command(CLI::App& app) {
   struct Options {
     std::string model, inputs_npz, outputs_npz;
-    PrecisionFlags precision;
+    CompileFlags compile;
     std::vector<std::string> input_files;
-    int threads = 0;
-    bool expert_stats = false, no_fuse = false;
+    bool expert_stats = false;
     size_t memory_limit_mb = 0;
   };
   auto opt = std::make_shared<Options>();
@@ -22,10 +21,8 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--inputs", opt->inputs_npz, ".npz holding one array per model input (by name)");
   cmd->add_option("--input", opt->input_files, "NAME=FILE.npy for one input (repeatable)");
   cmd->add_option("--outputs", opt->outputs_npz, ".npz to write every output to, under its name");
-  cmd->add_option("--threads", opt->threads, "threads (0: one per core)");
   cmd->add_flag("--expert-stats", opt->expert_stats, "print how many tokens each expert of each fused MoE layer got");
-  cmd->add_flag("--no-fuse", opt->no_fuse, "run the exported graph op by op (no MoE fusion)");
-  opt->precision.add_to(cmd);
+  opt->compile.add_to(cmd);
   cmd->add_option("--memory-limit", opt->memory_limit_mb, "memory ceiling in MiB for weights + buffers (0: none)");
   cmd->callback([opt] {
     std::vector<std::pair<std::string, Tensor>> feeds;
@@ -37,10 +34,8 @@ void add_run_command(CLI::App& app) {
     }
     Engine engine;
     CompileOptions options;
-    options.threads = opt->threads;
-    options.fuse_moe = !opt->no_fuse;
     options.memory_limit_bytes = opt->memory_limit_mb << 20;
-    opt->precision.apply(options);
+    opt->compile.apply(options);
     CompiledModel model = engine.compile(opt->model, options);
     InferRequest request = model.create_infer_request();
     for (const auto& [name, t] : feeds) request.set_input(name, t);

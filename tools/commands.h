@@ -16,14 +16,19 @@ void add_ops_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_quantize_command(CLI::App& app);
 
-// --precision, --weight-group, --precision-override and --isa, shared by run, eval and bench.
-struct PrecisionFlags {
+// The compile flags shared by run, eval and bench: --threads, --no-fuse, --precision, --weight-group,
+// --precision-override, --isa.
+struct CompileFlags {
+  int threads = 0;
+  bool no_fuse = false;
   std::string precision = "fp32";
   std::string isa;
   int weight_group = 32;
   std::vector<std::string> overrides;  // NODE=PRECISION
 
   void add_to(CLI::App* cmd) {
+    cmd->add_option("--threads", threads, "threads (0: one per core)");
+    cmd->add_flag("--no-fuse", no_fuse, "run the exported graph op by op (no MoE fusion)");
     cmd->add_option("--precision", precision,
                     "MoE experts: fp32 | fp16 (FP16 weights) | bf16 (FP32 sums) | int8 (INT8 weights and activations, VNNI) | "
                     "int4 (INT4 weights, INT8 activations) | int8-weights | int4-weights (weight-only, group-wise scales)")
@@ -36,6 +41,8 @@ struct PrecisionFlags {
         ->check(CLI::IsMember({"portable", "avx2", "avx512", "native"}));
   }
   void apply(CompileOptions& options) const {
+    options.threads = threads;
+    options.fuse_moe = !no_fuse;
     options.precision = precision;
     options.weight_group = weight_group;
     options.isa = isa;

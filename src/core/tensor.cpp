@@ -1,5 +1,7 @@
 #include "switchyard/tensor.h"
 
+#include "core/bfloat16.h"
+
 #include <cstdlib>
 #include <cstring>
 
@@ -175,19 +177,8 @@ uint16_t float_to_half(float f) {
   return static_cast<uint16_t>(sign | (absx >> 13));
 }
 
-float bfloat16_to_float(uint16_t b) {
-  uint32_t bits = static_cast<uint32_t>(b) << 16;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
+float bfloat16_to_float(uint16_t b) { return bf16_to_float_inline(b); }
 
-uint16_t float_to_bfloat16(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((x >> 16) | 0x40u);  // quiet NaN
-  x += 0x7fffu + ((x >> 16) & 1u);
-  return static_cast<uint16_t>(x >> 16);
-}
+uint16_t float_to_bfloat16(float f) { return float_to_bf16_inline(f); }
 
 }  // namespace switchyard

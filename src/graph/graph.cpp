@@ -77,16 +77,24 @@ std::vector<int> Graph::producers() const {
   return producer;
 }
 
+std::set<std::string> captured_by(const Node& node) {
+  std::set<std::string> names;
+  for (const auto& entry : node.attrs)
+    if (entry.second.kind == Attribute::Kind::kGraph && entry.second.g) {
+      for (const Value& v : entry.second.g->values)
+        if (v.from_outer_scope) names.insert(v.name);
+      const auto inner = entry.second.g->captured_by_subgraphs();
+      names.insert(inner.begin(), inner.end());
+    }
+  return names;
+}
+
 std::set<std::string> Graph::captured_by_subgraphs() const {
   std::set<std::string> names;
-  for (const Node& n : nodes)
-    for (const auto& entry : n.attrs)
-      if (entry.second.kind == Attribute::Kind::kGraph && entry.second.g) {
-        for (const Value& v : entry.second.g->values)
-          if (v.from_outer_scope) names.insert(v.name);
-        const auto inner = entry.second.g->captured_by_subgraphs();
-        names.insert(inner.begin(), inner.end());
-      }
+  for (const Node& n : nodes) {
+    const auto of_node = captured_by(n);
+    names.insert(of_node.begin(), of_node.end());
+  }
   return names;
 }
 

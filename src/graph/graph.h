@@ -99,6 +99,9 @@ struct Node {
   std::string describe() const;  // "node 'name' (Domain::Op)" for error messages
 };
 
+// Names the subgraphs of `node` (If / Loop bodies, recursively) read from outer scopes.
+std::set<std::string> captured_by(const Node& node);
+
 struct Graph {
   std::string name;
   std::vector<Value> values;
@@ -115,7 +118,7 @@ struct Graph {
   // Per value id, the index of the node that produces it (-1: input, initializer, or none).
   std::vector<int> producers() const;
   // Names of this graph's values that subgraphs (If/Loop bodies, recursively) read from outside.
-  std::set<std::string> captured_by_subgraphs() const;
+  std::set<std::string> captured_by_subgraphs() const;  // captured_by() of every node
 };
 
 struct Model {

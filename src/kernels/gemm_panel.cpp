@@ -4,6 +4,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/bfloat16.h"
 #include "kernels/dispatch.h"
 #include "kernels/isa_clones.h"
 #include "kernels/kernel_entries.h"
@@ -25,20 +26,6 @@ template <int R>
     }
   }
   for (int r = 0; r < R; ++r) std::memcpy(C + r * ldc, acc[r], static_cast<size_t>(cols) * 4);
-}
-
-inline uint16_t to_bf16(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);  // quiet NaN
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return static_cast<uint16_t>(u >> 16);
-}
-inline float from_bf16(uint16_t h) {
-  const uint32_t u = static_cast<uint32_t>(h) << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
 }
 
 }  // namespace
@@ -80,9 +67,9 @@ SY_CLONE_BODY void bf16_gemm_panel_body(int64_t M, int64_t N, int64_t K, const u
     for (int64_t r = 0; r < M; ++r) {
       float acc[kPanelWidth] = {};
       for (int64_t q = 0; q < pairs; ++q) {
-        const float a0 = from_bf16(A[r * lda + 2 * q]), a1 = from_bf16(A[r * lda + 2 * q + 1]);
+        const float a0 = bf16_to_float_inline(A[r * lda + 2 * q]), a1 = bf16_to_float_inline(A[r * lda + 2 * q + 1]);
         const uint16_t* b = P + q * 2 * kPanelWidth;
-        for (int64_t j = 0; j < kPanelWidth; ++j) acc[j] += a0 * from_bf16(b[2 * j]) + a1 * from_bf16(b[2 * j + 1]);
+        for (int64_t j = 0; j < kPanelWidth; ++j) acc[j] += a0 * bf16_to_float_inline(b[2 * j]) + a1 * bf16_to_float_inline(b[2 * j + 1]);
       }
       std::memcpy(C + r * ldc + p * kPanelWidth, acc, static_cast<size_t>(cols) * 4);
     }
@@ -105,7 +92,7 @@ void gemm_panels_bf16_portable(int64_t M, int64_t N, int64_t K, const uint16_t* 
 
 void round_rows_to_bf16(const float* A, int64_t M, int64_t K, int64_t lda, uint16_t* out, int64_t ldo) {
   for (int64_t r = 0; r < M; ++r) {
-    for (int64_t k = 0; k < K; ++k) out[r * ldo + k] = to_bf16(A[r * lda + k]);
+    for (int64_t k = 0; k < K; ++k) out[r * ldo + k] = float_to_bf16_inline(A[r * lda + k]);
     for (int64_t k = K; k < ldo; ++k) out[r * ldo + k] = 0;
   }
 }
@@ -120,7 +107,7 @@ Tensor pack_panels_bf16_from_linear(const float* w, int64_t count, int64_t N, in
     uint16_t* oe = o + e * per;
     for (int64_t n = 0; n < N; ++n) {
       uint16_t* col = oe + (n / kPanelWidth) * pairs * 2 * kPanelWidth + 2 * (n % kPanelWidth);
-      for (int64_t k = 0; k < K; ++k) col[(k / 2) * 2 * kPanelWidth + k % 2] = to_bf16(we[n * K + k]);
+      for (int64_t k = 0; k < K; ++k) col[(k / 2) * 2 * kPanelWidth + k % 2] = float_to_bf16_inline(we[n * K + k]);
     }
   }
   return out;

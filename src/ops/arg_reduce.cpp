@@ -17,9 +17,8 @@ class ArgReduce final : public Kernel {
     if (keep) out[static_cast<size_t>(axis)] = 1;
     else out.erase(out.begin() + axis);
     Tensor& y = ctx.output(0, DType::kInt64, out);
-    const int64_t outer = rows_of(x.shape(), static_cast<size_t>(axis));
-    int64_t inner = 1;
-    for (int64_t d = axis + 1; d < x.rank(); ++d) inner *= x.dim(d);
+    const AxisSplit split = split_at_axis(x.shape(), axis);
+    const int64_t outer = split.outer, inner = split.inner;
     SY_DISPATCH_NUMERIC(x.dtype(), node_.describe(), {
       const T* xp = static_cast<const T*>(x.raw());
       int64_t* yp = y.data<int64_t>();

@@ -12,9 +12,8 @@ class CumSum final : public Kernel {
     const int64_t axis = normalize_axis(ctx.input(1).as_int64(0), x.rank(), node_);
     const bool exclusive = node_.attr_int("exclusive", 0) != 0, reverse = node_.attr_int("reverse", 0) != 0;
     Tensor& y = ctx.output(0, x.dtype(), x.shape());
-    const int64_t outer = rows_of(x.shape(), static_cast<size_t>(axis)), dim = x.dim(axis);
-    int64_t inner = 1;
-    for (int64_t d = axis + 1; d < x.rank(); ++d) inner *= x.dim(d);
+    const AxisSplit split = split_at_axis(x.shape(), axis);
+    const int64_t outer = split.outer, dim = split.dim, inner = split.inner;
     SY_DISPATCH_NUMERIC(x.dtype(), node_.describe(), {
       const T* xp = static_cast<const T*>(x.raw());
       T* yp = static_cast<T*>(y.raw());

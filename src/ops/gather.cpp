@@ -18,9 +18,8 @@ class Gather final : public Kernel {
     out.insert(out.end(), idx.shape().begin(), idx.shape().end());
     out.insert(out.end(), x.shape().begin() + axis + 1, x.shape().end());
     Tensor& y = ctx.output(0, x.dtype(), out);
-    const int64_t outer = rows_of(x.shape(), static_cast<size_t>(axis)), dim = x.dim(axis);
-    int64_t inner = 1;
-    for (int64_t d = axis + 1; d < x.rank(); ++d) inner *= x.dim(d);
+    const AxisSplit split = split_at_axis(x.shape(), axis);
+    const int64_t outer = split.outer, dim = split.dim, inner = split.inner;
     const size_t row = static_cast<size_t>(inner) * dtype_size(x.dtype());
     const int64_t ni = idx.numel();
     const char* xp = static_cast<const char*>(x.raw());

@@ -64,6 +64,43 @@ std::vector<int64_t> broadcast_strides(const Shape& in, const Shape& out);
 // Reads an int64 (or int32) 1-D tensor into a vector.
 std::vector<int64_t> read_int_list(const Tensor& t);
 
+// A shape seen around one axis: outer (product of the dims before it) x dim x inner (after it).
+struct AxisSplit {
+  int64_t outer = 1, dim = 1, inner = 1;
+};
+inline AxisSplit split_at_axis(const Shape& s, int64_t axis) {
+  AxisSplit a;
+  for (int64_t d = 0; d < static_cast<int64_t>(s.size()); ++d)
+    (d < axis ? a.outer : d == axis ? a.dim : a.inner) *= s[static_cast<size_t>(d)];
+  return a;
+}
+
+// GatherElements / ScatterElements: for each element i of `indices` (row-major), the offset into `data`
+// of the element it addresses (indices[i] along `axis`, i's own coordinates elsewhere): fn(i, offset).
+// Negative indices count from the end; an index outside the axis is an error naming `node`.
+template <typename F>
+void for_each_element_index(const Shape& data, const Tensor& indices, int64_t axis, const Node& node, F&& fn) {
+  const size_t r = data.size();
+  SY_CHECK(indices.rank() == static_cast<int64_t>(r), node.describe() + ": data and indices ranks differ");
+  for (size_t d = 0; d < r; ++d)
+    SY_CHECK(d == static_cast<size_t>(axis) || indices.shape()[d] <= data[d], node.describe() + ": indices larger than data");
+  std::vector<int64_t> strides(r, 1), pos(r, 0);
+  for (size_t d = r; d-- > 1;) strides[d - 1] = strides[d] * data[d];
+  const int64_t n = indices.numel(), dim = data[static_cast<size_t>(axis)];
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t k = indices.as_int64(i);
+    if (k < 0) k += dim;
+    SY_CHECK(k >= 0 && k < dim, node.describe() + ": index " + std::to_string(indices.as_int64(i)) + " out of range");
+    int64_t off = 0;
+    for (size_t d = 0; d < r; ++d) off += (d == static_cast<size_t>(axis) ? k : pos[d]) * strides[d];
+    fn(i, off);
+    for (size_t d = r; d-- > 0;) {
+      if (++pos[d] < indices.shape()[d]) break;
+      pos[d] = 0;
+    }
+  }
+}
+
 inline int64_t rows_of(const Shape& s, size_t until) {
   int64_t n = 1;
   for (size_t i = 0; i < until && i < s.size(); ++i) n *= s[i];

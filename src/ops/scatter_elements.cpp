@@ -23,28 +23,10 @@ class ScatterElements final : public Kernel {
     const int64_t axis = normalize_axis(node_.attr_int("axis", 0), x.rank(), node_);
     Tensor& y = ctx.output(0, x.dtype(), x.shape());
     if (x.nbytes()) std::memcpy(y.raw(), x.raw(), x.nbytes());
-    const size_t r = static_cast<size_t>(x.rank());
-    std::vector<int64_t> xs(r, 1);
-    for (size_t d = r; d-- > 1;) xs[d - 1] = xs[d] * x.shape()[d];
-    const int64_t n = idx.numel(), dim = x.dim(axis);
-    for (size_t d = 0; d < r; ++d)
-      SY_CHECK(d == static_cast<size_t>(axis) || idx.shape()[d] <= x.shape()[d], node_.describe() + ": indices larger than data");
     SY_DISPATCH_NUMERIC(x.dtype(), node_.describe(), {
       const T* up = static_cast<const T*>(upd.raw());
       T* yp = static_cast<T*>(y.raw());
-      std::vector<int64_t> pos(r, 0);
-      for (int64_t i = 0; i < n; ++i) {
-        int64_t k = idx.as_int64(i);
-        if (k < 0) k += dim;
-        SY_CHECK(k >= 0 && k < dim, node_.describe() + ": index " + std::to_string(idx.as_int64(i)) + " out of range");
-        int64_t off = 0;
-        for (size_t d = 0; d < r; ++d) off += (d == static_cast<size_t>(axis) ? k : pos[d]) * xs[d];
-        apply(yp[off], up[i]);
-        for (size_t d = r; d-- > 0;) {
-          if (++pos[d] < idx.shape()[d]) break;
-          pos[d] = 0;
-        }
-      }
+      for_each_element_index(x.shape(), idx, axis, node_, [&](int64_t i, int64_t off) { apply(yp[off], up[i]); });
     });
   }
 

@@ -23,9 +23,8 @@ class TopK final : public Kernel {
     out[static_cast<size_t>(axis)] = k;
     Tensor& values = ctx.output(0, x.dtype(), out);
     Tensor& indices = ctx.output(1, DType::kInt64, out);
-    const int64_t outer = rows_of(x.shape(), static_cast<size_t>(axis));
-    int64_t inner = 1;
-    for (int64_t d = axis + 1; d < x.rank(); ++d) inner *= x.dim(d);
+    const AxisSplit split = split_at_axis(x.shape(), axis);
+    const int64_t outer = split.outer, inner = split.inner;
     SY_DISPATCH_NUMERIC(x.dtype(), node_.describe(), {
       const T* xp = static_cast<const T*>(x.raw());
       T* vp = static_cast<T*>(values.raw());

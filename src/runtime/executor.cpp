@@ -6,19 +6,6 @@
 
 namespace switchyard {
 
-namespace {
-
-// Names a subgraph reads (its nodes' inputs, recursively): what it may capture from outer scopes.
-void collect_subgraph_reads(const Graph& g, std::set<std::string>& names) {
-  for (const Value& v : g.values)
-    if (v.from_outer_scope) names.insert(v.name);
-  for (const Node& n : g.nodes)
-    for (const auto& [key, attr] : n.attrs)
-      if (attr.g) collect_subgraph_reads(*attr.g, names);
-}
-
-}  // namespace
-
 std::vector<std::string> unsupported_ops(const Graph& graph) {
   std::set<std::string> missing;
   std::function<void(const Graph&)> visit = [&](const Graph& g) {
@@ -80,10 +67,7 @@ std::shared_ptr<const Plan> compile_plan(std::shared_ptr<const Graph> graph) {
     const Node& node = g.nodes[i];
     for (int in : node.inputs)
       if (in >= 0) last_use[static_cast<size_t>(root[static_cast<size_t>(in)])] = static_cast<int>(i);
-    std::set<std::string> captured;
-    for (const auto& [key, attr] : node.attrs)
-      if (attr.g) collect_subgraph_reads(*attr.g, captured);
-    for (const auto& name : captured) {
+    for (const auto& name : captured_by(node)) {
       int id = g.find(name);
       if (id >= 0) last_use[static_cast<size_t>(root[static_cast<size_t>(id)])] = static_cast<int>(i);
     }
