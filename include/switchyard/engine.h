@@ -34,7 +34,9 @@ struct CompileOptions {
   // MoE experts: fp32 | fp16 (FP16 weights, FP32 arithmetic) | bf16 (BF16 products, FP32 sums) |
   // int4 (int4-weights' codes times INT8 activations) | int8 (INT8 weights per column, activations
   // quantized per row at run time, INT32 sums: VNNI) | int8-weights | int4-weights (weight-only, FP16
-  // scales per weight_group rows and column, dequantized in the kernel). The rest stays FP32.
+  // scales per weight_group rows and column, dequantized in the kernel). Applies to the MoE experts and
+  // to MatMul / Gemm layers with constant weights; routers (fused or not), activations and every other
+  // operator stay FP32.
   std::string precision = "fp32";
   int weight_group = 32;  // rows of a weight column sharing one scale in int4 / int8-weights / int4-weights
   // Per-layer precisions: node name (after fusion, as `switchyard inspect --nodes` lists them, e.g.

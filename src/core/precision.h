@@ -5,8 +5,9 @@
 
 namespace switchyard {
 
-// Compute precision of a compiled model (CompileOptions::precision): how the MoE experts' weights are
-// stored and multiplied (see MoeConfig::weight_format); everything else stays FP32.
+// Compute precision of a compiled model (CompileOptions::precision): how the weights of the MoE experts
+// and of MatMul / Gemm layers with constant weights are stored and multiplied (MoeConfig::weight_format,
+// kernels/dense_linear.h); routers and all other arithmetic stay FP32.
 //   bf16: BF16 weights and products, FP32 sums; int8: INT8 weights (per column) and activations
 //   quantized per row at run time, INT32 sums (VNNI); int8-weights / int4-weights: weight-only INT8 /
 //   INT4 with group-wise FP16 scales (CompileOptions::weight_group), dequantized in the kernel.

@@ -119,7 +119,7 @@ void sgemm(bool trans_a, int64_t M, int64_t N, int64_t K, float alpha, const flo
   if (M <= 0 || N <= 0) return;
 #ifdef SWITCHYARD_WITH_DNNL
   // oneDNN's sgemm (its own ISA dispatch: AVX-512, AVX2, ...) is 10-30x faster than the portable
-  // loops below on every shape measured (bench/README.md); tiny products stay here, where a library
+  // loops below on every shape measured (`make compare`, the MoE layer cases); tiny products stay here, where a library
   // call costs more than the arithmetic. oneDNN threads with OpenMP: as many threads as the pool
   // that would have run the portable kernel, one when called from inside a pool task.
   if (M >= 8 && M * N * K >= 32768) {

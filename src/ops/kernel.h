@@ -1,5 +1,6 @@
-// The operator interface. Each op lives in one file under src/ops/ and registers itself with
-// SY_REGISTER_OP; the executor never names an op. A kernel object is built once per node at compile
+// The operator interface. Each op lives in one file under src/ops/ (MoE ops under src/moe/) and registers
+// itself with SY_REGISTER_OP, declaring its OpProperty bits; the executor and the passes read those and
+// never keep op-name lists. A kernel object is built once per node at compile
 // time (attributes parsed, weights prepacked) and is then shared, read-only, by all infer requests.
 #pragma once
 
