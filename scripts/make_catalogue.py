@@ -57,6 +57,8 @@ def main():
     shutil.copy(SEED, os.path.join(OUT, "seed_classifier.onnx"))
     seed_bytes = open(SEED, "rb").read()
     ok_in = good_inputs("good.npz")
+    x2_in = "x2.npz"  # a float32 [2] input named x, for the small graphs that fail at run time
+    np.savez(os.path.join(OUT, x2_in), x=np.zeros(2, np.float32))
 
     # Malformed files.
     add("truncated model", "not a valid ONNX model", write_bytes("truncated.onnx", seed_bytes[:5000]), ok_in)
@@ -83,6 +85,10 @@ def main():
     huge = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[1 << 40, 1 << 40])
     add("huge declared dims", "too many elements", save_model("huge_dims.onnx", graph_model(
         [helper.make_node("Add", ["x", "w"], ["y"])], [f32("x", [2])], [f32("y", [2])], [huge])), ok_in)
+    # A Reshape target whose product overflows int64 (found by fuzz_model: UBSan, signed overflow).
+    target = helper.make_tensor("s", TensorProto.INT64, [3], [(1 << 56) - 1, 8573157376, -1])
+    add("reshape target overflowing int64", "too many elements", save_model("reshape_overflow.onnx", graph_model(
+        [helper.make_node("Reshape", ["x", "s"], ["y"])], [f32("x", [2])], [f32("y", [2])], [target])), x2_in)
     big = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[100000, 100000])
     add("declared dims without data", "holds 0 values", save_model("dims_no_data.onnx", graph_model(
         [helper.make_node("Add", ["x", "w"], ["y"])], [f32("x", [2])], [f32("y", [2])], [big])), ok_in)

@@ -2,6 +2,8 @@
 // All four only change the shape: they copy the bytes into the output buffer.
 #include <cstring>
 
+#include <limits>
+
 #include "ops/op_utils.h"
 
 namespace switchyard {
@@ -88,6 +90,8 @@ class ReshapeLike final : public Kernel {
         continue;
       }
       SY_CHECK(d >= 0, node_.describe() + ": invalid dimension " + std::to_string(d) + " in shape");
+      SY_CHECK(d == 0 || known <= std::numeric_limits<int64_t>::max() / d,
+               node_.describe() + ": shape " + shape_str(spec) + " has too many elements");
       out[i] = d;
       known *= d;
     }
