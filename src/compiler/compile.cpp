@@ -1,6 +1,9 @@
 #include "compiler/compile.h"
 
 #include <set>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "compiler/batch_analysis.h"
 #include "compiler/pass_pipeline.h"
@@ -58,6 +61,11 @@ CompiledGraph compile_graph(Model model, const CompileOptions& options, bool ana
   if (analyse_batching) out.batch_note = rows_independent(*model.graph);
   release_prepacked_constants(*model.graph, *out.plan);  // after everything that reads the graph's constants
   out.model = std::move(model);
+#if defined(__GLIBC__)
+  // Compiling a large model frees more than it keeps (file bytes, the proof's copies, the graph's weights
+  // once prepacked): hand the free heap back to the system instead of holding it for the process's life.
+  malloc_trim(0);
+#endif
   return out;
 }
 
