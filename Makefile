@@ -61,9 +61,11 @@ demo: build
 	@$(PYTHON) scripts/check_demo.py models/seed_classifier.json $(BUILD)/demo.txt
 
 # Side by side with ONNX Runtime and OpenVINO (2 threads, same inputs): bench/results/compare.json.
+# ISA=avx2 (or portable) caps Switchyard's kernels, e.g. to measure the AVX2 path on an AVX-512 machine.
+ISA ?= native
 compare: build
 	@$(PYTHON) -c "import onnxruntime, openvino" 2>/dev/null || $(PYTHON) -m pip install -q -r bench/requirements.txt
-	$(PYTHON) bench/compare.py --threads 2
+	$(PYTHON) bench/compare.py --threads 2 --isa $(ISA)
 
 # MoE fusion on the export corpus (tests/corpus), fused vs ONNX Runtime on each file: docs/fusion.md.
 fusion-table: build

@@ -51,6 +51,8 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 from quantize import moe_to_qmoe  # noqa: E402
 
 SWITCHYARD = os.path.join(ROOT, "build", "switchyard")
+# The kernel ISA every Switchyard run (and the roofline probes) uses: --isa, exported as SWITCHYARD_ISA.
+ISA_ENV = dict(os.environ)
 
 
 def fashion_mnist_images():
@@ -118,7 +120,7 @@ def run_switchyard(path, input_name, pool, batch, threads, duration, precision="
     flag = "fp32" if "qdq" in precision or "qmoe" in precision else precision.split()[0]
     subprocess.run([SWITCHYARD, "bench", path, "--inputs", pool_file, "--batch", str(batch), "--threads", str(threads),
                     "--duration", str(duration), "--json", out, "--precision", flag], check=True, capture_output=True,
-                   text=True)
+                   text=True, env=ISA_ENV)
     with open(out) as f:
         r = json.load(f)
     return {k: r[k] for k in ("p50_us", "p90_us", "p99_us", "calls", "throughput")}
@@ -128,7 +130,7 @@ def machine_roofline(threads, workdir):
     """Read bandwidth (GB/s) and practical FP32 GEMM peak (GFLOP/s) of `threads` threads, measured now."""
     out = os.path.join(workdir, "roof.json")
     subprocess.run([SWITCHYARD, "bench", "--memory-bandwidth", "--threads", str(threads), "--json", out],
-                   check=True, capture_output=True, text=True)
+                   check=True, capture_output=True, text=True, env=ISA_ENV)
     with open(out) as f:
         r = json.load(f)
     return r["read_bandwidth_gbs"], r["fp32_gemm_peak_gflops"]
@@ -240,14 +242,21 @@ def main():
     parser.add_argument("--duration", type=float, default=2.0)
     parser.add_argument("--quick", action="store_true", help="seed classifier and the E=8 ReLU layer only")
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "compare.json"))
+    parser.add_argument("--isa", choices=("native", "avx512", "avx2", "portable"), default="native",
+                        help="cap Switchyard's CPU kernels (SWITCHYARD_ISA); ONNX Runtime and OpenVINO run natively")
     args = parser.parse_args()
+    ISA_ENV["SWITCHYARD_ISA"] = args.isa
+    isa_ran = subprocess.run([SWITCHYARD, "inspect", os.path.join(ROOT, "models", "seed_classifier.onnx"), "--json"],
+                             check=True, capture_output=True, text=True, env=ISA_ENV)
+    args.isa_ran = json.loads(isa_ran.stdout)["kernel_isa"]
     import onnxruntime
     import openvino
     cases = []
     with tempfile.TemporaryDirectory() as workdir:
         roof = [machine_roofline(args.threads, workdir)]
-        print(f"{args.threads} threads: read bandwidth {roof[0][0]:.1f} GB/s, FP32 GEMM peak {roof[0][1]:.0f} GFLOP/s; "
-              f"onnxruntime {onnxruntime.__version__}, openvino {openvino.__version__}", flush=True)
+        print(f"{args.threads} threads, Switchyard kernels {args.isa_ran}: read bandwidth {roof[0][0]:.1f} GB/s, FP32 GEMM "
+              f"peak {roof[0][1]:.0f} GFLOP/s; onnxruntime {onnxruntime.__version__}, openvino {openvino.__version__}",
+              flush=True)
         images = fashion_mnist_images()
         seed = os.path.join(ROOT, "models", "seed_classifier.onnx")
         # Every engine's lower precisions on the seed: Switchyard's MoE-expert precisions, OpenVINO's
@@ -270,7 +279,7 @@ def main():
     add_roofline(cases, bandwidth, peak)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
-        json.dump({"threads": args.threads, "read_bandwidth_gbs": bandwidth, "fp32_gemm_peak_gflops": peak,
+        json.dump({"threads": args.threads, "switchyard_isa": args.isa_ran, "read_bandwidth_gbs": bandwidth, "fp32_gemm_peak_gflops": peak,
                    "roof_measurements": [{"read_bandwidth_gbs": b, "fp32_gemm_peak_gflops": f} for b, f in roof],
                    "cases": cases}, f, indent=1)
     print_table(cases)
