@@ -77,6 +77,10 @@ std::shared_ptr<const Plan> compile_plan(std::shared_ptr<const Graph> graph) {
 
   plan->slot_of_value.assign(g.values.size(), -1);
   std::vector<int> free_slots;
+  // Values by the node that reads them last (linear in the graph, not nodes x values).
+  std::vector<std::vector<int>> dies_at(num_nodes);
+  for (size_t v = 0; v < g.values.size(); ++v)
+    if (last_use[v] >= 0 && last_use[v] < kForever) dies_at[static_cast<size_t>(last_use[v])].push_back(static_cast<int>(v));
   for (size_t i = 0; i < num_nodes; ++i) {
     const Node& node = g.nodes[i];
     for (int out : node.outputs) {
@@ -90,13 +94,13 @@ std::shared_ptr<const Plan> compile_plan(std::shared_ptr<const Graph> graph) {
       }
       plan->slot_of_value[static_cast<size_t>(out)] = slot;
     }
+    // Slots free after this node: values last read here, and outputs nobody reads.
     std::set<int> done;
-    for (size_t v = 0; v < g.values.size(); ++v) {
-      int s = plan->slot_of_value[v];
-      if (s < 0) continue;
-      bool produced_here = std::find(node.outputs.begin(), node.outputs.end(), static_cast<int>(v)) != node.outputs.end();
-      if ((last_use[v] == static_cast<int>(i)) || (produced_here && last_use[v] < 0)) done.insert(s);
-    }
+    for (int v : dies_at[i])
+      if (plan->slot_of_value[static_cast<size_t>(v)] >= 0) done.insert(plan->slot_of_value[static_cast<size_t>(v)]);
+    for (int out : node.outputs)
+      if (out >= 0 && last_use[static_cast<size_t>(out)] < 0 && plan->slot_of_value[static_cast<size_t>(out)] >= 0)
+        done.insert(plan->slot_of_value[static_cast<size_t>(out)]);
     free_slots.insert(free_slots.end(), done.begin(), done.end());
   }
   return plan;
