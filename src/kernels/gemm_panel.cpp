@@ -56,7 +56,6 @@ void gemm_panels_portable(int64_t M, int64_t N, int64_t K, const float* A, int64
   if (M > 0 && p1 > p0) f32_gemm_panel_portable(M, N, K, A, lda, packed, p0, p1, C, ldc);
 }
 
-bool has_bf16_kernel() { return kernels().native_bf16; }
 
 SY_CLONE_BODY void bf16_gemm_panel_body(int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda,
                                         const uint16_t* packed, int64_t p0, int64_t p1, float* C, int64_t ldc) {

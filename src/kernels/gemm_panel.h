@@ -51,7 +51,6 @@ void gemm_panels_bf16(int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_
                       int64_t p1, float* C, int64_t ldc);
 void gemm_panels_bf16_portable(int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda, const uint16_t* packed,
                                int64_t p0, int64_t p1, float* C, int64_t ldc);
-bool has_bf16_kernel();  // true when the AVX512-BF16 kernel runs
 
 // FP16 weight storage (precision "fp16"): the FP32 panel layout with FP16 elements (round to nearest
 // even), widened in the kernel; A, C and the sums stay FP32. out: [count, panel_floats(K, N)] kFloat16.

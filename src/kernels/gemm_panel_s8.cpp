@@ -50,7 +50,6 @@ SY_ISA_CLONES_AVX2(void, s8_gemm_panel, (int64_t M, int64_t K, const uint8_t* A,
                                          int64_t p0, int64_t p1, float* C, int64_t ldc),
                    (M, K, A, lda, row_scales, packed, scales, comp, N, p0, p1, C, ldc))
 
-bool has_vnni_kernel() { return kernels().native_vnni; }
 
 S8Panels quantize_panels_s8_from_linear(const float* w, int64_t count, int64_t N, int64_t K) {
   SY_CHECK(count >= 1 && N >= 1 && K >= 1, "INT8 weight quantization: empty matrix");

@@ -48,7 +48,6 @@ void gemm_panels_s8(int64_t M, const uint8_t* A, int64_t lda, const float* row_s
                     int64_t p0, int64_t p1, float* C, int64_t ldc);
 void gemm_panels_s8_portable(int64_t M, const uint8_t* A, int64_t lda, const float* row_scales, const S8Panels& w,
                              int64_t index, int64_t p0, int64_t p1, float* C, int64_t ldc);
-bool has_vnni_kernel();  // true when the AVX512-VNNI kernel runs
 
 // INT4 weights with INT8 activations (precision "int4"): the weights of int4-weights (asymmetric
 // codes 0..15 with an FP16 scale and minimum per `group` rows and column, kernels/gemm_panel_quant.h),
