@@ -22,7 +22,8 @@ for path in glob.glob("tests/fixtures/*.npz"):
         for name in z.namelist():
             open(f"{sys.argv[1]}/{path.split('/')[-1]}_{name}", "wb").write(z.read(name))
 PY
-# Inputs the catalogue knows to be hostile join the corpora.
+# Inputs the fuzzers once failed on (tests/fuzz/regressions) and the hostile catalogue join the corpora.
+cp tests/fuzz/regressions/*.onnx "$corpus/model/"
 [ -d tests/catalogue ] && cp tests/catalogue/*.onnx "$corpus/model/" 2>/dev/null || true
 status=0
 for target in model npy npz; do

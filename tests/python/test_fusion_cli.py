@@ -50,3 +50,11 @@ def test_list_collecting_moe_runs_and_says_why_not_fused(cli, tmp_path):
     model = ROOT / "tests" / "fixtures" / "list_moe_script.onnx"
     notes = json.loads(cli("inspect", model, "--json").stdout)["pass_notes"]
     assert any("inside the then_branch of node '/If'" in n for n in notes), notes
+
+
+def test_fuzzed_model_without_a_combine_region_gets_a_reason(cli):
+    # fuzz_model found this mutated corpus model: no combine value depends on the tokens alone, and the
+    # proof ran a null region (UBSan). Now the layer stays unfused with the reason.
+    model = ROOT / "tests" / "fuzz" / "regressions" / "combine_without_region.onnx"
+    notes = json.loads(cli("inspect", model, "--json").stdout)["pass_notes"]
+    assert any("depends on the tokens alone" in n for n in notes), notes

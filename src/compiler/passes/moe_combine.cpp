@@ -97,6 +97,7 @@ std::string prove_fusion(const Graph& g, const GraphView& view, int x, int64_t h
     try_prefix = extract_subgraph(g, view, {try_root}, {x}, unused);
     if (!try_prefix) break;
   }
+  if (!region) return "no value combining the experts depends on the tokens alone" + (why.empty() ? "" : ": " + why);
   // Random tokens of the rank the region's input has: [T, H] or [1, T, H]. Where shape inference did
   // not give that rank, a tensor that was reshaped into x is tried as [1, T, H] first.
   const auto& xs = g.values[static_cast<size_t>(root)].shape;

@@ -306,6 +306,7 @@ std::shared_ptr<Graph> extract_subgraph(const Graph& g, const GraphView& view, c
 }
 
 std::vector<Tensor> run_subgraph(const std::shared_ptr<Graph>& graph, const std::vector<Tensor>& inputs) {
+  SY_CHECK(graph, "internal: no subgraph to run");
   ThreadPool pool(1);
   ExecState state(compile_plan(graph), &pool, nullptr);
   // A proof or a probe must not take the machine: a hostile model's region fails here instead.
