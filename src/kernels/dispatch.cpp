@@ -62,26 +62,38 @@ std::vector<Isa> runnable_isas() {
 
 namespace {
 
-// The clones of every portable body for one ISA suffix (portable, avx2): the same entries in both.
-#define SY_CLONE_TABLE(ISA, SUFFIX)                        \
-  [] {                                                     \
-    KernelTable t;                                         \
-    t.isa = ISA;                                           \
-    t.f32_gemm_panel = f32_gemm_panel_##SUFFIX;            \
-    t.bf16_gemm_panel = bf16_gemm_panel_##SUFFIX;          \
-    t.f16_gemm_panel = f16_gemm_panel_##SUFFIX;            \
-    t.f32_gemm_rows = f32_gemm_rows_##SUFFIX;              \
-    t.f32_gemm_stream = f32_gemm_stream_##SUFFIX;          \
-    t.f32_gemm_quant_panel = f32_gemm_quant_panel_##SUFFIX; \
-    t.f32_dequantize_panel = f32_dequantize_panel_##SUFFIX; \
-    t.s8_gemm_panel = s8_gemm_panel_##SUFFIX;              \
-    t.s4_gemm_panel = s4_gemm_panel_##SUFFIX;              \
-    t.quantize_rows_u8 = quantize_rows_u8_##SUFFIX;        \
-    return t;                                              \
-  }()
+KernelTable portable_table() {
+  KernelTable t;
+  t.isa = Isa::kPortable;
+  t.f32_gemm_panel = f32_gemm_panel_portable;
+  t.bf16_gemm_panel = bf16_gemm_panel_portable;
+  t.f16_gemm_panel = f16_gemm_panel_portable;
+  t.f32_gemm_rows = f32_gemm_rows_portable;
+  t.f32_gemm_stream = f32_gemm_stream_portable;
+  t.f32_gemm_quant_panel = f32_gemm_quant_panel_portable;
+  t.f32_dequantize_panel = f32_dequantize_panel_portable;
+  t.s8_gemm_panel = s8_gemm_panel_portable;
+  t.s4_gemm_panel = s4_gemm_panel_portable;
+  t.quantize_rows_u8 = quantize_rows_u8_portable;
+  return t;
+}
 
-KernelTable portable_table() { return SY_CLONE_TABLE(Isa::kPortable, portable); }
-KernelTable avx2_table() { return SY_CLONE_TABLE(Isa::kAvx2, avx2); }
+// The hand-written AVX2 + FMA kernels (x86/*_avx2.cpp).
+KernelTable avx2_table() {
+  KernelTable t;
+  t.isa = Isa::kAvx2;
+  t.f32_gemm_panel = x86::f32_gemm_panel_avx2;
+  t.bf16_gemm_panel = x86::bf16_gemm_panel_avx2;
+  t.f16_gemm_panel = x86::f16_gemm_panel_avx2;
+  t.f32_gemm_rows = x86::f32_gemm_rows_avx2;
+  t.f32_gemm_stream = x86::f32_gemm_stream_avx2;
+  t.f32_gemm_quant_panel = f32_gemm_quant_panel_avx2;
+  t.f32_dequantize_panel = f32_dequantize_panel_avx2;
+  t.s8_gemm_panel = s8_gemm_panel_avx2;
+  t.s4_gemm_panel = s4_gemm_panel_avx2;
+  t.quantize_rows_u8 = quantize_rows_u8_avx2;
+  return t;
+}
 
 // AVX-512 kernels where they are written; the BF16 and VNNI ones only where the CPU has those
 // extensions (else the AVX2 clone of the same contract).

@@ -54,7 +54,7 @@ SY_CLONE_BODY void f32_gemm_rows_body(int64_t i0, int64_t i1, int64_t j0, int64_
 
 }  // namespace
 
-SY_ISA_CLONES_AVX2(void, f32_gemm_rows, (int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t K, float alpha,
+SY_PORTABLE_KERNEL(void, f32_gemm_rows, (int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t K, float alpha,
                                          const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
                                          int64_t ldc),
                    (i0, i1, j0, j1, K, alpha, A, lda, B, ldb, beta, C, ldc))
@@ -73,7 +73,7 @@ SY_CLONE_BODY void f32_gemm_stream_body(int64_t M, int64_t N, int64_t k0, int64_
   }
 }
 
-SY_ISA_CLONES_AVX2(void, f32_gemm_stream, (int64_t M, int64_t N, int64_t k0, int64_t k1, float alpha, const float* A,
+SY_PORTABLE_KERNEL(void, f32_gemm_stream, (int64_t M, int64_t N, int64_t k0, int64_t k1, float alpha, const float* A,
                                            int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc),
                    (M, N, k0, k1, alpha, A, lda, B, ldb, beta, C, ldc))
 

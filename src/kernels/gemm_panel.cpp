@@ -42,7 +42,7 @@ SY_CLONE_BODY void f32_gemm_panel_body(int64_t M, int64_t N, int64_t K, const fl
   }
 }
 
-SY_ISA_CLONES_AVX2(void, f32_gemm_panel, (int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* packed,
+SY_PORTABLE_KERNEL(void, f32_gemm_panel, (int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* packed,
                                           int64_t p0, int64_t p1, float* C, int64_t ldc),
                    (M, N, K, A, lda, packed, p0, p1, C, ldc))
 
@@ -75,7 +75,7 @@ SY_CLONE_BODY void bf16_gemm_panel_body(int64_t M, int64_t N, int64_t K, const u
   }
 }
 
-SY_ISA_CLONES_AVX2(void, bf16_gemm_panel, (int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda,
+SY_PORTABLE_KERNEL(void, bf16_gemm_panel, (int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda,
                                            const uint16_t* packed, int64_t p0, int64_t p1, float* C, int64_t ldc),
                    (M, N, K, A, lda, packed, p0, p1, C, ldc))
 
@@ -149,7 +149,7 @@ SY_CLONE_BODY void f16_gemm_panel_body(int64_t M, int64_t N, int64_t K, const fl
   }
 }
 
-SY_ISA_CLONES_AVX2(void, f16_gemm_panel, (int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+SY_PORTABLE_KERNEL(void, f16_gemm_panel, (int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                                           const uint16_t* packed, int64_t p0, int64_t p1, float* C, int64_t ldc),
                    (M, N, K, A, lda, packed, p0, p1, C, ldc))
 
