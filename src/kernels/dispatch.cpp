@@ -89,9 +89,9 @@ KernelTable avx2_table() {
   t.f32_gemm_stream = x86::f32_gemm_stream_avx2;
   t.f32_gemm_quant_panel = f32_gemm_quant_panel_avx2;
   t.f32_dequantize_panel = f32_dequantize_panel_avx2;
-  t.s8_gemm_panel = s8_gemm_panel_avx2;
-  t.s4_gemm_panel = s4_gemm_panel_avx2;
-  t.quantize_rows_u8 = quantize_rows_u8_avx2;
+  t.s8_gemm_panel = x86::s8_gemm_panel_avx2;
+  t.s4_gemm_panel = x86::s4_gemm_panel_avx2;
+  t.quantize_rows_u8 = x86::quantize_rows_u8_avx2;
   return t;
 }
 

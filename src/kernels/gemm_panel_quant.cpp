@@ -157,7 +157,7 @@ SY_CLONE_BODY void f32_dequantize_panel_body(const QuantPanels& q, int64_t index
   }
 }
 
-SY_ISA_CLONES_AVX2(void, f32_dequantize_panel, (const QuantPanels& q, int64_t index, int64_t p, float* out),
+SY_PORTABLE_KERNEL(void, f32_dequantize_panel, (const QuantPanels& q, int64_t index, int64_t p, float* out),
                    (q, index, p, out))
 
 void dequantize_panel(const QuantPanels& q, int64_t index, int64_t p, float* out) {
@@ -189,7 +189,7 @@ SY_CLONE_BODY void f32_gemm_quant_panel_body(int64_t M, const float* A, int64_t 
   }
 }
 
-SY_ISA_CLONES_AVX2(void, f32_gemm_quant_panel, (int64_t M, const float* A, int64_t lda, const QuantPanels& q,
+SY_PORTABLE_KERNEL(void, f32_gemm_quant_panel, (int64_t M, const float* A, int64_t lda, const QuantPanels& q,
                                                 int64_t index, int64_t p0, int64_t p1, float* C, int64_t ldc),
                    (M, A, lda, q, index, p0, p1, C, ldc))
 
@@ -198,16 +198,19 @@ void gemm_quant_panels_portable(int64_t M, const float* A, int64_t lda, const Qu
   f32_gemm_quant_panel_portable(M, A, lda, q, index, p0, p1, C, ldc);
 }
 
-void f32_gemm_quant_panel_avx512(int64_t M, const float* A, int64_t lda, const QuantPanels& q, int64_t index, int64_t p0,
-                                 int64_t p1, float* C, int64_t ldc) {
-  const PanelView v = panel_view(q, index, 0);
-  x86::f32_gemm_quant_panel_avx512(M, A, lda, v.codes, v.scales, v.mins, q.bits, q.group, q.K, q.N, p0, p1, C, ldc);
-}
-
-void f32_dequantize_panel_avx512(const QuantPanels& q, int64_t index, int64_t p, float* out) {
-  const PanelView v = panel_view(q, index, p);
-  x86::f32_dequantize_panel_avx512(v.codes, v.scales, v.mins, q.bits, q.group, q.K, out);
-}
+#define SY_QUANT_PANEL_ADAPTERS(ISA)                                                                              \
+  void f32_gemm_quant_panel_##ISA(int64_t M, const float* A, int64_t lda, const QuantPanels& q, int64_t index,          \
+                                  int64_t p0, int64_t p1, float* C, int64_t ldc) {                                     \
+    const PanelView v = panel_view(q, index, 0);                                                                       \
+    x86::f32_gemm_quant_panel_##ISA(M, A, lda, v.codes, v.scales, v.mins, q.bits, q.group, q.K, q.N, p0, p1, C, ldc);  \
+  }                                                                                                                    \
+  void f32_dequantize_panel_##ISA(const QuantPanels& q, int64_t index, int64_t p, float* out) {                         \
+    const PanelView v = panel_view(q, index, p);                                                                       \
+    x86::f32_dequantize_panel_##ISA(v.codes, v.scales, v.mins, q.bits, q.group, q.K, out);                             \
+  }
+SY_QUANT_PANEL_ADAPTERS(avx512)
+SY_QUANT_PANEL_ADAPTERS(avx2)
+#undef SY_QUANT_PANEL_ADAPTERS
 
 void gemm_quant_panels(int64_t M, const float* A, int64_t lda, const QuantPanels& q, int64_t index, int64_t p0, int64_t p1,
                        float* C, int64_t ldc) {

@@ -45,7 +45,7 @@ SY_CLONE_BODY void s8_gemm_panel_body(int64_t M, int64_t K, const uint8_t* A, in
 
 }  // namespace
 
-SY_ISA_CLONES_AVX2(void, s8_gemm_panel, (int64_t M, int64_t K, const uint8_t* A, int64_t lda, const float* row_scales,
+SY_PORTABLE_KERNEL(void, s8_gemm_panel, (int64_t M, int64_t K, const uint8_t* A, int64_t lda, const float* row_scales,
                                          const uint8_t* packed, const float* scales, const int32_t* comp, int64_t N,
                                          int64_t p0, int64_t p1, float* C, int64_t ldc),
                    (M, K, A, lda, row_scales, packed, scales, comp, N, p0, p1, C, ldc))
@@ -109,7 +109,7 @@ SY_CLONE_BODY void quantize_rows_u8_body(const float* A, int64_t M, int64_t K, i
   }
 }
 
-SY_ISA_CLONES_AVX2(void, quantize_rows_u8, (const float* A, int64_t M, int64_t K, int64_t lda, uint8_t* out, int64_t ldo,
+SY_PORTABLE_KERNEL(void, quantize_rows_u8, (const float* A, int64_t M, int64_t K, int64_t lda, uint8_t* out, int64_t ldo,
                                             float* scales),
                    (A, M, K, lda, out, ldo, scales))
 
@@ -200,7 +200,7 @@ SY_CLONE_BODY void s4_gemm_panel_body(int64_t M, int64_t K, int64_t group, const
 
 }  // namespace
 
-SY_ISA_CLONES_AVX2(void, s4_gemm_panel, (int64_t M, int64_t K, int64_t group, const uint8_t* A, int64_t lda,
+SY_PORTABLE_KERNEL(void, s4_gemm_panel, (int64_t M, int64_t K, int64_t group, const uint8_t* A, int64_t lda,
                                          const float* row_scales, const int32_t* group_sums, const uint8_t* packed,
                                          const uint16_t* scales, const uint16_t* mins, int64_t N, int64_t p0, int64_t p1,
                                          float* C, int64_t ldc),

@@ -44,15 +44,22 @@ void f32_gemm_rows_avx2(int64_t i0, int64_t i1, int64_t j0, int64_t j1, int64_t 
                         const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 void f32_gemm_stream_avx2(int64_t M, int64_t N, int64_t k0, int64_t k1, float alpha, const float* A, int64_t lda,
                           const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+void f32_gemm_quant_panel_avx2(int64_t M, const float* A, int64_t lda, const uint8_t* codes, const uint16_t* scales,
+                               const uint16_t* mins, int bits, int64_t group, int64_t K, int64_t N, int64_t p0, int64_t p1,
+                               float* C, int64_t ldc);
+void f32_dequantize_panel_avx2(const uint8_t* codes, const uint16_t* scales, const uint16_t* mins, int bits, int64_t group,
+                               int64_t K, float* out);
+void s8_gemm_panel_avx2(int64_t M, int64_t K, const uint8_t* A, int64_t lda, const float* row_scales, const uint8_t* packed,
+                        const float* scales, const int32_t* comp, int64_t N, int64_t p0, int64_t p1, float* C, int64_t ldc);
+void s4_gemm_panel_avx2(int64_t M, int64_t K, int64_t group, const uint8_t* A, int64_t lda, const float* row_scales,
+                        const int32_t* group_sums, const uint8_t* packed, const uint16_t* scales, const uint16_t* mins,
+                        int64_t N, int64_t p0, int64_t p1, float* C, int64_t ldc);
+void quantize_rows_u8_avx2(const float* A, int64_t M, int64_t K, int64_t lda, uint8_t* out, int64_t ldo, float* scales);
 }  // namespace x86
 
 // The portable kernels (SY_PORTABLE_KERNEL): the path of CPUs without AVX2 and the test oracle of the
 // hand-written ones.
 #define SY_DECLARE_PORTABLE(ret, name, params) ret name##_portable params;
-// Clones of portable bodies that are also the AVX2 path (no hand-written AVX2 kernel yet).
-#define SY_DECLARE_CLONES(ret, name, params) \
-  ret name##_avx2 params;                    \
-  ret name##_portable params;
 SY_DECLARE_PORTABLE(void, f32_gemm_panel, (int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* packed,
                                          int64_t p0, int64_t p1, float* C, int64_t ldc))
 SY_DECLARE_PORTABLE(void, bf16_gemm_panel, (int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda,
@@ -64,25 +71,27 @@ SY_DECLARE_PORTABLE(void, f32_gemm_rows, (int64_t i0, int64_t i1, int64_t j0, in
                                         int64_t ldc))
 SY_DECLARE_PORTABLE(void, f32_gemm_stream, (int64_t M, int64_t N, int64_t k0, int64_t k1, float alpha, const float* A,
                                           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc))
-SY_DECLARE_CLONES(void, f32_gemm_quant_panel, (int64_t M, const float* A, int64_t lda, const QuantPanels& q, int64_t index,
+SY_DECLARE_PORTABLE(void, f32_gemm_quant_panel, (int64_t M, const float* A, int64_t lda, const QuantPanels& q, int64_t index,
                                                int64_t p0, int64_t p1, float* C, int64_t ldc))
-SY_DECLARE_CLONES(void, f32_dequantize_panel, (const QuantPanels& q, int64_t index, int64_t p, float* out))
-SY_DECLARE_CLONES(void, s8_gemm_panel, (int64_t M, int64_t K, const uint8_t* A, int64_t lda, const float* row_scales,
+SY_DECLARE_PORTABLE(void, f32_dequantize_panel, (const QuantPanels& q, int64_t index, int64_t p, float* out))
+SY_DECLARE_PORTABLE(void, s8_gemm_panel, (int64_t M, int64_t K, const uint8_t* A, int64_t lda, const float* row_scales,
                                         const uint8_t* packed, const float* scales, const int32_t* comp, int64_t N,
                                         int64_t p0, int64_t p1, float* C, int64_t ldc))
-SY_DECLARE_CLONES(void, s4_gemm_panel, (int64_t M, int64_t K, int64_t group, const uint8_t* A, int64_t lda,
+SY_DECLARE_PORTABLE(void, s4_gemm_panel, (int64_t M, int64_t K, int64_t group, const uint8_t* A, int64_t lda,
                                         const float* row_scales, const int32_t* group_sums, const uint8_t* packed,
                                         const uint16_t* scales, const uint16_t* mins, int64_t N, int64_t p0, int64_t p1,
                                         float* C, int64_t ldc))
-SY_DECLARE_CLONES(void, quantize_rows_u8, (const float* A, int64_t M, int64_t K, int64_t lda, uint8_t* out, int64_t ldo,
+SY_DECLARE_PORTABLE(void, quantize_rows_u8, (const float* A, int64_t M, int64_t K, int64_t lda, uint8_t* out, int64_t ldo,
                                            float* scales))
-#undef SY_DECLARE_CLONES
 #undef SY_DECLARE_PORTABLE
 
-// The AVX-512 quantized-panel kernels take the panel's raw pointers; these adapt them to the table's
+// The x86 quantized-panel kernels take the panel's raw pointers; these adapt them to the table's
 // QuantPanels signature (gemm_panel_quant.cpp).
 void f32_gemm_quant_panel_avx512(int64_t M, const float* A, int64_t lda, const QuantPanels& q, int64_t index, int64_t p0,
                                  int64_t p1, float* C, int64_t ldc);
 void f32_dequantize_panel_avx512(const QuantPanels& q, int64_t index, int64_t p, float* out);
+void f32_gemm_quant_panel_avx2(int64_t M, const float* A, int64_t lda, const QuantPanels& q, int64_t index, int64_t p0,
+                               int64_t p1, float* C, int64_t ldc);
+void f32_dequantize_panel_avx2(const QuantPanels& q, int64_t index, int64_t p, float* out);
 
 }  // namespace switchyard
