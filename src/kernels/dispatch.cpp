@@ -10,6 +10,10 @@
 #include "kernels/kernel_entries.h"
 #include "switchyard/error.h"
 
+#ifdef SWITCHYARD_WITH_DNNL
+#include <oneapi/dnnl/dnnl.h>
+#endif
+
 namespace switchyard {
 
 const char* isa_name(Isa isa) {
@@ -141,8 +145,24 @@ Isa initial_isa() {
   return isa;
 }
 
+// oneDNN (the dense sgemm of gemm_kernel.cpp) JITs for the best ISA it finds; capped with ours so that a
+// run under SWITCHYARD_ISA=avx2 is an AVX2 run throughout. oneDNN takes the cap only before its first
+// JIT (later calls are refused, and ignored here): SWITCHYARD_ISA, read at start-up, always applies.
+void cap_library_isa(Isa isa) {
+#ifdef SWITCHYARD_WITH_DNNL
+  if (isa == machine_isa()) return;
+  dnnl_set_max_cpu_isa(isa == Isa::kAvx512 ? dnnl_cpu_isa_all : isa == Isa::kAvx2 ? dnnl_cpu_isa_avx2 : dnnl_cpu_isa_sse41);
+#else
+  (void)isa;
+#endif
+}
+
 std::atomic<const KernelTable*>& active() {
-  static std::atomic<const KernelTable*> table{&tables().by_isa[static_cast<int>(initial_isa())]};
+  static std::atomic<const KernelTable*> table{[] {
+    const Isa isa = initial_isa();
+    cap_library_isa(isa);
+    return &tables().by_isa[static_cast<int>(isa)];
+  }()};
   return table;
 }
 
@@ -158,6 +178,7 @@ Isa active_isa() { return kernels().isa; }
 
 Isa set_isa_cap(Isa cap) {
   const KernelTable& t = kernel_table(cap);
+  cap_library_isa(t.isa);
   active().store(&t, std::memory_order_relaxed);
   return t.isa;
 }

@@ -123,6 +123,7 @@ void sgemm(bool trans_a, int64_t M, int64_t N, int64_t K, float alpha, const flo
   // call costs more than the arithmetic. oneDNN threads with OpenMP: as many threads as the pool
   // that would have run the portable kernel, one when called from inside a pool task.
   if (M >= 8 && M * N * K >= 32768) {
+    (void)kernels();  // the first kernel-table use caps oneDNN's ISA (SWITCHYARD_ISA) before its first JIT
     omp_set_num_threads(pool ? pool->size() : 1);
     dnnl_sgemm(trans_a ? 'T' : 'N', 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
