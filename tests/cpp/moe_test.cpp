@@ -7,6 +7,7 @@
 
 #include "io/npy.h"
 #include "moe/moe_block.h"
+#include "moe/moe_kernels.h"
 #include "moe/moe_layer.h"
 #include "moe/routing.h"
 #include "core/thread_pool.h"
@@ -352,9 +353,13 @@ TEST(MoeBlock, FoldedDenseLayersMatchReference) {
       }
 }
 
-// The AVX-512 tiny-expert kernel (used where the CPU has AVX-512) against the generic tile path,
+// The tiny-expert kernel of every ISA this CPU runs (AVX-512, AVX2) against the generic tile path,
 // over every size it covers, with and without biases and an output projection.
 TEST(MoeBlock, TinyExpertKernelMatchesGenericPath) {
+  const Isa before = active_isa();
+  for (Isa isa : runnable_isas()) {
+  if (!moe_kernel_table(isa).tiny_moe) continue;
+  set_isa_cap(isa);
   for (int64_t H : {16, 32, 64})
     for (int64_t I : {16, 32, 64})
       for (int variant = 0; variant < 4; ++variant) {
@@ -381,8 +386,11 @@ TEST(MoeBlock, TinyExpertKernelMatchesGenericPath) {
         disable_tiny_kernel() = false;
         EXPECT_EQ(fast_counts, generic_counts) << "H=" << H << " I=" << I << " variant " << variant;
         for (size_t i = 0; i < fast.size(); ++i)
-          ASSERT_NEAR(fast[i], generic[i], 1e-4 * (1 + std::fabs(generic[i]))) << "H=" << H << " I=" << I << " variant " << variant;
+          ASSERT_NEAR(fast[i], generic[i], 1e-4 * (1 + std::fabs(generic[i])))
+              << isa_name(isa) << " H=" << H << " I=" << I << " variant " << variant;
       }
+  }
+  set_isa_cap(before);
 }
 
 std::vector<std::string> moe_fixtures() {

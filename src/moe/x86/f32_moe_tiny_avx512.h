@@ -1,4 +1,5 @@
-// AVX-512 kernel for the MoE chain of tiny experts (see f32_moe_tiny_avx512.cpp).
+// The MoE chain of tiny experts in registers: the AVX-512 kernel (f32_moe_tiny_avx512.cpp) and the AVX2 one
+// (f32_moe_tiny_avx2.cpp), same contract.
 #pragma once
 
 #include <cstdint>
@@ -28,5 +29,6 @@ inline bool tiny_moe_supported(const MoeConfig& c, int64_t out_n) {
 
 // y[r, :] for rows r < rows of x [rows, H]; counts[e] += tokens routed to e.
 void f32_moe_tiny_avx512(const TinyMoe& m, const float* x, int64_t rows, float* y, int64_t ldy, int64_t* counts);
+void f32_moe_tiny_avx2(const TinyMoe& m, const float* x, int64_t rows, float* y, int64_t ldy, int64_t* counts);
 
 }  // namespace switchyard::x86
