@@ -157,6 +157,12 @@ def isolated(fn, *call_args, **kwargs):
     return queue.get()
 
 
+# Bytes read per expert weight in each stored format (codes plus their FP16 / FP32 scales and minimums at
+# the default group of 32 rows): the decode roofline of each precision.
+BYTES_PER_WEIGHT = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "int8": 1.0, "int4": 0.5 + 4 / 32,
+                    "int8-weights": 1 + 2 / 32, "int4-weights": 0.5 + 4 / 32, "int8 qmoe": 1.0, "int4 qmoe": 0.5 + 4 / 32}
+
+
 def measure(case, path, input_name, pool, batch, args, workdir, extra=None, precisions=()):
     """Every engine in FP32, then each of `precisions`: a Switchyard --precision value, or
     (engine, precision label, model path) for another engine or model (e.g. the INT8 QDQ model)."""
@@ -165,7 +171,8 @@ def measure(case, path, input_name, pool, batch, args, workdir, extra=None, prec
     runs += [p if isinstance(p, tuple) else ("switchyard", p, path) for p in precisions]
     for engine, precision, model_path in runs:
         fn = ENGINES[engine]
-        row = {"case": case, "engine": engine, "precision": precision, "batch": batch, "threads": args.threads}
+        row = {"case": case, "engine": engine, "precision": precision, "batch": batch, "threads": args.threads,
+               "isa": args.isa_ran if engine == "switchyard" else "native"}
         try:
             kwargs = {"workdir": workdir} if engine == "switchyard" else {}
             call = (model_path, input_name, pool, batch, args.threads, args.duration)
@@ -176,8 +183,9 @@ def measure(case, path, input_name, pool, batch, args, workdir, extra=None, prec
         except Exception as e:  # an engine that cannot run the model is reported, not fatal
             msg = getattr(e, "stderr", None) or str(e)
             row.update({"error": msg.strip().splitlines()[-1][:200] if msg.strip() else type(e).__name__})
-        if extra and "p50_us" in row and precision == "fp32":  # rooflines of the FP32 weights
-            row.update(extra(row))
+        if extra and "p50_us" in row and (precision == "fp32" or engine == "switchyard"):
+            row.update(extra(row))  # rooflines: FLOPs and the bytes of the experts touched, in this precision
+            row["expert_bytes_touched"] *= BYTES_PER_WEIGHT.get(precision, 4.0) / 4.0
         rows.append(row)
         status = f"p50 {row['p50_us']:.1f} us, {row['throughput']:.0f}/s" if "p50_us" in row else "unsupported: " + row["error"]
         print(f"  {case:<34} {engine + ('' if precision == 'fp32' else ' ' + precision):<17} {status}", flush=True)
@@ -233,7 +241,8 @@ def add_roofline(cases, bandwidth, peak):
         roofline = max(c["flops"] / (peak * 1e9), c["expert_bytes_touched"] / (bandwidth * 1e9))
         c.update({"expert_gbs": c["expert_bytes_touched"] / seconds / 1e9, "bandwidth_gbs": bandwidth,
                   "bandwidth_share": c["expert_bytes_touched"] / seconds / 1e9 / bandwidth,
-                  "gflops": c["flops"] / seconds / 1e9, "roofline_efficiency": roofline / seconds})
+                  "gflops": c["flops"] / seconds / 1e9, "peak_share": c["flops"] / seconds / 1e9 / peak,
+                  "roofline_efficiency": roofline / seconds})
 
 
 def main():
@@ -241,11 +250,14 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--duration", type=float, default=2.0)
     parser.add_argument("--quick", action="store_true", help="seed classifier and the E=8 ReLU layer only")
-    parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "compare.json"))
+    parser.add_argument("--out", help="JSON results (default bench/results/compare.json, compare_isa_ISA.json with --isa)")
     parser.add_argument("--isa", choices=("native", "avx512", "avx2", "portable"), default="native",
                         help="cap Switchyard's CPU kernels (SWITCHYARD_ISA); ONNX Runtime and OpenVINO run natively")
     args = parser.parse_args()
     ISA_ENV["SWITCHYARD_ISA"] = args.isa
+    if args.out is None:
+        name = "compare.json" if args.isa == "native" else f"compare_isa_{args.isa}.json"
+        args.out = os.path.join(ROOT, "bench", "results", name)
     isa_ran = subprocess.run([SWITCHYARD, "inspect", os.path.join(ROOT, "models", "seed_classifier.onnx"), "--json"],
                              check=True, capture_output=True, text=True, env=ISA_ENV)
     args.isa_ran = json.loads(isa_ran.stdout)["kernel_isa"]
@@ -292,11 +304,11 @@ def print_table(cases):
     ort = {(c["case"], c["batch"]): c for c in cases
            if c["engine"] == "onnxruntime" and c.get("precision", "fp32") == "fp32" and "p50_us" in c}
     fp32 = {(c["case"], c["batch"], c["engine"]): c for c in cases if c.get("precision", "fp32") == "fp32" and "p50_us" in c}
-    print(f"\n{'case':<36}{'batch':>6} {'engine':<17}{'p50 us':>10}{'throughput/s':>14}{'vs ORT':>8}  notes")
+    print(f"\n{'case':<36}{'batch':>6} {'engine':<17}{'isa':<9}{'p50 us':>10}{'throughput/s':>14}{'vs ORT':>8}  notes")
     for c in cases:
         label = c["engine"] + ("" if c.get("precision", "fp32") == "fp32" else " " + c["precision"])
         if "p50_us" not in c:
-            print(f"{c['case']:<36}{c['batch']:>6} {label:<17}{'-':>10}{'-':>14}{'-':>8}  {c['error'][:60]}")
+            print(f"{c['case']:<36}{c['batch']:>6} {label:<17}{c.get('isa', ''):<9}{'-':>10}{'-':>14}{'-':>8}  {c['error'][:60]}")
             continue
         ref = ort.get((c["case"], c["batch"]))
         ratio = f"{c['throughput'] / ref['throughput']:.2f}x" if ref else "-"
@@ -304,11 +316,13 @@ def print_table(cases):
         own32 = fp32.get((c["case"], c["batch"], c["engine"]))
         if c.get("precision", "fp32") != "fp32" and own32:
             notes.append(f"{c['throughput'] / own32['throughput']:.2f}x {c['engine']} fp32")
-        if "expert_gbs" in c and c.get("precision", "fp32") == "fp32":
+        if "expert_gbs" in c and (c.get("precision", "fp32") == "fp32" or c["batch"] == 1):
             notes.append(f"{c['expert_gbs']:.1f} GB/s experts ({100 * c['bandwidth_share']:.0f}% of read bw)")
-            notes.append(f"{c['gflops']:.0f} GFLOP/s")
+        if "gflops" in c and c["batch"] > 1:
+            notes.append(f"{c['gflops']:.0f} GFLOP/s ({100 * c['peak_share']:.0f}% of FP32 peak)")
+        if "roofline_efficiency" in c and c.get("precision", "fp32") == "fp32":
             notes.append(f"roofline eff {c['roofline_efficiency']:.2f}")
-        print(f"{c['case']:<36}{c['batch']:>6} {label:<17}{c['p50_us']:>10.1f}{c['throughput']:>14.0f}{ratio:>8}  {', '.join(notes)}")
+        print(f"{c['case']:<36}{c['batch']:>6} {label:<17}{c.get('isa', ''):<9}{c['p50_us']:>10.1f}{c['throughput']:>14.0f}{ratio:>8}  {', '.join(notes)}")
 
 
 if __name__ == "__main__":

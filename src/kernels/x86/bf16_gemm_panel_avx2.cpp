@@ -16,6 +16,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/x86/f32_panel_avx2.h"
 #include "kernels/x86/ymm_tail.h"
 
 namespace switchyard::x86 {
@@ -112,8 +113,12 @@ void bf16_gemm_panel_avx2(int64_t M, int64_t N, int64_t K, const uint16_t* A, in
   }
   for (int64_t p = p0; p < p1; ++p) {
     widen_panel(K, packed + p * panel, wide.data());
-    // As panel 0 of an (N - 32p)-column matrix.
-    f32_gemm_panel_avx2(M, N - p * kPanel, K, rows.data(), K, wide.data(), 0, 1, C + p * kPanel, ldc);
+    // While the FP32 tiles run, the next BF16 panel comes in (the widening pass would otherwise wait
+    // on memory).
+    const bool more = p + 1 < p1;
+    f32_panel_many_rows_avx2(M, K, rows.data(), K, wide.data(), std::min(kPanel, N - p * kPanel), C + p * kPanel, ldc,
+                             more ? reinterpret_cast<const char*>(packed + (p + 1) * panel) : nullptr,
+                             panel * static_cast<int64_t>(sizeof(uint16_t)));
   }
 }
 
