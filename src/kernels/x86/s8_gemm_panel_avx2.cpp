@@ -5,8 +5,9 @@
 //   a * b = |a| * (sign(a) b),  |a| <= 127  =>  pair sums <= 2 x 127 x 127 < 32767,
 // so vpsignb + vpmaddubsw + vpmaddwd(1) give the exact int32 sums of 4 k steps per column, and the
 // +128 compensation is not needed (the sums are the same integers as the portable kernel's, then the
-// same two FP32 multiplies: equal results bit for bit). Tiles: up to 4 rows x one 16-column half of the
-// panel (8 int32 accumulators). Compiled with -mavx2; reached only through the kernel table.
+// same two FP32 multiplies: equal results bit for bit). Tiles: 1-2 rows x the whole panel (decode: one
+// pass over the weights, prefetched 8 KB ahead), more rows in groups of up to 4 x one 16-column half of
+// the panel (8 int32 accumulators). Compiled with -mavx2; reached only through the kernel table.
 #include "kernels/kernel_entries.h"
 #include <immintrin.h>
 
@@ -22,40 +23,51 @@ namespace {
 
 constexpr int64_t kPanel = 32;
 
-// R rows x 16 columns (two vectors of 8 columns x 4 bytes) over every quad.
-template <int R>
-void half_rows(int64_t quads, const uint8_t* A, int64_t lda, const float* row_scales, const uint8_t* P,
-               const float* scales, float* C, int64_t ldc, int64_t cols, const uint8_t* prefetch, int64_t step) {
+// R rows x V vectors of 8 columns (x 4 bytes) over every quad: V = 4 the whole panel in one pass (the
+// few rows of decode, so the weights stream once), V = 2 one 16-column half (up to 4 rows, 8 int32
+// accumulators). `prefetch` advances one 64-byte line per LINES per quad.
+template <int R, int V, int LINES>
+void rows_tile(int64_t quads, const uint8_t* A, int64_t lda, const float* row_scales, const uint8_t* P,
+               const float* scales, float* C, int64_t ldc, int64_t cols, const uint8_t* prefetch) {
   const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80)), ones = _mm256_set1_epi16(1);
-  __m256i acc[R][2];
+  __m256i acc[R][V];
 #pragma GCC unroll 4
-  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) acc[r][v] = _mm256_setzero_si256();
   for (int64_t q = 0; q < quads; ++q) {
-    _mm_prefetch(reinterpret_cast<const char*>(prefetch + q * step), _MM_HINT_T0);
-    const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(P + q * 128));
-    const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(P + q * 128 + 32));
+#pragma GCC unroll 2
+    for (int l = 0; l < LINES; ++l) _mm_prefetch(reinterpret_cast<const char*>(prefetch + q * 128 + 64 * l), _MM_HINT_T0);
+    __m256i b[V];
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) b[v] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(P + q * 128 + 32 * v));
 #pragma GCC unroll 4
     for (int r = 0; r < R; ++r) {
       int32_t quad;
       std::memcpy(&quad, A + r * lda + 4 * q, 4);
       const __m256i a = _mm256_xor_si256(_mm256_set1_epi32(quad), flip);  // signed codes
       const __m256i magnitude = _mm256_abs_epi8(a);
-      acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(b0, a)), ones));
-      acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(b1, a)), ones));
+#pragma GCC unroll 4
+      for (int v = 0; v < V; ++v)
+        acc[r][v] = _mm256_add_epi32(acc[r][v], _mm256_madd_epi16(_mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(b[v], a)), ones));
     }
   }
-  const __m256 s0 = _mm256_loadu_ps(scales), s1 = _mm256_loadu_ps(scales + 8);
 #pragma GCC unroll 4
   for (int r = 0; r < R; ++r) {
     const __m256 rs = _mm256_set1_ps(row_scales[r]);
-    store_lanes(C + r * ldc, _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(acc[r][0]), s0), rs), cols);
-    store_lanes(C + r * ldc + 8, _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(acc[r][1]), s1), rs), cols - 8);
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v)
+      store_lanes(C + r * ldc + 8 * v, _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(acc[r][v]), _mm256_loadu_ps(scales + 8 * v)), rs),
+                  cols - 8 * v);
   }
 }
 
 using HalfRows = void (*)(int64_t, const uint8_t*, int64_t, const float*, const uint8_t*, const float*, float*, int64_t,
-                          int64_t, const uint8_t*, int64_t);
-constexpr HalfRows kHalfRows[5] = {nullptr, half_rows<1>, half_rows<2>, half_rows<3>, half_rows<4>};
+                          int64_t, const uint8_t*);
+constexpr HalfRows kHalfRows[5] = {nullptr, rows_tile<1, 2, 1>, rows_tile<2, 2, 1>, rows_tile<3, 2, 1>, rows_tile<4, 2, 1>};
+
+// Decode reads each panel once, fetching this far ahead of the stream.
+constexpr int64_t kPrefetchAhead = 8192;
 
 }  // namespace
 
@@ -66,12 +78,18 @@ void s8_gemm_panel_avx2(int64_t M, int64_t K, const uint8_t* A, int64_t lda, con
   for (int64_t p = p0; p < p1; ++p) {
     const uint8_t* P = packed + p * panel;
     const int64_t cols = std::min(kPanel, N - p * kPanel);
-    // Each half's first row group fetches ahead in its own stream; the others re-read from L1/L2.
+    float* c = C + p * kPanel;
+    if (M <= 2) {
+      if (M == 1) rows_tile<1, 4, 2>(quads, A, lda, row_scales, P, scales + p * kPanel, c, ldc, cols, P + kPrefetchAhead);
+      else rows_tile<2, 4, 2>(quads, A, lda, row_scales, P, scales + p * kPanel, c, ldc, cols, P + kPrefetchAhead);
+      continue;
+    }
+    // Each half's row groups: the first group's pass brings the half in, the others re-read it from L1/L2.
     for (int64_t half = 0; half < 2 && cols > 16 * half; ++half)
       for (int64_t g = 0; g < groups; ++g) {
         const int64_t r0 = M * g / groups, r1 = M * (g + 1) / groups;
         kHalfRows[r1 - r0](quads, A + r0 * lda, lda, row_scales + r0, P + 64 * half, scales + p * kPanel + 16 * half,
-                           C + r0 * ldc + p * kPanel + 16 * half, ldc, cols - 16 * half, P + 64 * half + 4096, 128);
+                           c + r0 * ldc + 16 * half, ldc, cols - 16 * half, P + 64 * half + kPrefetchAhead);
       }
   }
 }
