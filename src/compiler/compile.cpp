@@ -1,5 +1,7 @@
 #include "compiler/compile.h"
 
+#include <map>
+
 #include <set>
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -58,6 +60,15 @@ CompiledGraph compile_graph(Model model, const CompileOptions& options, bool ana
              "memory ceiling of " + std::to_string(options.memory_limit_bytes) +
                  " bytes exceeded: the weights alone take " + std::to_string(out.weight_bytes));
   out.plan = compile_plan(model.graph);
+  // The dense GEMMs measured at compile time (panels vs oneDNN), one note for all of them.
+  std::map<std::string, int> choices;
+  for (const auto& kernel : out.plan->kernels)
+    if (kernel && !kernel->kernel_choice().empty()) ++choices[kernel->kernel_choice()];
+  if (!choices.empty()) {
+    std::string note = "dense GEMM kernels measured at compile time:";
+    for (const auto& [choice, count] : choices) note += " " + std::to_string(count) + " x (" + choice + ");";
+    model.graph->notes.push_back(note);
+  }
   if (analyse_batching) out.batch_note = rows_independent(*model.graph);
   release_prepacked_constants(*model.graph, *out.plan);  // after everything that reads the graph's constants
   out.model = std::move(model);

@@ -114,6 +114,14 @@ void sgemm_small(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, c
   if (M > 0 && N > 0) kernels().f32_gemm_rows(0, M, 0, N, K, 1.f, A, lda, B, ldb, 0.f, C, ldc);
 }
 
+bool sgemm_uses_library() {
+#ifdef SWITCHYARD_WITH_DNNL
+  return true;
+#else
+  return false;
+#endif
+}
+
 void sgemm(bool trans_a, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B,
            int64_t ldb, float beta, float* C, int64_t ldc, ThreadPool* pool) {
   if (M <= 0 || N <= 0) return;

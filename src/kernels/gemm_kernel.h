@@ -11,6 +11,9 @@ class ThreadPool;
 
 // C[M,N] = alpha * A[M,K] * B[K,N] + beta * C, all row-major with leading dimensions lda/ldb/ldc.
 // beta == 0 ignores C's previous contents (may be uninitialised). A may be transposed (A is [K,M]).
+// Whether sgemm hands its large products (M >= 8) to oneDNN (built with libdnnl).
+bool sgemm_uses_library();
+
 void sgemm(bool trans_a, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B,
            int64_t ldb, float beta, float* C, int64_t ldc, ThreadPool* pool);
 

@@ -16,12 +16,14 @@ class Gemm final : public Kernel {
     trans_b_ = node_.attr_int("transB", 0) != 0;
     const Tensor* b = info.constant_inputs.size() > 1 ? info.constant_inputs[1] : nullptr;
     if (!trans_a_) dense_ = DenseLinear::make(b, trans_b_, info.precision, info.weight_group);
-    if (b && b->dtype() == DType::kFloat32 && b->rank() == 2 && !dense_) {
+    if (b && b->dtype() == DType::kFloat32 && b->rank() == 2 && (!dense_ || !dense_->always())) {
       // Prepack B as row-major [K, N] so the kernel streams it.
       packed_b_ = trans_b_ ? Tensor(DType::kFloat32, {b->dim(1), b->dim(0)}) : b->clone();
       if (trans_b_) transpose_matrix(b->data<float>(), b->dim(0), b->dim(1), packed_b_.data<float>());
     }
   }
+
+  std::string kernel_choice() const override { return dense_ ? dense_->choice() : ""; }
 
   void compute(KernelContext& ctx) const override {
     const Tensor& a = ctx.input(0);
@@ -36,7 +38,8 @@ class Gemm final : public Kernel {
                           shape_str(b.shape()));
     Tensor scratch_b;
     const float* bp = nullptr;
-    if (dense_) {
+    const bool panels = dense_ && dense_->use_for(M);
+    if (panels) {
       // prepacked for the panel kernels (below)
     } else if (packed_b_.defined()) {
       bp = packed_b_.data<float>();
@@ -62,7 +65,7 @@ class Gemm final : public Kernel {
         for (int64_t j = 0; j < N; ++j) yp[i * N + j] = cp[i * st[0] + j * st[1]];
       beta = beta_;
     }
-    if (dense_) {
+    if (panels) {
       // The panel kernels write A B; alpha and beta C (copied into Y above) are applied after.
       SY_CHECK(K == dense_->K() && N == dense_->N(), node_.describe() + ": B does not match its prepacked shape");
       float* yp = y.data<float>();

@@ -58,6 +58,9 @@ class Kernel {
   // True if the kernel copied (prepacked) every constant input it needs at build time and never reads
   // them again: the compiled model may then free the graph's copies (the MoE layer's weights).
   virtual bool prepacks_constant_inputs() const { return false; }
+  // The GEMM implementation chosen at compile time, where the op measured alternatives (FP32 dense
+  // layers: Switchyard's panels or oneDNN); "" otherwise. Compile notes and `inspect` report it.
+  virtual std::string kernel_choice() const { return ""; }
 };
 
 // A factory sees the node (attributes, opset) and the constant inputs known at compile time.

@@ -1,5 +1,6 @@
 // ONNX MatMul with NumPy semantics (batched, broadcast batch dims, 1-D operands). FP32, or with a
-// constant 2-D B at the compile precision (kernels/dense_linear.h).
+// constant 2-D B at the compile precision or, at FP32, on the panels where they beat oneDNN for this
+// shape (kernels/dense_linear.h).
 #include "kernels/dense_linear.h"
 #include "kernels/gemm_kernel.h"
 #include "ops/op_utils.h"
@@ -13,6 +14,8 @@ class MatMul final : public Kernel {
       : node_(info.node),
         dense_(DenseLinear::make(info.constant_inputs.size() > 1 ? info.constant_inputs[1] : nullptr, false, info.precision,
                                  info.weight_group)) {}
+
+  std::string kernel_choice() const override { return dense_ ? dense_->choice() : ""; }
 
   void compute(KernelContext& ctx) const override {
     const Tensor& a = ctx.input(0);
@@ -36,7 +39,7 @@ class MatMul final : public Kernel {
     const float* bp = b.data<float>();
     float* yp = y.data<float>();
     const int64_t nbatch = checked_numel(batch);
-    if (dense_ && b.rank() == 2) {  // batch folded into rows, B prepacked
+    if (dense_ && b.rank() == 2 && dense_->use_for(checked_numel(batch) * M)) {  // batch folded into rows, B prepacked
       const int64_t rows = checked_numel(batch) * M;
       dense_->run(rows, ap, yp, ctx.scratch(dense_->scratch_bytes(rows)), ctx.pool());
       return;
