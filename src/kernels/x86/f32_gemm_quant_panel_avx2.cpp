@@ -33,8 +33,9 @@ inline void unpack_row(const uint8_t* codes, int64_t k, __m256* w) {
     for (int v = 0; v < 4; ++v)
       w[v] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + 8 * v))));
   } else {
-    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + k * 16));
-    const __m256i lo = _mm256_cvtepu8_epi32(bytes), hi = _mm256_cvtepu8_epi32(_mm_unpackhi_epi64(bytes, bytes));
+    // vpmovzxbd straight from memory (8 bytes each): bytes 0..7 and 8..15 of the row.
+    const __m256i lo = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(codes + k * 16)));
+    const __m256i hi = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(codes + k * 16 + 8)));
     const __m256i nibble = _mm256_set1_epi32(15);
     w[0] = _mm256_cvtepi32_ps(_mm256_and_si256(lo, nibble));
     w[1] = _mm256_cvtepi32_ps(_mm256_and_si256(hi, nibble));
