@@ -42,6 +42,6 @@ def test_every_dense_gemm_choice_matches_numpy(tmp_path, monkeypatch, mode):
         np.testing.assert_allclose(y, reference(x), rtol=1e-4, atol=1e-4)
     notes = " ".join(session.compile_notes)
     if mode in ("panels", "panels-few-rows"):
-        assert "dense GEMM kernels measured at compile time" in notes
+        assert "dense FP32 GEMM measured at compile time" in notes
     if mode == "library":
         assert "dense GEMM" not in notes
