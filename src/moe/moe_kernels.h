@@ -7,7 +7,7 @@
 
 #include "kernels/dispatch.h"
 #include "moe/moe_layer.h"
-#include "moe/x86/f32_moe_tiny_avx512.h"
+#include "moe/x86/tiny_moe.h"
 
 namespace switchyard {
 

@@ -42,70 +42,73 @@ void expect_close(const std::vector<float>& fast, const std::vector<float>& ref,
     ASSERT_NEAR(fast[i], ref[i], tol * (1 + std::fabs(ref[i]))) << what << " at " << i;
 }
 
-TEST(KernelIsa, F32F16Bf16PanelsMatchPortable) {
-  const KernelTable& portable = kernel_table(Isa::kPortable);
-  std::mt19937 rng(1);
+std::string label(Isa isa, int64_t M, int64_t N, int64_t K) {
+  return std::string(isa_name(isa)) + " " + std::to_string(M) + "x" + std::to_string(N) + "x" + std::to_string(K);
+}
+
+// Calls fn(table, isa, M, N, K) for every ISA above portable and every shape of the sweep.
+template <typename F>
+void for_each_isa_and_shape(F&& fn) {
   for (Isa isa : fast_isas())
     for (int64_t M : kRows)
       for (int64_t N : kCols)
-        for (int64_t K : kDepths) {
-          const KernelTable& t = kernel_table(isa);
-          const std::string what = std::string(isa_name(isa)) + " " + std::to_string(M) + "x" + std::to_string(N) + "x" +
-                                   std::to_string(K);
-          const auto w = random_floats(static_cast<size_t>(N * K), rng), A = random_floats(static_cast<size_t>(M * K), rng);
-          const int64_t panels = panel_count(N), ldc = N + 3;
-          std::vector<float> fast(static_cast<size_t>(M * ldc), 7.f), ref(fast);
-          const Tensor f32 = pack_panels_from_linear(w.data(), 1, N, K);
-          t.f32_gemm_panel(M, N, K, A.data(), K, f32.data<float>(), 0, panels, fast.data(), ldc);
-          portable.f32_gemm_panel(M, N, K, A.data(), K, f32.data<float>(), 0, panels, ref.data(), ldc);
-          expect_close(fast, ref, K, "f32 " + what);
-          const Tensor f16 = pack_panels_fp16_from_linear(w.data(), 1, N, K);
-          const auto* h = static_cast<const uint16_t*>(f16.raw());
-          t.f16_gemm_panel(M, N, K, A.data(), K, h, 0, panels, fast.data(), ldc);
-          portable.f16_gemm_panel(M, N, K, A.data(), K, h, 0, panels, ref.data(), ldc);
-          expect_close(fast, ref, K, "f16 " + what);
-          const Tensor b16 = pack_panels_bf16_from_linear(w.data(), 1, N, K);
-          const int64_t ldb = (K + 1) / 2 * 2;
-          std::vector<uint16_t> Ab(static_cast<size_t>(M * ldb));
-          round_rows_to_bf16(A.data(), M, K, K, Ab.data(), ldb);
-          const auto* b = static_cast<const uint16_t*>(b16.raw());
-          t.bf16_gemm_panel(M, N, K, Ab.data(), ldb, b, 0, panels, fast.data(), ldc);
-          portable.bf16_gemm_panel(M, N, K, Ab.data(), ldb, b, 0, panels, ref.data(), ldc);
-          expect_close(fast, ref, K, "bf16 " + what);
-        }
+        for (int64_t K : kDepths) fn(kernel_table(isa), isa, M, N, K);
+}
+
+TEST(KernelIsa, F32F16Bf16PanelsMatchPortable) {
+  const KernelTable& portable = kernel_table(Isa::kPortable);
+  std::mt19937 rng(1);
+  for_each_isa_and_shape([&](const KernelTable& t, Isa isa, int64_t M, int64_t N, int64_t K) {
+    const std::string what = label(isa, M, N, K);
+    const auto w = random_floats(static_cast<size_t>(N * K), rng), A = random_floats(static_cast<size_t>(M * K), rng);
+    const int64_t panels = panel_count(N), ldc = N + 3;
+    std::vector<float> fast(static_cast<size_t>(M * ldc), 7.f), ref(fast);
+    const Tensor f32 = pack_panels_from_linear(w.data(), 1, N, K);
+    t.f32_gemm_panel(M, N, K, A.data(), K, f32.data<float>(), 0, panels, fast.data(), ldc);
+    portable.f32_gemm_panel(M, N, K, A.data(), K, f32.data<float>(), 0, panels, ref.data(), ldc);
+    expect_close(fast, ref, K, "f32 " + what);
+    const Tensor f16 = pack_panels_fp16_from_linear(w.data(), 1, N, K);
+    const auto* h = static_cast<const uint16_t*>(f16.raw());
+    t.f16_gemm_panel(M, N, K, A.data(), K, h, 0, panels, fast.data(), ldc);
+    portable.f16_gemm_panel(M, N, K, A.data(), K, h, 0, panels, ref.data(), ldc);
+    expect_close(fast, ref, K, "f16 " + what);
+    const Tensor b16 = pack_panels_bf16_from_linear(w.data(), 1, N, K);
+    const int64_t ldb = (K + 1) / 2 * 2;
+    std::vector<uint16_t> Ab(static_cast<size_t>(M * ldb));
+    round_rows_to_bf16(A.data(), M, K, K, Ab.data(), ldb);
+    const auto* b = static_cast<const uint16_t*>(b16.raw());
+    t.bf16_gemm_panel(M, N, K, Ab.data(), ldb, b, 0, panels, fast.data(), ldc);
+    portable.bf16_gemm_panel(M, N, K, Ab.data(), ldb, b, 0, panels, ref.data(), ldc);
+    expect_close(fast, ref, K, "bf16 " + what);
+  });
 }
 
 TEST(KernelIsa, RowsAndStreamMatchPortable) {
   const KernelTable& portable = kernel_table(Isa::kPortable);
   std::mt19937 rng(2);
-  for (Isa isa : fast_isas())
-    for (int64_t M : kRows)
-      for (int64_t N : kCols)
-        for (int64_t K : kDepths) {
-          const KernelTable& t = kernel_table(isa);
-          const std::string what = std::string(isa_name(isa)) + " " + std::to_string(M) + "x" + std::to_string(N) + "x" +
-                                   std::to_string(K);
-          const int64_t lda = K + 1, ldb = N + 2, ldc = N + 5;
-          const auto A = random_floats(static_cast<size_t>(M * lda), rng), B = random_floats(static_cast<size_t>(K * ldb), rng);
-          const auto C0 = random_floats(static_cast<size_t>(M * ldc), rng);
-          // A sub-block of rows and columns, alpha and beta.
-          const int64_t i0 = M > 2 ? 1 : 0, j0 = N > 3 ? 2 : 0;
-          std::vector<float> fast(C0), ref(C0);
-          t.f32_gemm_rows(i0, M, j0, N, K, 0.75f, A.data(), lda, B.data(), ldb, -0.5f, fast.data(), ldc);
-          portable.f32_gemm_rows(i0, M, j0, N, K, 0.75f, A.data(), lda, B.data(), ldb, -0.5f, ref.data(), ldc);
-          expect_close(fast, ref, K, "rows " + what);
-          fast = ref = C0;
-          t.f32_gemm_rows(0, M, 0, N, K, 1.f, A.data(), lda, B.data(), ldb, 0.f, fast.data(), ldc);
-          portable.f32_gemm_rows(0, M, 0, N, K, 1.f, A.data(), lda, B.data(), ldb, 0.f, ref.data(), ldc);
-          expect_close(fast, ref, K, "rows beta 0 " + what);
-          if (M <= 4) {  // the streaming kernel's contract: a few rows over a k range
-            fast = ref = C0;
-            const int64_t k0 = K / 3;
-            t.f32_gemm_stream(M, N, k0, K, 1.25f, A.data(), lda, B.data(), ldb, 0.5f, fast.data(), ldc);
-            portable.f32_gemm_stream(M, N, k0, K, 1.25f, A.data(), lda, B.data(), ldb, 0.5f, ref.data(), ldc);
-            expect_close(fast, ref, K, "stream " + what);
-          }
-        }
+  for_each_isa_and_shape([&](const KernelTable& t, Isa isa, int64_t M, int64_t N, int64_t K) {
+    const std::string what = label(isa, M, N, K);
+    const int64_t lda = K + 1, ldb = N + 2, ldc = N + 5;
+    const auto A = random_floats(static_cast<size_t>(M * lda), rng), B = random_floats(static_cast<size_t>(K * ldb), rng);
+    const auto C0 = random_floats(static_cast<size_t>(M * ldc), rng);
+    // A sub-block of rows and columns, alpha and beta.
+    const int64_t i0 = M > 2 ? 1 : 0, j0 = N > 3 ? 2 : 0;
+    std::vector<float> fast(C0), ref(C0);
+    t.f32_gemm_rows(i0, M, j0, N, K, 0.75f, A.data(), lda, B.data(), ldb, -0.5f, fast.data(), ldc);
+    portable.f32_gemm_rows(i0, M, j0, N, K, 0.75f, A.data(), lda, B.data(), ldb, -0.5f, ref.data(), ldc);
+    expect_close(fast, ref, K, "rows " + what);
+    fast = ref = C0;
+    t.f32_gemm_rows(0, M, 0, N, K, 1.f, A.data(), lda, B.data(), ldb, 0.f, fast.data(), ldc);
+    portable.f32_gemm_rows(0, M, 0, N, K, 1.f, A.data(), lda, B.data(), ldb, 0.f, ref.data(), ldc);
+    expect_close(fast, ref, K, "rows beta 0 " + what);
+    if (M <= 4) {  // the streaming kernel's contract: a few rows over a k range
+      fast = ref = C0;
+      const int64_t k0 = K / 3;
+      t.f32_gemm_stream(M, N, k0, K, 1.25f, A.data(), lda, B.data(), ldb, 0.5f, fast.data(), ldc);
+      portable.f32_gemm_stream(M, N, k0, K, 1.25f, A.data(), lda, B.data(), ldb, 0.5f, ref.data(), ldc);
+      expect_close(fast, ref, K, "stream " + what);
+    }
+  });
 }
 
 TEST(KernelIsa, WeightOnlyQuantizedPanelsMatchPortable) {
@@ -144,8 +147,7 @@ TEST(KernelIsa, Int8RowsAndPanelsEqualPortableBitForBit) {
       for (int64_t N : {1, 9, 17, 32, 45, 64})
         for (int64_t K : {1, 3, 4, 7, 64, 129}) {
           const KernelTable& t = kernel_table(isa);
-          const std::string what = std::string(isa_name(isa)) + " " + std::to_string(M) + "x" + std::to_string(N) + "x" +
-                                   std::to_string(K);
+          const std::string what = label(isa, M, N, K);
           auto A = random_floats(static_cast<size_t>(M * K), rng);
           if (M > 3) A[static_cast<size_t>(K)] = NAN;  // row 1: a NaN (code 0) and an infinity (clamped)
           if (M > 3 && K > 1) A[static_cast<size_t>(K + 1)] = INFINITY;

@@ -6,7 +6,7 @@
 // rows on the stack, so the per-row loops use plain loads. Rows with a NaN score are routed by the
 // portable code, which orders NaN as PyTorch does. Compiled with -mavx2 -mfma; reached only through
 // the MoE kernel table (moe/moe_kernels.cpp).
-#include "moe/x86/f32_moe_tiny_avx512.h"
+#include "moe/x86/tiny_moe.h"
 
 #include <immintrin.h>
 
@@ -130,16 +130,7 @@ void rows(const TinyMoe& m, const float* x, int64_t R, float* y, int64_t ldy, in
         ids[j] = best;
         w[j] = p[best];
       }
-      if (m.cfg->normalize == MoeNormalize::kSoftmax) {
-        float sum = 0;
-        const float top = w[0];
-        for (int64_t j = 0; j < k; ++j) sum += (w[j] = std::exp(w[j] - top));
-        for (int64_t j = 0; j < k; ++j) w[j] /= sum;
-      } else if (m.cfg->normalize == MoeNormalize::kSum) {
-        float sum = 0;
-        for (int64_t j = 0; j < k; ++j) sum += w[j];
-        for (int64_t j = 0; j < k; ++j) w[j] /= sum;
-      }
+      normalize_selected(*m.cfg, w, k);
     }
     // Experts, combined as they finish.
     __m256 moe[HV];

@@ -5,7 +5,7 @@
 // per expert) spends ~700 cycles per row on this; here it is ~200. Compiled with -mavx512f; called
 // only when the CPU has AVX-512F (see src/moe/moe_block.cpp). Rows with a NaN score are routed by the
 // portable code, which orders NaN as PyTorch does.
-#include "moe/x86/f32_moe_tiny_avx512.h"
+#include "moe/x86/tiny_moe.h"
 
 #include <immintrin.h>
 
@@ -96,16 +96,7 @@ void rows(const TinyMoe& m, const float* x, int64_t R, float* y, int64_t ldy, in
         w[j] = best;
         left = _mm512_mask_mov_ps(left, static_cast<__mmask16>(1u << idx), _mm512_set1_ps(-1.f));
       }
-      if (m.cfg->normalize == MoeNormalize::kSoftmax) {
-        float sum = 0;
-        const float top = w[0];
-        for (int64_t j = 0; j < k; ++j) sum += (w[j] = std::exp(w[j] - top));
-        for (int64_t j = 0; j < k; ++j) w[j] /= sum;
-      } else if (m.cfg->normalize == MoeNormalize::kSum) {
-        float sum = 0;
-        for (int64_t j = 0; j < k; ++j) sum += w[j];
-        for (int64_t j = 0; j < k; ++j) w[j] /= sum;
-      }
+      normalize_selected(*m.cfg, w, k);
     }
     // Experts, combined as they finish.
     __m512 moe[HV];

@@ -2,6 +2,7 @@
 // (f32_moe_tiny_avx2.cpp), same contract.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "moe/moe_layer.h"
@@ -25,6 +26,21 @@ inline bool tiny_moe_supported(const MoeConfig& c, int64_t out_n) {
          (c.activation == MoeActivation::kRelu || c.activation == MoeActivation::kIdentity) &&
          c.scoring == MoeScoring::kSoftmax && out_n <= 16 && c.n_group == 1 && c.routed_scaling == 1.f && c.shared_inter == 0 &&
          c.normalize_epsilon == 0.f;
+}
+
+// The k selected probabilities renormalised as the config says (softmax over them, or divided by their
+// sum), in place: the scalar step both kernels share after their vector top-k.
+inline void normalize_selected(const MoeConfig& c, float* w, int64_t k) {
+  if (c.normalize == MoeNormalize::kSoftmax) {
+    float sum = 0;
+    const float top = w[0];
+    for (int64_t j = 0; j < k; ++j) sum += (w[j] = std::exp(w[j] - top));
+    for (int64_t j = 0; j < k; ++j) w[j] /= sum;
+  } else if (c.normalize == MoeNormalize::kSum) {
+    float sum = 0;
+    for (int64_t j = 0; j < k; ++j) sum += w[j];
+    for (int64_t j = 0; j < k; ++j) w[j] /= sum;
+  }
 }
 
 // y[r, :] for rows r < rows of x [rows, H]; counts[e] += tokens routed to e.
