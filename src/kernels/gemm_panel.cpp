@@ -11,6 +11,12 @@
 
 namespace switchyard {
 
+float* kernel_thread_buffer(int slot, size_t count) {
+  static thread_local std::vector<float> buffers[4];
+  std::vector<float>& b = buffers[slot];
+  if (b.size() < count) b.resize(count);
+  return b.data();
+}
 
 namespace {
 

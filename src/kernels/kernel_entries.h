@@ -3,11 +3,18 @@
 // Only dispatch.cpp and the kernel tests call these by name; everything else goes through kernels().
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace switchyard {
 
 struct QuantPanels;
+
+// A per-thread buffer of at least `count` floats, one per slot (0..3), that grows and is never freed:
+// the scratch of kernels that need one. Defined in a baseline-compiled file: the x86 kernel files must
+// not instantiate library templates (std::vector, ...), whose one copy the linker keeps could then be
+// their ISA's, run by every caller (scripts/check_isa_objects.py checks this).
+float* kernel_thread_buffer(int slot, size_t count);
 
 namespace x86 {
 void f32_gemm_panel_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* packed, int64_t p0,

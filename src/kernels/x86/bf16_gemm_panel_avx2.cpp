@@ -14,7 +14,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <vector>
 
 #include "kernels/x86/f32_panel_avx2.h"
 #include "kernels/x86/ymm_tail.h"
@@ -97,26 +96,25 @@ void bf16_gemm_panel_avx2(int64_t M, int64_t N, int64_t K, const uint16_t* A, in
     return;
   }
   // Per-thread scratch that grows once per shape (no allocation afterwards).
-  static thread_local std::vector<float> rows, wide;
-  if (rows.size() < static_cast<size_t>(M * K)) rows.resize(static_cast<size_t>(M * K));
-  if (wide.size() < static_cast<size_t>(K * kPanel)) wide.resize(static_cast<size_t>(K * kPanel));
+  float* rows = kernel_thread_buffer(0, static_cast<size_t>(M * K));
+  float* wide = kernel_thread_buffer(1, static_cast<size_t>(K * kPanel));
   for (int64_t r = 0; r < M; ++r) {
     int64_t k = 0;
     for (; k + 8 <= K; k += 8) {
       const __m256i h = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(A + r * lda + k)));
-      _mm256_storeu_ps(rows.data() + r * K + k, _mm256_castsi256_ps(_mm256_slli_epi32(h, 16)));
+      _mm256_storeu_ps(rows + r * K + k, _mm256_castsi256_ps(_mm256_slli_epi32(h, 16)));
     }
     for (; k < K; ++k) {
       const uint32_t bits = static_cast<uint32_t>(A[r * lda + k]) << 16;
-      std::memcpy(rows.data() + r * K + k, &bits, 4);
+      std::memcpy(rows + r * K + k, &bits, 4);
     }
   }
   for (int64_t p = p0; p < p1; ++p) {
-    widen_panel(K, packed + p * panel, wide.data());
+    widen_panel(K, packed + p * panel, wide);
     // While the FP32 tiles run, the next BF16 panel comes in (the widening pass would otherwise wait
     // on memory).
     const bool more = p + 1 < p1;
-    f32_panel_many_rows_avx2(M, K, rows.data(), K, wide.data(), std::min(kPanel, N - p * kPanel), C + p * kPanel, ldc,
+    f32_panel_many_rows_avx2(M, K, rows, K, wide, std::min(kPanel, N - p * kPanel), C + p * kPanel, ldc,
                              more ? reinterpret_cast<const char*>(packed + (p + 1) * panel) : nullptr,
                              panel * static_cast<int64_t>(sizeof(uint16_t)));
   }
