@@ -4,8 +4,8 @@
 // outside src/kernels/ tests CPU features. The MoE layer's own kernels (routing, activations, the
 // tiny-expert kernel) sit in moe/moe_kernels.h, chosen by the same active_isa().
 //
-// Entry names carry the contract <dtype>_<op>_<isa>: f32_gemm_panel_avx512 (hand-written, x86/),
-// f32_gemm_panel_avx2 and f32_gemm_panel_portable (one C++ body compiled for each ISA; isa_clones.h).
+// Entry names carry the contract <dtype>_<op>_<isa>: f32_gemm_panel_avx512 and f32_gemm_panel_avx2
+// (hand-written, x86/), f32_gemm_panel_portable (plain C++, the oracle; isa_clones.h).
 #pragma once
 
 #include <cstdint>

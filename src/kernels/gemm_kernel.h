@@ -1,6 +1,6 @@
 // Row-major FP32 matrix multiply used by Gemm, MatMul and Conv (im2col).
-// Portable C++ compiled for several ISAs (AVX-512, AVX2, baseline) with the choice made once at load
-// by the loader's ifunc resolver; the MoE core's hand-tuned kernels live in src/kernels/x86/.
+// oneDNN for large products, the kernel table's small-M and streaming entries (hand-written AVX-512
+// and AVX2 kernels in src/kernels/x86/, portable C++ below AVX2) for the rest; see dispatch.h.
 #pragma once
 
 #include <cstdint>

@@ -142,7 +142,7 @@ Tensor pack_panels_fp16_from_linear(const float* w, int64_t count, int64_t N, in
   return out;
 }
 
-// Widens each panel row and runs the FP32 panel arithmetic (the portable clone is the oracle of the AVX-512 kernel).
+// Widens each panel row and runs the FP32 panel arithmetic (the oracle of the AVX2 / AVX-512 kernels).
 SY_CLONE_BODY void f16_gemm_panel_body(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint16_t* packed,
                                        int64_t p0, int64_t p1, float* C, int64_t ldc) {
   static thread_local std::vector<float> panel;  // grows once per shape, no allocation after

@@ -28,7 +28,7 @@ Tensor pack_panels_from_linear(const float* w, int64_t count, int64_t N, int64_t
 void gemm_panels(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* packed, int64_t p0, int64_t p1,
                  float* C, int64_t ldc);
 
-// The portable kernel (the test oracle of the AVX-512 one, and the path on CPUs without AVX-512).
+// The portable kernel (the test oracle of the AVX2 and AVX-512 ones, and the path on CPUs without AVX2).
 void gemm_panels_portable(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* packed, int64_t p0,
                           int64_t p1, float* C, int64_t ldc);
 
@@ -45,8 +45,8 @@ Tensor pack_panels_bf16_from_linear(const float* w, int64_t count, int64_t N, in
 void round_rows_to_bf16(const float* A, int64_t M, int64_t K, int64_t lda, uint16_t* out, int64_t ldo);
 
 // C[M, 32*p0 .. min(N, 32*p1)) = A B, A already BF16 ([M, K] with even leading dimension lda),
-// products in BF16 and sums in FP32. AVX512-BF16 where the CPU has it, else a portable loop with the
-// same rounding (the test oracle; the path for AVX2 machines).
+// products in BF16 and sums in FP32. AVX512-BF16 where the CPU has it; on AVX2 the BF16 values are
+// widened to FP32 in the kernel (exact products, FP32 sums); the portable loop is the test oracle.
 void gemm_panels_bf16(int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda, const uint16_t* packed, int64_t p0,
                       int64_t p1, float* C, int64_t ldc);
 void gemm_panels_bf16_portable(int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda, const uint16_t* packed,

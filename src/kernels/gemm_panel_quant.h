@@ -39,7 +39,7 @@ QuantPanels quantize_panels_from_linear(const float* w, int64_t count, int64_t N
 void gemm_quant_panels(int64_t M, const float* A, int64_t lda, const QuantPanels& q, int64_t index, int64_t p0, int64_t p1,
                        float* C, int64_t ldc);
 
-// The portable kernel (the oracle of the AVX-512 one, the path without AVX-512).
+// The portable kernel (the oracle of the AVX2 / AVX-512 ones, the path without AVX2).
 void gemm_quant_panels_portable(int64_t M, const float* A, int64_t lda, const QuantPanels& q, int64_t index, int64_t p0,
                                 int64_t p1, float* C, int64_t ldc);
 

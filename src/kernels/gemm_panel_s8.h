@@ -39,11 +39,11 @@ S8Panels quantize_panels_s8_from_linear(const float* w, int64_t count, int64_t N
 // clamped to the row's finite range.
 void quantize_rows_u8(const float* A, int64_t M, int64_t K, int64_t lda, uint8_t* out, int64_t ldo, float* scales);
 void quantize_rows_u8_portable(const float* A, int64_t M, int64_t K, int64_t lda, uint8_t* out, int64_t ldo,
-                               float* scales);  // the oracle of the AVX-512 one
+                               float* scales);  // the oracle of the AVX2 / AVX-512 ones
 
 // C[M, 32*p0 .. min(N, 32*p1)) = A W for matrix `index` of w, A given by quantize_rows_u8 (leading
-// dimension lda, per-row scales). AVX512-VNNI where the CPU has it, else a portable loop with the
-// same integer arithmetic (the test oracle; the path for AVX2 machines).
+// dimension lda, per-row scales). AVX512-VNNI where the CPU has it, else AVX2's vpmaddubsw (exact, see
+// x86/s8_gemm_panel_avx2.cpp); the portable loop with the same integer arithmetic is the test oracle.
 void gemm_panels_s8(int64_t M, const uint8_t* A, int64_t lda, const float* row_scales, const S8Panels& w, int64_t index,
                     int64_t p0, int64_t p1, float* C, int64_t ldc);
 void gemm_panels_s8_portable(int64_t M, const uint8_t* A, int64_t lda, const float* row_scales, const S8Panels& w,

@@ -1,5 +1,5 @@
-// Every ISA-specific entry point of src/kernels/, declared once: the hand-written AVX-512 kernels of
-// x86/ (compiled with their ISA's flags) and the per-ISA clones of the portable bodies (isa_clones.h).
+// Every ISA-specific entry point of src/kernels/, declared once: the hand-written AVX-512 and AVX2
+// kernels of x86/ (compiled with their ISA's flags) and the portable kernels (isa_clones.h).
 // Only dispatch.cpp and the kernel tests call these by name; everything else goes through kernels().
 #pragma once
 
