@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "kernels/dispatch.h"
-
 #include "kernels/gemm_kernel.h"
 #include "kernels/gemm_panel.h"
 #include "core/thread_pool.h"
@@ -47,13 +46,8 @@ std::optional<DenseLinear> DenseLinear::make(const Tensor* b, bool trans_b, Prec
   DenseLinear d;
   d.w_ = pack_linear(linear, 1, N, K, format, group, "dense weight");
   if (format != WeightFormat::kFp32) return d;
-  // Row-major [K, N] for sgemm, and a fixed input; few rows and many (64..256, at most about 256 M
-  // multiply-adds, so that compiling stays quick).
-  Tensor kn = trans_b ? Tensor(DType::kFloat32, {K, N}) : *b;
-  if (trans_b) transpose_matrix(b->data<float>(), N, K, kn.data<float>());
   // SWITCHYARD_DENSE_GEMM=library | panels | panels-few-rows forces the choice (benchmarks, bisecting,
-  // tests); layers of one shape
-  // are measured once per process and ISA.
+  // tests); otherwise layers of one shape are measured once per process and ISA.
   const char* force = std::getenv("SWITCHYARD_DENSE_GEMM");
   if (force && std::string(force) == "library") return std::nullopt;
   if (force && std::string(force) == "panels") return d;
@@ -71,7 +65,11 @@ std::optional<DenseLinear> DenseLinear::make(const Tensor* b, bool trans_b, Prec
       return d.panels_few_ || d.panels_many_ ? std::optional<DenseLinear>(std::move(d)) : std::nullopt;
     }
   }
-  // On the machine's cores, as the layer will run (oneDNN and the panels scale differently).
+  // Row-major [K, N] for sgemm and a fixed input; few rows and many (64..256, at most about 256 M
+  // multiply-adds, so that compiling stays quick); on the machine's cores, as the layer will run
+  // (oneDNN and the panels scale differently).
+  Tensor kn = trans_b ? Tensor(DType::kFloat32, {K, N}) : *b;
+  if (trans_b) transpose_matrix(b->data<float>(), N, K, kn.data<float>());
   ThreadPool pool(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   auto panels_win = [&](int64_t M) {
     std::vector<float> A(static_cast<size_t>(M * K)), C(static_cast<size_t>(M * N));
