@@ -60,11 +60,12 @@ CompiledGraph compile_graph(Model model, const CompileOptions& options, bool ana
              "memory ceiling of " + std::to_string(options.memory_limit_bytes) +
                  " bytes exceeded: the weights alone take " + std::to_string(out.weight_bytes));
   out.plan = compile_plan(model.graph);
-  // Kernel choices made while building the plan (dense GEMMs: panels vs oneDNN, measured; MoE experts
-  // kept FP32), one note per distinct choice.
+  // Kernel choices measured while building the plan (dense GEMMs: panels vs oneDNN), one note per
+  // distinct choice.
   std::map<std::string, int> choices;
   for (const auto& kernel : out.plan->kernels)
-    if (kernel && !kernel->kernel_choice().empty()) ++choices[kernel->kernel_choice()];
+    if (kernel)
+      if (std::string choice = kernel->kernel_choice(); !choice.empty()) ++choices[choice];
   for (const auto& [choice, count] : choices)
     model.graph->notes.push_back("kernel choice: " + std::to_string(count) + " node(s): " + choice);
   if (analyse_batching) out.batch_note = rows_independent(*model.graph);

@@ -26,9 +26,6 @@
 namespace switchyard {
 namespace {
 
-// Expert weights up to this size stay FP32 whatever the compile precision (see the constructor).
-constexpr int64_t kSmallExpertBytes = 64 * 1024;
-
 class MoE final : public Kernel {
  public:
   explicit MoE(const KernelBuildInfo& info) : node_(info.node) {
@@ -66,17 +63,7 @@ class MoE final : public Kernel {
     SY_CHECK(cfg_.activation == MoeActivation::kSilu || (cfg_.swiglu_alpha == 1.f && cfg_.swiglu_beta == 0.f && cfg_.swiglu_limit == 0.f),
              node_.describe() + ": swiglu_alpha / swiglu_beta / swiglu_limit apply to gated silu experts only");
     try {
-      cfg_.weight_format = weight_format_for(info.precision);
-      // A lower precision pays by reading fewer weight bytes or by faster dot products. Experts whose
-      // weights all fit in L1/L2 (the seed classifier's: 16 KB) gain neither and would lose the fused
-      // tiny-expert kernel, which is FP32: they stay FP32 (measured: bf16 / int8 ran at 0.70-0.85x of
-      // FP32 on the seed). The compile notes say so.
-      const int64_t expert_bytes = cfg_.num_experts * (cfg_.gated ? 3 : 2) * cfg_.hidden * cfg_.inter * 4;
-      if (cfg_.weight_format != WeightFormat::kFp32 && expert_bytes <= kSmallExpertBytes) {
-        choice_ = "experts kept FP32 at precision " + std::string(precision_name(info.precision)) + ": " +
-                  std::to_string(expert_bytes / 1024) + " KB of expert weights, too small for it to pay";
-        cfg_.weight_format = WeightFormat::kFp32;
-      }
+      cfg_.weight_format = weight_format_for(info.precision);  // small experts: FP32 (assign_precision)
       cfg_.weight_group = info.weight_group;
       weights_ = pack_moe_weights(cfg_, *router, constant(2, false), *w1, constant(4, false), *w2, constant(6, false), w3,
                                   constant(8, false));
@@ -106,7 +93,6 @@ class MoE final : public Kernel {
   }
 
   bool prepacks_constant_inputs() const override { return true; }
-  std::string kernel_choice() const override { return choice_; }
 
   void compute(KernelContext& ctx) const override {
     const Tensor& x = ctx.input(0);
@@ -131,7 +117,6 @@ class MoE final : public Kernel {
   const Node& node_;
   MoeConfig cfg_;
   MoeWeights weights_;
-  std::string choice_;  // compile-time kernel choice for the notes ("" when none was made)
   DenseProjection in_, out_;  // folded dense layers (undefined when absent)
 };
 

@@ -22,8 +22,6 @@ namespace {
 constexpr int64_t kPanel = 32;
 constexpr int64_t kPrefetchAhead = 8192;
 
-inline __m256 half8(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
-
 // Codes of row k as four vectors of 8 floats (columns 0..7, 8..15, 16..23, 24..31).
 template <int BITS>
 inline void unpack_row(const uint8_t* codes, int64_t k, __m256* w) {

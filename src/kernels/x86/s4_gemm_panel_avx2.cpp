@@ -22,8 +22,6 @@ namespace {
 constexpr int64_t kPanel = 32;
 constexpr int64_t kPrefetchAhead = 4096;
 
-inline __m256 half8(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
-
 template <int R>
 void panel_rows(int64_t K, int64_t group, const uint8_t* A, int64_t lda, const float* row_scales, const int32_t* group_sums,
                 int64_t G, const uint8_t* P, const uint16_t* scales, const uint16_t* mins, float* C, int64_t ldc,
