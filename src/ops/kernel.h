@@ -59,7 +59,7 @@ class Kernel {
   // them again: the compiled model may then free the graph's copies (the MoE layer's weights).
   virtual bool prepacks_constant_inputs() const { return false; }
   // The GEMM implementation chosen at compile time, where the op measured alternatives (FP32 dense
-  // layers: Switchyard's panels or oneDNN); "" otherwise. Compile notes and `inspect` report it.
+  // layers: Switchyard's panels or oneDNN); "" otherwise. The compile notes report it.
   virtual std::string kernel_choice() const { return ""; }
 };
 
