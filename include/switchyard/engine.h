@@ -107,7 +107,11 @@ class InferRequest {
   Tensor take_output(size_t index);
   // Per-expert token counts of the last infer(), one entry per fused MoE layer (expert-load telemetry).
   // For a request that ran stacked with others (auto-batching), the counts of that whole batch.
+  // Spatial MoE layers count tiles (image blocks) instead of tokens.
   std::vector<std::pair<std::string, Tensor>> expert_counts() const;
+  // Per spatial MoE layer of the last infer(): each image block's (highest-weighted) expert, int64
+  // [N, H / block, W / block], -1 where no expert runs.
+  std::vector<std::pair<std::string, Tensor>> block_experts() const;
 
  private:
   friend class CompiledModel;

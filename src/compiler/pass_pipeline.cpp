@@ -15,6 +15,9 @@ void run_graph_passes(Model& model, const PassOptions& options) {
   // 4. Replace exported MoE routing subgraphs (TopK router, per-expert Gather/Gemm chains, scatter-add
   //    combine) by one sparse ai.switchyard::MoE node each; needs the constants folded by step 1.
   if (options.fuse_moe) fuse_moe_routing(g);
+  //    Per-block image MoE exported densely (every expert CNN, then a per-block mask) becomes one sparse
+  //    ai.switchyard::SpatialMoE node; SpatialMoE nodes get their expert-load telemetry.
+  if (options.fuse_moe) fuse_spatial_moe(g);
   // 5. Fold the dense layers around small MoE layers into their node (one pass per row tile); also
   //    applies to MoE nodes that came with the model.
   if (options.fuse_moe) fuse_dense_around_moe(g);

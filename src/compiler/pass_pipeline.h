@@ -20,6 +20,7 @@ void run_graph_passes(Model& model, const PassOptions& options = {});
 void fold_constants(Graph& graph);        // constant_folding.cpp
 void eliminate_dead_nodes(Graph& graph);  // dead_code_elimination.cpp
 void fuse_moe_routing(Graph& graph);      // fuse_moe_routing.cpp
+void fuse_spatial_moe(Graph& graph);      // fuse_spatial_moe.cpp
 void fuse_dense_around_moe(Graph& graph); // fuse_dense_around_moe.cpp
 void remove_fake_quantization(Graph& graph);  // remove_fake_quantization.cpp
 void adopt_model_quantization(Graph& graph);  // adopt_model_quantization.cpp

@@ -431,21 +431,30 @@ const Tensor& InferRequest::output(size_t index) const {
   return impl_->outputs[index];
 }
 
-std::vector<std::pair<std::string, Tensor>> InferRequest::expert_counts() const {
-  SY_CHECK(impl_->has_run, "expert counts requested before a successful infer()");
+namespace {
+// The telemetry values of the last run whose names end in `suffix`, by layer name.
+std::vector<std::pair<std::string, Tensor>> telemetry_named(const InferRequestImpl& r, const std::string& suffix) {
+  SY_CHECK(r.has_run, "expert telemetry requested before a successful infer()");
   std::vector<std::pair<std::string, Tensor>> out;
-  const Graph& g = *impl_->model->model.graph;
+  const Graph& g = *r.model->model.graph;
   for (size_t i = 0; i < g.telemetry.size(); ++i) {
     const int id = g.telemetry[i];
-    const Tensor* t = impl_->ran_stacked ? (impl_->stacked_telemetry[i].defined() ? &impl_->stacked_telemetry[i] : nullptr)
-                                         : impl_->state.value(id);
     std::string name = g.values[static_cast<size_t>(id)].name;
-    const std::string suffix = ".expert_counts";
-    if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
-      name.resize(name.size() - suffix.size());
+    if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) continue;
+    name.resize(name.size() - suffix.size());
+    const Tensor* t = r.ran_stacked ? (r.stacked_telemetry[i].defined() ? &r.stacked_telemetry[i] : nullptr) : r.state.value(id);
     if (t) out.emplace_back(name, *t);
   }
   return out;
+}
+}  // namespace
+
+std::vector<std::pair<std::string, Tensor>> InferRequest::expert_counts() const {
+  return telemetry_named(*impl_, ".expert_counts");
+}
+
+std::vector<std::pair<std::string, Tensor>> InferRequest::block_experts() const {
+  return telemetry_named(*impl_, ".block_experts");
 }
 
 Tensor InferRequest::take_output(size_t index) {
