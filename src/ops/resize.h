@@ -13,7 +13,11 @@ namespace switchyard {
 inline double resize_source(const std::string& mode, int64_t x, double scale, int64_t in_len, int64_t out_len) {
   const double xf = static_cast<double>(x);
   if (mode == "asymmetric") return xf / scale;
-  if (mode == "align_corners") return out_len <= 1 ? 0.0 : xf * static_cast<double>(in_len - 1) / static_cast<double>(out_len - 1);
+  // ONNX scales the corner distance by the unrounded resized length (in_len * scale), not the output size.
+  if (mode == "align_corners") {
+    const double resized = static_cast<double>(in_len) * scale;
+    return out_len <= 1 || resized <= 1.0 ? 0.0 : xf * static_cast<double>(in_len - 1) / (resized - 1.0);
+  }
   if (mode == "pytorch_half_pixel") return out_len > 1 ? (xf + 0.5) / scale - 0.5 : 0.0;
   if (mode == "tf_half_pixel_for_nn") return (xf + 0.5) / scale;
   return (xf + 0.5) / scale - 0.5;  // half_pixel
