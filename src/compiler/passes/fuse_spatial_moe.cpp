@@ -290,6 +290,128 @@ std::string stacked_terms(const GraphView& view, int root, std::vector<Term>& fo
   return "-";
 }
 
+std::vector<const ExpertStack*> by_expert_stacks(const std::vector<const Term*>& terms) {
+  std::vector<const ExpertStack*> out;
+  for (const Term* t : terms) out.push_back(&t->stack);
+  return out;
+}
+
+// Builds the SpatialMoE node for `experts` (in expert order) reading image x and gate (k = 0: combine
+// weights, else logits routed top-k), proves it against the exported region (x, gate) -> root on a random
+// 2 x 3-block image, and on success lets it take over `root`. "" or why not.
+std::string fuse_proved(Graph& g, const GraphView& view, const std::vector<const ExpertStack*>& experts, int gate_value,
+                        int x_value, int root, int64_t block, int64_t k, const std::string& how) {
+  const ExpertStack& s0 = *experts[0];
+  const int64_t E = static_cast<int64_t>(experts.size()), cin = s0.layers.front().weight->dim(1);
+  Node fused;
+  fused.name = g.values[static_cast<size_t>(root)].name + "/SpatialMoE";
+  fused.op_type = "SpatialMoE";
+  fused.domain = "ai.switchyard";
+  fused.opset = 1;
+  fused.attrs["k"] = Attribute::integer(k);
+  fused.attrs["block_size"] = Attribute::integer(block);
+  fused.attrs["upscale"] = Attribute::integer(s0.upscale);
+  fused.attrs["mode"] = Attribute::string(s0.mode);
+  fused.attrs["activation"] = Attribute::string(s0.activation);
+  std::vector<Tensor> stacked;
+  for (size_t l = 0; l < s0.layers.size(); ++l) {
+    std::vector<const Tensor*> ws, bs;
+    bool any_bias = false;
+    for (const ExpertStack* e : experts) {
+      ws.push_back(e->layers[l].weight);
+      bs.push_back(e->layers[l].bias);
+      any_bias |= e->layers[l].bias != nullptr;
+    }
+    stacked.push_back(stack_tensors(ws, s0.layers[l].weight->shape()));
+    stacked.push_back(any_bias ? stack_tensors(bs, {s0.layers[l].weight->dim(0)}) : Tensor());
+  }
+  auto bind = [&](Graph& target, int x, int gate, const std::string& prefix) {
+    std::vector<int> ins{x, gate};
+    for (size_t i = 0; i < stacked.size(); ++i) {
+      if (!stacked[i].defined()) {
+        ins.push_back(-1);
+        continue;
+      }
+      Value v;
+      v.name = prefix + "." + std::to_string(i);
+      v.dtype = DType::kFloat32;
+      v.constant = stacked[i];
+      ins.push_back(target.add_value(std::move(v)));
+    }
+    return ins;
+  };
+
+  // Proof: the exported region and the fused node on a random image and gate. Combine weights are
+  // non-negative with zeros (top-1 and top-2 tiles, tiles no expert takes), as routers produce them.
+  std::string why;
+  auto region = extract_subgraph(g, view, {x_value, gate_value}, {root}, why);
+  if (!region) return "cannot isolate the layer: " + why;
+  std::mt19937 rng(1234);
+  std::uniform_real_distribution<float> uni(-1.f, 1.f);
+  Tensor x(DType::kFloat32, {1, cin, 2 * block, 3 * block});
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = uni(rng);
+  Tensor gate(DType::kFloat32, {1, E, 2, 3});
+  for (int64_t i = 0; i < gate.numel(); ++i)
+    gate.data<float>()[i] = k > 0 ? 3.f * uni(rng) : (uni(rng) > 0.3f ? 0.f : uni(rng) + 1.5f);
+  auto check = std::make_shared<Graph>();
+  Value xv = g.values[static_cast<size_t>(x_value)], gv = g.values[static_cast<size_t>(gate_value)];
+  xv.constant.reset();
+  gv.constant.reset();
+  xv.shape.reset();
+  gv.shape.reset();
+  check->inputs = {check->add_value(xv), check->add_value(gv)};
+  Node probe = fused;
+  probe.inputs = bind(*check, check->inputs[0], check->inputs[1], "w");
+  Value yv;
+  yv.name = "y";
+  yv.dtype = DType::kFloat32;
+  probe.outputs = {check->add_value(yv)};
+  check->outputs = probe.outputs;
+  check->nodes.push_back(probe);
+  try {
+    const Tensor want = run_subgraph(region, {x, gate})[0];
+    const Tensor got = run_subgraph(check, {x, gate})[0];
+    if (want.shape() != got.shape()) return "the fused node's output shape " + shape_str(got.shape()) + " differs from " + shape_str(want.shape());
+    double err = 0, scale = 1e-6;
+    for (int64_t i = 0; i < want.numel(); ++i) {
+      err = std::max(err, static_cast<double>(std::fabs(want.data<float>()[i] - got.data<float>()[i])));
+      scale = std::max(scale, static_cast<double>(std::fabs(want.data<float>()[i])));
+    }
+    if (!(err <= 1e-4 * scale)) return "the fused node differs from the exported region (max error " + std::to_string(err) + ")";
+  } catch (const Error& e) {
+    return std::string("the proof run failed: ") + e.what();
+  }
+
+  // The router's TopK / ArgMax now feeds a fused layer: drop the token-MoE pass's notes about it.
+  std::set<std::string> router_notes;
+  for (std::vector<int> todo{gate_value}; !todo.empty();) {
+    const Node* q = view.producer(todo.back());
+    todo.pop_back();
+    if (!q || !router_notes.insert(q->op_type + " '" + q->name + "' not fused as MoE").second) continue;
+    for (int in : q->inputs)
+      if (in >= 0) todo.push_back(in);
+  }
+  g.notes.erase(std::remove_if(g.notes.begin(), g.notes.end(),
+                               [&](const std::string& note) {
+                                 for (const std::string& prefix : router_notes)
+                                   if (note.rfind(prefix, 0) == 0) return true;
+                                 return false;
+                               }),
+                g.notes.end());
+  // Rewrite: the fused node takes over the root's value; dead-code elimination drops the experts.
+  fused.inputs = bind(g, x_value, gate_value, fused.name);
+  fused.outputs = {root};
+  const int old = view.producer_index(root);
+  for (int& out : g.nodes[static_cast<size_t>(old)].outputs)
+    if (out == root) out = -1;
+  g.nodes.insert(g.nodes.begin() + old + 1, std::move(fused));
+  g.notes.push_back("fused spatial MoE layer '" + g.nodes[static_cast<size_t>(old + 1)].name + "': experts=" + std::to_string(E) +
+                    " layers=" + std::to_string(s0.layers.size()) + " block=" + std::to_string(block) + " upscale=" +
+                    std::to_string(s0.upscale) + " activation=" + s0.activation + " routing=" +
+                    (k == 0 ? std::string("weights") : "top-" + std::to_string(k)) + " from " + how);
+  return "";
+}
+
 // "" after rewriting the sum at `root`, or why not ("-" when it is no spatial MoE candidate).
 std::string try_fuse(Graph& g, int root) {
   const GraphView view(g);
@@ -323,112 +445,132 @@ std::string try_fuse(Graph& g, int root) {
   const int64_t block = m0.factor / s0.upscale;
   if (clast % (s0.upscale * s0.upscale) != 0) return "the head's channels do not divide by upscale^2";
 
-  Node fused;
-  fused.name = g.values[static_cast<size_t>(root)].name + "/SpatialMoE";
-  fused.op_type = "SpatialMoE";
-  fused.domain = "ai.switchyard";
-  fused.opset = 1;
-  fused.attrs["k"] = Attribute::integer(0);
-  fused.attrs["block_size"] = Attribute::integer(block);
-  fused.attrs["upscale"] = Attribute::integer(s0.upscale);
-  fused.attrs["mode"] = Attribute::string(s0.mode);
-  fused.attrs["activation"] = Attribute::string(s0.activation);
-  std::vector<Tensor> stacked;
-  for (size_t l = 0; l < s0.layers.size(); ++l) {
-    std::vector<const Tensor*> ws, bs;
-    bool any_bias = false;
-    for (const Term* t : by_expert) {
-      ws.push_back(t->stack.layers[l].weight);
-      bs.push_back(t->stack.layers[l].bias);
-      any_bias |= t->stack.layers[l].bias != nullptr;
-    }
-    stacked.push_back(stack_tensors(ws, s0.layers[l].weight->shape()));
-    stacked.push_back(any_bias ? stack_tensors(bs, {s0.layers[l].weight->dim(0)}) : Tensor());
-  }
-  auto bind = [&](Graph& target, int x, int gate, const std::string& prefix) {
-    std::vector<int> ins{x, gate};
-    for (size_t i = 0; i < stacked.size(); ++i) {
-      if (!stacked[i].defined()) {
-        ins.push_back(-1);
-        continue;
+  return fuse_proved(g, view, by_expert_stacks(by_expert), m0.gate, s0.x, root, block, 0,
+                     "per-block weight map (dense 'every expert, then mask' export made sparse)");
+}
+
+// ---- Blocks as a batch: patches cut out with their halo, rows of each expert gathered, each expert's conv
+// stack (activations optionally zeroed outside the image by a multiply), centre crop, DepthToSpace,
+// weighted, scattered back and reassembled. Recognised by its experts; the image, the gate and the
+// assembled result are found by proving candidates.
+
+// Forward from the expert's first Conv: Conv ([Relu] [Mul by a non-constant mask] Conv)* Slice* [DepthToSpace].
+std::string match_forward_stack(const GraphView& view, const Node& first, ExpertStack& s, int& out) {
+  const Node* conv = &first;
+  std::string act;
+  while (true) {
+    ConvLayer layer;
+    if (std::string why = as_same_conv(view, *conv, layer); !why.empty()) return why;
+    s.layers.push_back(layer);
+    int v = conv->outputs[0];
+    auto next = [&](int value) -> const Node* {
+      auto cs = view.consumers(value);
+      return cs.size() == 1 ? cs[0] : nullptr;
+    };
+    const Node* n = next(v);
+    if (n && n->op_type == "Relu") {
+      if (!act.empty() && act != "relu") return "the expert's activations differ";
+      act = "relu";
+      v = n->outputs[0];
+      n = next(v);
+      if (n && n->op_type == "Mul") {  // zeroing outside the image (proved below with the rest)
+        const int other = n->inputs[0] == v ? n->inputs[1] : n->inputs[0];
+        if (view.constant(other)) return n->describe() + " scales the expert's activations by a constant";
+        v = n->outputs[0];
+        n = next(v);
       }
-      Value v;
-      v.name = prefix + "." + std::to_string(i);
-      v.dtype = DType::kFloat32;
-      v.constant = stacked[i];
-      ins.push_back(target.add_value(std::move(v)));
+      if (!n || n->op_type != "Conv") return "the expert's activation is not followed by a convolution";
+      conv = n;
+      continue;
     }
-    return ins;
-  };
-
-  // Proof: the exported region and the fused node on a random 2 x 3-block image and a weight map with
-  // zeros (top-1 and top-2 tiles, and tiles no expert takes).
-  std::string why;
-  auto region = extract_subgraph(g, view, {s0.x, m0.gate}, {root}, why);
-  if (!region) return "cannot isolate the combine: " + why;
-  std::mt19937 rng(1234);
-  std::uniform_real_distribution<float> uni(-1.f, 1.f);
-  Tensor x(DType::kFloat32, {1, cin, 2 * block, 3 * block});
-  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = uni(rng);
-  Tensor gate(DType::kFloat32, {1, E, 2, 3});
-  for (int64_t i = 0; i < gate.numel(); ++i) gate.data<float>()[i] = uni(rng) > 0.3f ? 0.f : uni(rng) + 1.5f;
-  auto check = std::make_shared<Graph>();
-  Value xv = g.values[static_cast<size_t>(s0.x)], gv = g.values[static_cast<size_t>(m0.gate)];
-  xv.constant.reset();
-  gv.constant.reset();
-  xv.shape.reset();
-  gv.shape.reset();
-  check->inputs = {check->add_value(xv), check->add_value(gv)};
-  Node probe = fused;
-  probe.inputs = bind(*check, check->inputs[0], check->inputs[1], "w");
-  Value yv;
-  yv.name = "y";
-  yv.dtype = DType::kFloat32;
-  probe.outputs = {check->add_value(yv)};
-  check->outputs = probe.outputs;
-  check->nodes.push_back(probe);
-  try {
-    const Tensor want = run_subgraph(region, {x, gate})[0];
-    const Tensor got = run_subgraph(check, {x, gate})[0];
-    if (want.shape() != got.shape()) return "the fused node's output shape " + shape_str(got.shape()) + " differs from " + shape_str(want.shape());
-    double err = 0, scale = 1e-6;
-    for (int64_t i = 0; i < want.numel(); ++i) {
-      err = std::max(err, static_cast<double>(std::fabs(want.data<float>()[i] - got.data<float>()[i])));
-      scale = std::max(scale, static_cast<double>(std::fabs(want.data<float>()[i])));
+    if (n && n->op_type == "Conv") {
+      if (!act.empty() && act != "identity") return "the expert's activations differ";
+      act = "identity";
+      conv = n;
+      continue;
     }
-    if (err > 1e-4 * scale) return "the fused node differs from the exported region (max error " + std::to_string(err) + ")";
-  } catch (const Error& e) {
-    return std::string("the proof run failed: ") + e.what();
+    while (n && n->op_type == "Slice") {  // the centre crop
+      v = n->outputs[0];
+      n = next(v);
+    }
+    if (n && n->op_type == "DepthToSpace") {
+      s.upscale = n->attr_int("blocksize", 1);
+      s.mode = n->attr_string("mode", "DCR");
+      v = n->outputs[0];
+    }
+    out = v;
+    break;
   }
-
-  // The router's TopK / ArgMax now feeds a fused layer: drop the token-MoE pass's notes about it.
-  std::set<std::string> router_notes;
-  for (std::vector<int> todo{m0.gate}; !todo.empty();) {
-    const Node* q = view.producer(todo.back());
-    todo.pop_back();
-    if (!q || !router_notes.insert(q->op_type + " '" + q->name + "' not fused as MoE").second) continue;
-    for (int in : q->inputs)
-      if (in >= 0) todo.push_back(in);
-  }
-  g.notes.erase(std::remove_if(g.notes.begin(), g.notes.end(),
-                               [&](const std::string& note) {
-                                 for (const std::string& prefix : router_notes)
-                                   if (note.rfind(prefix, 0) == 0) return true;
-                                 return false;
-                               }),
-                g.notes.end());
-  // Rewrite: the fused node takes over the root's value; dead-code elimination drops the experts.
-  fused.inputs = bind(g, s0.x, m0.gate, fused.name);
-  fused.outputs = {root};
-  const int old = view.producer_index(root);
-  for (int& out : g.nodes[static_cast<size_t>(old)].outputs)
-    if (out == root) out = -1;
-  g.nodes.insert(g.nodes.begin() + old + 1, std::move(fused));
-  g.notes.push_back("fused spatial MoE layer '" + g.nodes[static_cast<size_t>(old + 1)].name + "': experts=" + std::to_string(E) +
-                    " layers=" + std::to_string(s0.layers.size()) + " block=" + std::to_string(block) + " upscale=" +
-                    std::to_string(s0.upscale) + " activation=" + s0.activation +
-                    " routing=per-block weight map (dense 'every expert, then mask' export made sparse)");
+  s.activation = act.empty() ? "relu" : act;
+  for (size_t i = 1; i < s.layers.size(); ++i)
+    if (s.layers[i].weight->dim(1) != s.layers[i - 1].weight->dim(0)) return "the expert's layer channels do not chain";
   return "";
+}
+
+bool same_structure(const ExpertStack& a, const ExpertStack& b) {
+  if (a.layers.size() != b.layers.size() || a.activation != b.activation || a.upscale != b.upscale || a.mode != b.mode)
+    return false;
+  for (size_t l = 0; l < a.layers.size(); ++l)
+    if (a.layers[l].weight->shape() != b.layers[l].weight->shape()) return false;
+  return true;
+}
+
+// "" after fusing the block-batch layer whose experts read rows of `patches`, or why not.
+std::string try_fuse_block_batch(Graph& g, int patches) {
+  const GraphView view(g);
+  std::vector<ExpertStack> experts;
+  std::vector<int> outputs, row_ids;
+  for (const Node* gather : view.consumers(patches)) {
+    if (gather->op_type != "Gather" || gather->attr_int("axis", 0) != 0 || gather->inputs[0] != patches) continue;
+    for (const Node* c : view.consumers(gather->outputs[0])) {
+      if (c->op_type != "Conv") continue;
+      ExpertStack s;
+      int out = -1;
+      if (std::string why = match_forward_stack(view, *c, s, out); !why.empty()) return why;
+      experts.push_back(s);
+      outputs.push_back(out);
+      row_ids.push_back(gather->inputs[1]);
+    }
+  }
+  if (experts.size() < 2) return "-";
+  for (const ExpertStack& s : experts)
+    if (!same_structure(s, experts[0])) return "the experts have different structures";
+  // The image: back from the patches through the ops that cut them out (padding, gathers, layout).
+  static const std::set<std::string> cutting{"Pad", "Gather", "Transpose", "Reshape", "Slice", "Squeeze", "Unsqueeze",
+                                             "Flatten", "Identity", "Expand", "Col2Im", "Im2Col"};
+  int x = patches;
+  for (const Node* p = view.producer(x); p && cutting.count(p->op_type); p = view.producer(x)) x = p->inputs[0];
+  if (x == patches) return "the expert rows are not cut out of an image";
+  // Gate candidates: what the expert rows were chosen by, nearest first.
+  std::vector<int> gates;
+  std::set<int> seen;
+  std::vector<int> todo(row_ids.begin(), row_ids.end());
+  for (size_t at = 0; at < todo.size() && at < 512 && gates.size() < 12; ++at) {
+    const int v = todo[at];
+    if (v < 0 || v == x || view.constant(v) || !seen.insert(v).second) continue;
+    const Node* p = view.producer(v);
+    if (!p || p->op_type == "Shape" || p->op_type == "Size") continue;
+    // weights or logits are float; ids, masks and counts on the way are walked through
+    if (g.values[static_cast<size_t>(v)].dtype == DType::kFloat32) gates.push_back(v);
+    for (int in : p->inputs) todo.push_back(in);
+  }
+  std::vector<int> roots = output_candidates(view, outputs);
+  std::reverse(roots.begin(), roots.end());  // the assembled image is the last of the chain
+  std::vector<const ExpertStack*> stacks;
+  for (const ExpertStack& s : experts) stacks.push_back(&s);
+  const int64_t block_candidates[] = {8, 16, 4, 32, 2, 1};
+  for (int root : roots)
+    for (int gate : gates)
+      for (int64_t k : {0, 1, 2}) {
+        // The block size is what makes the gate's grid match the image: try the usual ones.
+        for (int64_t block : block_candidates) {
+          std::string why = fuse_proved(g, view, stacks, gate, x, root, block, k, "blocks cut out as a batch");
+          if (why.empty()) return "";
+          if (why.rfind("cannot isolate", 0) == 0) break;
+        }
+      }
+  return "no image, weight map and result found that the fused node reproduces (" + std::to_string(experts.size()) +
+         " experts, " + std::to_string(gates.size()) + " gate and " + std::to_string(roots.size()) + " result candidates)";
 }
 
 }  // namespace
@@ -456,6 +598,26 @@ void fuse_spatial_moe(Graph& g) {
         break;
       }
       if (why != "-") g.notes.push_back(g.nodes[static_cast<size_t>(i)].op_type + " '" + name + "' not fused as spatial MoE: " + why);
+    }
+  }
+  // Blocks cut out as a batch: one attempt per patch batch that experts' convolutions read rows of.
+  std::set<int> batches;
+  for (bool changed = true; changed;) {
+    changed = false;
+    const GraphView view(g);
+    for (const Node& n : g.nodes) {
+      if (n.op_type != "Conv" || !n.domain.empty()) continue;
+      const Node* gather = view.producer(n.inputs[0]);
+      if (!gather || gather->op_type != "Gather" || gather->attr_int("axis", 0) != 0) continue;
+      const int patches = gather->inputs[0];
+      if (!batches.insert(patches).second) continue;
+      const std::string why = try_fuse_block_batch(g, patches);
+      if (why.empty()) {
+        eliminate_dead_nodes(g);
+        changed = true;
+        break;
+      }
+      if (why != "-") g.notes.push_back("experts reading rows of '" + view.value_name(patches) + "' not fused as spatial MoE: " + why);
     }
   }
   // Telemetry of every SpatialMoE node: tiles per expert, and each tile's expert.
