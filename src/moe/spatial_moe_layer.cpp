@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "core/thread_pool.h"
+#include "kernels/gemm_kernel.h"
 #include "kernels/gemm_panel.h"
 #include "moe/moe_kernels.h"
 
@@ -190,6 +191,13 @@ SpatialConv pack_spatial_conv(const SpatialMoeConfig& c, const Tensor& w, const 
             dst[(e * s.cout + o) * K + (ky * s.kw + kx) * s.cin + ci] =
                 src[(((e * s.cout + o) * s.cin + ci) * s.kh + ky) * s.kw + kx];
   s.weight = pack_linear(linear, E, s.cout, K, c.weight_format, c.weight_group, what);
+  if (c.weight_format == WeightFormat::kFp32 && s.cout <= 16) {
+    s.narrow = Tensor(DType::kFloat32, {E, K, s.cout});
+    float* b = s.narrow.data<float>();
+    for (int64_t e = 0; e < E; ++e)
+      for (int64_t o = 0; o < s.cout; ++o)
+        for (int64_t k = 0; k < K; ++k) b[(e * K + k) * s.cout + o] = dst[(e * s.cout + o) * K + k];
+  }
   s.bias = Tensor(DType::kFloat32, {E, s.cout});
   if (bias) {
     SY_CHECK(bias->dtype() == DType::kFloat32 && bias->numel() == E * s.cout,
@@ -279,10 +287,14 @@ void spatial_moe_forward(const SpatialMoeConfig& c, const SpatialMoeWeights& w, 
               const Chunk& ch = chunks[i];
               const int64_t P = ch.x1 - ch.x0;
               im2col_rows(conv, in, H, W, ch, a);
-              const LinearRows rows = linear_rows(c.weight_format, a, P, K, c.weight_group, forms);
-              convert_linear_rows(c.weight_format, rows, 0, P, c.weight_group);
               float* dst = last ? tmp : out + (ch.y * W + ch.x0) * cout;
-              linear_gemm(conv.weight, e, P, rows, 0, panel_count(cout), dst, cout);
+              if (conv.narrow.defined()) {
+                sgemm_small(P, cout, K, a, K, conv.narrow.data<float>() + e * K * cout, cout, dst, cout);
+              } else {
+                const LinearRows rows = linear_rows(c.weight_format, a, P, K, c.weight_group, forms);
+                convert_linear_rows(c.weight_format, rows, 0, P, c.weight_group);
+                linear_gemm(conv.weight, e, P, rows, 0, panel_count(cout), dst, cout);
+              }
               for (int64_t p = 0; p < P; ++p)
                 for (int64_t o = 0; o < cout; ++o) dst[p * cout + o] += bias[o];
               if (!last) {

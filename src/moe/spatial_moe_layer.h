@@ -30,6 +30,9 @@ struct SpatialConv {
   int64_t cin = 0, cout = 0, kh = 1, kw = 1;
   PackedLinear weight;  // count = experts, N = cout, K = kh * kw * cin, K ordered (ky, kx, ci)
   Tensor bias;          // [E, cout] FP32 (zeros when the model has none)
+  // FP32 layers of at most 16 outputs also keep B = W^T [E, K, cout] unpacked: the 16-wide row kernel
+  // (sgemm_small) then uses whole vectors, where a 32-column panel would compute half zeros.
+  Tensor narrow;
   int64_t radius_y() const { return kh / 2; }
   int64_t radius_x() const { return kw / 2; }
 };

@@ -49,6 +49,34 @@ class Pad final : public Kernel {
       }
       const T* xp = static_cast<const T*>(x.raw());
       T* yp = static_cast<T*>(y.raw());
+      // Constant padding row by row: fill, one copy of the input row (with negative pads: its slice), fill.
+      if (mode_ == "constant" && r >= 1 && n > 0) {
+        const int64_t last = out.back(), in_last = x.shape().back(), b0 = begin.back();
+        const int64_t lo = std::max<int64_t>(0, b0), hi = std::min<int64_t>(last, b0 + in_last);
+        std::vector<int64_t> idx(static_cast<size_t>(r), 0);
+        for (int64_t row = 0; row < n / std::max<int64_t>(1, last); ++row) {
+          T* yr = yp + row * last;
+          int64_t off = 0;
+          bool inside = true;
+          for (size_t d = 0; d + 1 < static_cast<size_t>(r); ++d) {
+            const int64_t k = idx[d] - begin[d];
+            if (k < 0 || k >= x.shape()[d]) inside = false;
+            off += k * xs[d];
+          }
+          if (!inside || hi <= lo) {
+            std::fill(yr, yr + last, fill);
+          } else {
+            std::fill(yr, yr + lo, fill);
+            std::memcpy(yr + lo, xp + off + (lo - b0), static_cast<size_t>(hi - lo) * sizeof(T));
+            std::fill(yr + hi, yr + last, fill);
+          }
+          for (size_t d = static_cast<size_t>(r) - 1; d-- > 0;) {
+            if (++idx[d] < out[d]) break;
+            idx[d] = 0;
+          }
+        }
+        return;
+      }
       std::vector<int64_t> idx(static_cast<size_t>(r), 0);
       for (int64_t i = 0; i < n; ++i) {
         int64_t off = 0;
