@@ -79,6 +79,7 @@ KernelTable portable_table() {
   t.s8_gemm_panel = s8_gemm_panel_portable;
   t.s4_gemm_panel = s4_gemm_panel_portable;
   t.quantize_rows_u8 = quantize_rows_u8_portable;
+  t.f32_conv_nhwc16 = f32_conv_nhwc16_portable;
   return t;
 }
 
@@ -96,6 +97,7 @@ KernelTable avx2_table() {
   t.s8_gemm_panel = x86::s8_gemm_panel_avx2;
   t.s4_gemm_panel = x86::s4_gemm_panel_avx2;
   t.quantize_rows_u8 = x86::quantize_rows_u8_avx2;
+  t.f32_conv_nhwc16 = x86::f32_conv_nhwc16_avx2;
   return t;
 }
 
@@ -111,6 +113,7 @@ KernelTable avx512_table(const CpuFeatures& f) {
   t.f32_gemm_quant_panel = f32_gemm_quant_panel_avx512;
   t.f32_dequantize_panel = f32_dequantize_panel_avx512;
   t.quantize_rows_u8 = x86::quantize_rows_u8_avx512;
+  t.f32_conv_nhwc16 = x86::f32_conv_nhwc16_avx512;
   if (f.avx512_bf16) {
     t.bf16_gemm_panel = x86::bf16_gemm_panel_avx512bf16;
     t.native_bf16 = true;

@@ -60,6 +60,10 @@ using S4GemmPanelFn = void (*)(int64_t M, int64_t K, int64_t group, const uint8_
 using QuantizeRowsU8Fn = void (*)(const float* A, int64_t M, int64_t K, int64_t lda, uint8_t* out, int64_t ldo,
                                   float* scales);
 
+// Direct NHWC convolution for at most 16 output channels (conv_nhwc.h).
+using F32ConvNhwc16Fn = void (*)(int64_t P, int64_t taps, int64_t cin, const float* const* rows, const float* w,
+                                 const float* bias, int64_t cout, bool relu, float* out, int64_t ldo);
+
 struct KernelTable {
   Isa isa = Isa::kPortable;
   bool native_bf16 = false;  // bf16_gemm_panel multiplies in BF16 hardware (AVX512-BF16)
@@ -74,6 +78,7 @@ struct KernelTable {
   S8GemmPanelFn s8_gemm_panel = nullptr;
   S4GemmPanelFn s4_gemm_panel = nullptr;
   QuantizeRowsU8Fn quantize_rows_u8 = nullptr;
+  F32ConvNhwc16Fn f32_conv_nhwc16 = nullptr;
 };
 
 // The active table (an atomic pointer load: cheap enough per call).

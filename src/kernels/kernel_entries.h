@@ -39,6 +39,8 @@ void s4_gemm_panel_avx512vnni(int64_t M, int64_t K, int64_t group, const uint8_t
                               const int32_t* group_sums, const uint8_t* packed, const uint16_t* scales,
                               const uint16_t* mins, int64_t N, int64_t p0, int64_t p1, float* C, int64_t ldc);
 void quantize_rows_u8_avx512(const float* A, int64_t M, int64_t K, int64_t lda, uint8_t* out, int64_t ldo, float* scales);
+void f32_conv_nhwc16_avx512(int64_t P, int64_t taps, int64_t cin, const float* const* rows, const float* w, const float* bias,
+                            int64_t cout, bool relu, float* out, int64_t ldo);
 
 // Hand-written AVX2 + FMA + F16C kernels (16 ymm registers).
 void f32_gemm_panel_avx2(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* packed, int64_t p0,
@@ -62,6 +64,8 @@ void s4_gemm_panel_avx2(int64_t M, int64_t K, int64_t group, const uint8_t* A, i
                         const int32_t* group_sums, const uint8_t* packed, const uint16_t* scales, const uint16_t* mins,
                         int64_t N, int64_t p0, int64_t p1, float* C, int64_t ldc);
 void quantize_rows_u8_avx2(const float* A, int64_t M, int64_t K, int64_t lda, uint8_t* out, int64_t ldo, float* scales);
+void f32_conv_nhwc16_avx2(int64_t P, int64_t taps, int64_t cin, const float* const* rows, const float* w, const float* bias,
+                          int64_t cout, bool relu, float* out, int64_t ldo);
 }  // namespace x86
 
 // The portable kernels (SY_PORTABLE_KERNEL): the path of CPUs without AVX2 and the test oracle of the
@@ -90,6 +94,8 @@ SY_DECLARE_PORTABLE(void, s4_gemm_panel, (int64_t M, int64_t K, int64_t group, c
                                         float* C, int64_t ldc))
 SY_DECLARE_PORTABLE(void, quantize_rows_u8, (const float* A, int64_t M, int64_t K, int64_t lda, uint8_t* out, int64_t ldo,
                                            float* scales))
+SY_DECLARE_PORTABLE(void, f32_conv_nhwc16, (int64_t P, int64_t taps, int64_t cin, const float* const* rows, const float* w,
+                                          const float* bias, int64_t cout, bool relu, float* out, int64_t ldo))
 #undef SY_DECLARE_PORTABLE
 
 // The x86 quantized-panel kernels take the panel's raw pointers; these adapt them to the table's

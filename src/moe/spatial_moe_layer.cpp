@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "core/thread_pool.h"
+#include "kernels/conv_nhwc.h"
 #include "kernels/gemm_kernel.h"
 #include "kernels/gemm_panel.h"
 #include "moe/moe_kernels.h"
@@ -13,10 +14,10 @@
 namespace switchyard {
 namespace {
 
-constexpr int64_t kChunkPixels = 64;  // GEMM rows per task: the im2col rows (64 x 144 floats) stay in L1/L2
+constexpr int64_t kRunPixels = 64;  // GEMM rows per task: the im2col rows (64 x 145 floats) stay in L1/L2
 
 // A run of pixels [x0, x1) of image row y that one layer computes.
-struct Chunk {
+struct Run {
   int32_t y, x0, x1;
 };
 
@@ -25,8 +26,9 @@ int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1)
 size_t align64(size_t n) { return (n + 63) / 64 * 64; }
 
 struct Layout {
-  size_t xin = 0, buf0 = 0, buf1 = 0, weights = 0, chunks = 0, colsel = 0, slots = 0, slot_bytes = 0, total = 0;
-  int64_t max_chunks = 0, kmax = 0;
+  size_t xin = 0, buf0 = 0, buf1 = 0, weights = 0, runs = 0, tasks = 0, colsel = 0, written = 0, zeros = 0, slots = 0,
+         slot_bytes = 0, a_bytes = 0, forms_bytes = 0, tmp_bytes = 0, total = 0;
+  int64_t max_runs = 0, kmax = 0, cmax = 0, cin_max = 0, taps_max = 0;
 };
 
 Layout layout(const SpatialMoeConfig& c, const SpatialMoeWeights& w, int64_t H, int64_t W, int threads) {
@@ -34,10 +36,15 @@ Layout layout(const SpatialMoeConfig& c, const SpatialMoeWeights& w, int64_t H, 
   const int64_t hb = H / c.block, wb = W / c.block;
   int64_t cmid = 1;
   for (size_t i = 0; i + 1 < w.layers.size(); ++i) cmid = std::max(cmid, w.layers[i].cout);
-  for (const SpatialConv& s : w.layers) l.kmax = std::max(l.kmax, s.kh * s.kw * s.cin);
+  for (const SpatialConv& s : w.layers) {
+    l.kmax = std::max(l.kmax, s.k());
+    l.cmax = std::max(l.cmax, s.cout);
+    l.cin_max = std::max(l.cin_max, s.cin);
+    l.taps_max = std::max(l.taps_max, s.kh * s.kw);
+  }
   // A row holds at most one span per tile column (spans of neighbouring tiles merge) plus the splits
-  // into chunks of kChunkPixels.
-  l.max_chunks = H * (wb + 1 + W / kChunkPixels + 1);
+  // into runs of kRunPixels.
+  l.max_runs = H * (wb + 1 + W / kRunPixels + 1);
   size_t at = 0;
   auto take = [&](size_t bytes) {
     size_t here = at;
@@ -48,11 +55,17 @@ Layout layout(const SpatialMoeConfig& c, const SpatialMoeWeights& w, int64_t H, 
   l.buf0 = take(static_cast<size_t>(H * W * cmid) * 4);
   l.buf1 = take(static_cast<size_t>(H * W * cmid) * 4);
   l.weights = take(static_cast<size_t>(c.num_experts * hb * wb) * 4);
-  l.chunks = take(static_cast<size_t>(l.max_chunks) * sizeof(Chunk));
+  l.runs = take(static_cast<size_t>(l.max_runs) * sizeof(Run));
+  l.tasks = take(static_cast<size_t>(l.max_runs + 1) * sizeof(int32_t));
   l.colsel = take(static_cast<size_t>(wb));
-  l.slot_bytes = align64(static_cast<size_t>(kChunkPixels * l.kmax) * 4) +
-                 align64(linear_rows_bytes(c.weight_format, kChunkPixels, l.kmax, c.weight_group)) +
-                 align64(static_cast<size_t>(kChunkPixels * w.layers.back().cout) * 4);
+  l.written = take(static_cast<size_t>(hb * wb));
+  l.zeros = take(static_cast<size_t>(l.cin_max) * 4);
+  l.a_bytes = align64(static_cast<size_t>(kRunPixels * l.kmax) * 4);
+  l.forms_bytes = align64(linear_rows_bytes(c.weight_format, kRunPixels, l.kmax, c.weight_group));
+  l.tmp_bytes = align64(static_cast<size_t>(kRunPixels * l.cmax) * 4);
+  // per thread: im2col rows (or the direct convolution's row pointers), their converted forms, the last layer's output
+  l.slot_bytes = std::max(l.a_bytes, align64(static_cast<size_t>(l.taps_max * kRunPixels) * sizeof(float*))) + l.forms_bytes +
+                 l.tmp_bytes;
   l.slots = take(l.slot_bytes * static_cast<size_t>(threads));
   l.total = at;
   return l;
@@ -91,10 +104,10 @@ void route_tiles(const SpatialMoeConfig& c, const float* gate, int64_t tiles, fl
   }
 }
 
-// The chunks of the pixels within `radius` (Chebyshev) of expert e's tiles, row by row. Rows whose window
+// The runs of the pixels within `radius` (Chebyshev) of expert e's tiles, row by row. Rows whose window
 // of tile rows is the same share one column selection.
-int64_t build_chunks(const SpatialMoeConfig& c, const float* weights_e, int64_t H, int64_t W, int64_t ry, int64_t rx,
-                     uint8_t* colsel, Chunk* out) {
+int64_t build_runs(const SpatialMoeConfig& c, const float* weights_e, int64_t H, int64_t W, int64_t ry, int64_t rx,
+                   uint8_t* colsel, Run* out) {
   const int64_t B = c.block, hb = H / B, wb = W / B;
   int64_t n = 0, prev_lo = -1, prev_hi = -1;
   bool any = false;
@@ -128,40 +141,51 @@ int64_t build_chunks(const SpatialMoeConfig& c, const float* weights_e, int64_t 
         end_bx = nx;
         x1 = std::min<int64_t>(W, nx * B + B + rx);
       }
-      for (int64_t s = x0; s < x1; s += kChunkPixels)
-        out[n++] = {static_cast<int32_t>(y), static_cast<int32_t>(s), static_cast<int32_t>(std::min(x1, s + kChunkPixels))};
+      for (int64_t s = x0; s < x1; s += kRunPixels)
+        out[n++] = {static_cast<int32_t>(y), static_cast<int32_t>(s), static_cast<int32_t>(std::min(x1, s + kRunPixels))};
       bx = end_bx + 1;
     }
   }
   return n;
 }
 
-// im2col rows of pixels [x0, x1) of row y: per pixel, kh x kw runs of cin floats of the NHWC input,
-// zeros outside the image (the dense convolution's zero padding).
-void im2col_rows(const SpatialConv& s, const float* in, int64_t H, int64_t W, const Chunk& ch, float* a) {
-  const int64_t cin = s.cin, K = s.kh * s.kw * cin, ry = s.radius_y(), rx = s.radius_x();
-  for (int64_t x = ch.x0; x < ch.x1; ++x) {
-    float* row = a + (x - ch.x0) * K;
+// Short copies inline: most im2col pieces are a few floats (kw x cin), where a memcpy call costs more
+// than the copy.
+inline void copy_floats(float* dst, const float* src, int64_t n) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) __builtin_memcpy(dst + i, src + i, 64);  // fixed size: inlined as vector moves
+  for (; i + 4 <= n; i += 4) __builtin_memcpy(dst + i, src + i, 16);
+  for (; i < n; ++i) dst[i] = src[i];
+}
+
+// im2col rows of the pixels of run r, followed by a 1 (the bias column): per pixel, kh x kw pieces of
+// cin floats of the NHWC input, zeros outside the image (the dense convolution's zero padding).
+void im2col_rows(const SpatialConv& s, const float* in, int64_t H,
+                 int64_t W, const Run& r, float* a) {
+  const int64_t cin = s.cin, K = s.k(), ry = s.radius_y(), rx = s.radius_x(), piece = s.kw * cin;
+  for (int64_t x = r.x0; x < r.x1; ++x) {
+    float* row = a + (x - r.x0) * K;
     for (int64_t ky = 0; ky < s.kh; ++ky) {
-      const int64_t iy = ch.y + ky - ry;
-      float* dst = row + ky * s.kw * cin;
+      const int64_t iy = r.y + ky - ry;
+      float* dst = row + ky * piece;
       if (iy < 0 || iy >= H) {
-        std::memset(dst, 0, static_cast<size_t>(s.kw * cin) * 4);
+        for (int64_t i = 0; i < piece; ++i) dst[i] = 0.f;
         continue;
       }
       const int64_t ix0 = x - rx;
-      if (ix0 >= 0 && ix0 + s.kw <= W) {  // interior: one contiguous run of kw * cin floats
-        std::memcpy(dst, in + (iy * W + ix0) * cin, static_cast<size_t>(s.kw * cin) * 4);
+      if (ix0 >= 0 && ix0 + s.kw <= W) {  // interior: one contiguous piece of kw * cin floats
+        copy_floats(dst, in + (iy * W + ix0) * cin, piece);
         continue;
       }
       for (int64_t kx = 0; kx < s.kw; ++kx) {
         const int64_t ix = ix0 + kx;
         if (ix < 0 || ix >= W)
-          std::memset(dst + kx * cin, 0, static_cast<size_t>(cin) * 4);
+          for (int64_t i = 0; i < cin; ++i) dst[kx * cin + i] = 0.f;
         else
-          std::memcpy(dst + kx * cin, in + (iy * W + ix) * cin, static_cast<size_t>(cin) * 4);
+          copy_floats(dst + kx * cin, in + (iy * W + ix) * cin, cin);
       }
     }
+    row[K - 1] = 1.f;
   }
 }
 
@@ -178,34 +202,37 @@ SpatialConv pack_spatial_conv(const SpatialMoeConfig& c, const Tensor& w, const 
   s.kw = w.dim(4);
   SY_CHECK(s.cout > 0 && s.cin > 0 && s.kh % 2 == 1 && s.kw % 2 == 1,
            what + ": kernels must have odd sizes (centred 'same' convolutions), got " + shape_str(w.shape()));
-  const int64_t E = c.num_experts, K = s.kh * s.kw * s.cin;
-  // [E, Cout, Cin, kh, kw] -> nn.Linear layout [E, Cout, (ky, kx, ci)], the im2col row order
+  const int64_t E = c.num_experts, K = s.k();
+  if (bias)
+    SY_CHECK(bias->dtype() == DType::kFloat32 && bias->numel() == E * s.cout,
+             what + " bias must be float32 [" + std::to_string(E) + ", " + std::to_string(s.cout) + "], got " +
+                 shape_str(bias->shape()));
+  // [E, Cout, Cin, kh, kw] + bias -> nn.Linear layout [E, Cout, (ky, kx, ci) + 1], the im2col row order
   Tensor linear(DType::kFloat32, {E, s.cout, K});
   const float* src = w.data<float>();
   float* dst = linear.data<float>();
   for (int64_t e = 0; e < E; ++e)
-    for (int64_t o = 0; o < s.cout; ++o)
+    for (int64_t o = 0; o < s.cout; ++o) {
       for (int64_t ci = 0; ci < s.cin; ++ci)
         for (int64_t ky = 0; ky < s.kh; ++ky)
           for (int64_t kx = 0; kx < s.kw; ++kx)
             dst[(e * s.cout + o) * K + (ky * s.kw + kx) * s.cin + ci] =
                 src[(((e * s.cout + o) * s.cin + ci) * s.kh + ky) * s.kw + kx];
+      dst[(e * s.cout + o) * K + K - 1] = bias ? bias->data<float>()[e * s.cout + o] : 0.f;
+    }
   s.weight = pack_linear(linear, E, s.cout, K, c.weight_format, c.weight_group, what);
-  if (c.weight_format == WeightFormat::kFp32 && s.cout <= 16) {
-    s.narrow = Tensor(DType::kFloat32, {E, K, s.cout});
-    float* b = s.narrow.data<float>();
+  if (c.weight_format == WeightFormat::kFp32 && s.cout <= kConvNarrowWidth) {
+    const int64_t taps_cin = K - 1;
+    s.direct = Tensor(DType::kFloat32, {E, taps_cin, kConvNarrowWidth});
+    s.direct_bias = Tensor(DType::kFloat32, {E, kConvNarrowWidth});
+    std::memset(s.direct.raw(), 0, s.direct.nbytes());
+    std::memset(s.direct_bias.raw(), 0, s.direct_bias.nbytes());
     for (int64_t e = 0; e < E; ++e)
-      for (int64_t o = 0; o < s.cout; ++o)
-        for (int64_t k = 0; k < K; ++k) b[(e * K + k) * s.cout + o] = dst[(e * s.cout + o) * K + k];
-  }
-  s.bias = Tensor(DType::kFloat32, {E, s.cout});
-  if (bias) {
-    SY_CHECK(bias->dtype() == DType::kFloat32 && bias->numel() == E * s.cout,
-             what + " bias must be float32 [" + std::to_string(E) + ", " + std::to_string(s.cout) + "], got " +
-                 shape_str(bias->shape()));
-    std::memcpy(s.bias.data<float>(), bias->data<float>(), static_cast<size_t>(E * s.cout) * 4);
-  } else {
-    std::memset(s.bias.data<float>(), 0, static_cast<size_t>(E * s.cout) * 4);
+      for (int64_t o = 0; o < s.cout; ++o) {
+        for (int64_t k = 0; k < taps_cin; ++k)
+          s.direct.data<float>()[(e * taps_cin + k) * kConvNarrowWidth + o] = dst[(e * s.cout + o) * K + k];
+        s.direct_bias.data<float>()[e * kConvNarrowWidth + o] = dst[(e * s.cout + o) * K + K - 1];
+      }
   }
   return s;
 }
@@ -227,29 +254,32 @@ void spatial_moe_forward(const SpatialMoeConfig& c, const SpatialMoeWeights& w, 
   auto* xin = reinterpret_cast<float*>(base + l.xin);
   float* bufs[2] = {reinterpret_cast<float*>(base + l.buf0), reinterpret_cast<float*>(base + l.buf1)};
   auto* weights = reinterpret_cast<float*>(base + l.weights);
-  auto* chunks = reinterpret_cast<Chunk*>(base + l.chunks);
+  auto* runs = reinterpret_cast<Run*>(base + l.runs);
+  auto* tasks = reinterpret_cast<int32_t*>(base + l.tasks);
   auto* colsel = reinterpret_cast<uint8_t*>(base + l.colsel);
-  // radius[l]: how far beyond the tiles layer l's output is needed (the receptive radius of the layers after it)
+  auto* written = reinterpret_cast<uint8_t*>(base + l.written);  // tiles an expert already wrote (this image)
+  // reach[l]: how far beyond the tiles layer l's output is needed (the receptive radius of the layers after it)
   std::vector<int64_t> reach_y(static_cast<size_t>(L), 0), reach_x(static_cast<size_t>(L), 0);
   for (int64_t i = L - 2; i >= 0; --i) {
     reach_y[static_cast<size_t>(i)] = reach_y[static_cast<size_t>(i + 1)] + w.layers[static_cast<size_t>(i + 1)].radius_y();
     reach_x[static_cast<size_t>(i)] = reach_x[static_cast<size_t>(i + 1)] + w.layers[static_cast<size_t>(i + 1)].radius_x();
   }
   if (expert_counts) std::memset(expert_counts, 0, static_cast<size_t>(E) * 8);
+  const auto* zeros = reinterpret_cast<const float*>(base + l.zeros);
+  std::memset(base + l.zeros, 0, static_cast<size_t>(l.cin_max) * 4);
+  const size_t a_region = std::max(l.a_bytes, align64(static_cast<size_t>(l.taps_max * kRunPixels) * sizeof(float*)));
 
   for (int64_t n = 0; n < batch; ++n) {
     const float* xn = x + n * cin0 * H * W;
     float* yn = y + n * cimg * Hs * Ws;
-    // NCHW -> NHWC once per image (shared by all experts); the output starts at zero (tiles no expert takes stay 0)
+    // NCHW -> NHWC once per image, shared by all experts
     pool.parallel_for(H, 8, [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r) {
+      for (int64_t r = r0; r < r1; ++r)
         for (int64_t px = 0; px < W; ++px)
           for (int64_t ch = 0; ch < cin0; ++ch) xin[(r * W + px) * cin0 + ch] = xn[(ch * H + r) * W + px];
-        for (int64_t ch = 0; ch < cimg; ++ch)
-          std::memset(yn + (ch * Hs + r * s) * Ws, 0, static_cast<size_t>(s * Ws) * 4);
-      }
     });
     route_tiles(c, gate + n * E * tiles, tiles, weights);
+    std::memset(written, 0, static_cast<size_t>(tiles));
     if (expert_counts || block_experts)
       for (int64_t t = 0; t < tiles; ++t) {
         int64_t best = -1;
@@ -268,58 +298,114 @@ void spatial_moe_forward(const SpatialMoeConfig& c, const SpatialMoeWeights& w, 
       for (int64_t li = 0; li < L; ++li) {
         const SpatialConv& conv = w.layers[static_cast<size_t>(li)];
         const bool last = li + 1 == L;
-        const int64_t count = build_chunks(c, we, H, W, reach_y[static_cast<size_t>(li)], reach_x[static_cast<size_t>(li)],
-                                           colsel, chunks);
+        const int64_t count = build_runs(c, we, H, W, reach_y[static_cast<size_t>(li)], reach_x[static_cast<size_t>(li)],
+                                         colsel, runs);
         if (count == 0) break;  // the expert has no tile in this image
+        // Tasks: consecutive runs of up to kRunPixels pixels in all, one GEMM each.
+        int64_t ntasks = 0;
+        for (int64_t i = 0, pixels = 0; i < count; ++i) {
+          const int64_t p = runs[i].x1 - runs[i].x0;
+          if (i == 0 || pixels + p > kRunPixels) {
+            tasks[ntasks++] = static_cast<int32_t>(i);
+            pixels = 0;
+          }
+          pixels += p;
+        }
+        tasks[ntasks] = static_cast<int32_t>(count);
         float* out = bufs[li % 2];
-        const int64_t K = conv.kh * conv.kw * conv.cin, cout = conv.cout;
-        const float* bias = conv.bias.data<float>() + e * cout;
+        const int64_t K = conv.k(), cout = conv.cout;
+        // DepthToSpace of the last layer's output rows v into the image, times the tile's weight: the first
+        // expert of a tile writes, the next ones (top-k) add.
+        auto scatter = [&](const Run* r0, const Run* r1, const float* v) {
+          for (const Run* r = r0; r < r1; ++r)
+            for (int64_t px = r->x0; px < r->x1; ++px, v += cout) {
+              const int64_t tile = (r->y / B) * wb + px / B;
+              const float wt = we[tile];
+              const bool add = written[tile] != 0;
+              for (int64_t ci = 0; ci < cimg; ++ci)
+                for (int64_t dy = 0; dy < s; ++dy) {
+                  float* orow = yn + (ci * Hs + r->y * s + dy) * Ws + px * s;
+                  for (int64_t dx = 0; dx < s; ++dx) {
+                    const float val = wt * v[c.dcr ? (dy * s + dx) * cimg + ci : (ci * s + dy) * s + dx];
+                    orow[dx] = add ? orow[dx] + val : val;
+                  }
+                }
+            }
+        };
         std::atomic<int64_t> next{0};
-        const int slots = static_cast<int>(std::min<int64_t>(threads, count));
+        const int slots = static_cast<int>(std::min<int64_t>(threads, ntasks));
         pool.parallel_for(slots, 1, [&](int64_t s0, int64_t s1) {
           for (int64_t slot = s0; slot < s1; ++slot) {
             char* mine = base + l.slots + static_cast<size_t>(slot) * l.slot_bytes;
-            auto* a = reinterpret_cast<float*>(mine);
-            void* forms = mine + align64(static_cast<size_t>(kChunkPixels * l.kmax) * 4);
-            auto* tmp = reinterpret_cast<float*>(mine + align64(static_cast<size_t>(kChunkPixels * l.kmax) * 4) +
-                                                 align64(linear_rows_bytes(c.weight_format, kChunkPixels, l.kmax, c.weight_group)));
-            for (int64_t i = next.fetch_add(1); i < count; i = next.fetch_add(1)) {
-              const Chunk& ch = chunks[i];
-              const int64_t P = ch.x1 - ch.x0;
-              im2col_rows(conv, in, H, W, ch, a);
-              float* dst = last ? tmp : out + (ch.y * W + ch.x0) * cout;
-              if (conv.narrow.defined()) {
-                sgemm_small(P, cout, K, a, K, conv.narrow.data<float>() + e * K * cout, cout, dst, cout);
-              } else {
-                const LinearRows rows = linear_rows(c.weight_format, a, P, K, c.weight_group, forms);
-                convert_linear_rows(c.weight_format, rows, 0, P, c.weight_group);
-                linear_gemm(conv.weight, e, P, rows, 0, panel_count(cout), dst, cout);
-              }
-              for (int64_t p = 0; p < P; ++p)
-                for (int64_t o = 0; o < cout; ++o) dst[p * cout + o] += bias[o];
-              if (!last) {
-                moe_kernels().activate_row(c.activation, dst, P * cout);
-                continue;
-              }
-              // DepthToSpace into the output, times the tile's weight (accumulated: top-k experts share tiles)
-              for (int64_t p = 0; p < P; ++p) {
-                const int64_t px = ch.x0 + p;
-                const float wt = we[(ch.y / B) * wb + px / B];
-                const float* v = tmp + p * cout;
-                for (int64_t ci = 0; ci < cimg; ++ci)
-                  for (int64_t dy = 0; dy < s; ++dy) {
-                    float* orow = yn + (ci * Hs + ch.y * s + dy) * Ws + px * s;
-                    for (int64_t dx = 0; dx < s; ++dx) {
-                      const int64_t src = c.dcr ? (dy * s + dx) * cimg + ci : (ci * s + dy) * s + dx;
-                      orow[dx] += wt * v[src];
+            auto* a = reinterpret_cast<float*>(mine);  // im2col rows, or the direct path's row pointers
+            auto** rows = reinterpret_cast<const float**>(mine);
+            void* forms = mine + a_region;
+            auto* tmp = reinterpret_cast<float*>(mine + a_region + l.forms_bytes);
+            for (int64_t t = next.fetch_add(1); t < ntasks; t = next.fetch_add(1)) {
+              const Run* r0 = runs + tasks[t];
+              const Run* r1 = runs + tasks[t + 1];
+              if (conv.direct.defined()) {  // one run at a time, straight from and into the NHWC buffers
+                const bool relu = c.activation == MoeActivation::kRelu && !last;
+                const int64_t kh = conv.kh, kw = conv.kw, cin = conv.cin, taps = kh * kw;
+                for (const Run* r = r0; r < r1; ++r) {
+                  const int64_t P = r->x1 - r->x0;
+                  for (int64_t ky = 0; ky < kh; ++ky) {
+                    const int64_t iy = r->y + ky - conv.radius_y();
+                    for (int64_t kx = 0; kx < kw; ++kx) {
+                      const float** tap = rows + (ky * kw + kx) * P;
+                      const int64_t ix0 = r->x0 + kx - conv.radius_x();  // pixel p reads column ix0 + p
+                      const int64_t p0 = iy < 0 || iy >= H ? P : std::clamp<int64_t>(-ix0, 0, P);
+                      const int64_t p1 = iy < 0 || iy >= H ? P : std::clamp<int64_t>(W - ix0, p0, P);
+                      for (int64_t p = 0; p < p0; ++p) tap[p] = zeros;
+                      if (p0 < p1) {
+                        const float* at = in + (iy * W + ix0 + p0) * cin;
+                        for (int64_t p = p0; p < p1; ++p, at += cin) tap[p] = at;
+                      }
+                      for (int64_t p = p1; p < P; ++p) tap[p] = zeros;
                     }
                   }
+                  float* dst = last ? tmp : out + (r->y * W + r->x0) * cout;
+                  conv_nhwc16(P, taps, conv.cin, rows, conv.direct.data<float>() + e * (K - 1) * kConvNarrowWidth,
+                              conv.direct_bias.data<float>() + e * kConvNarrowWidth, cout, relu, dst, cout);
+                  if (!last && !relu && c.activation != MoeActivation::kIdentity)
+                    moe_kernels().activate_row(c.activation, dst, P * cout);
+                  if (last) scatter(r, r + 1, tmp);
+                }
+                continue;
               }
+              int64_t P = 0;
+              for (const Run* r = r0; r < r1; ++r) {
+                im2col_rows(conv, in, H, W, *r, a + P * K);
+                P += r->x1 - r->x0;
+              }
+              const LinearRows lr = linear_rows(c.weight_format, a, P, K, c.weight_group, forms);
+              convert_linear_rows(c.weight_format, lr, 0, P, c.weight_group);
+              linear_gemm(conv.weight, e, P, lr, 0, panel_count(cout), tmp, cout);
+              if (!last) {
+                moe_kernels().activate_row(c.activation, tmp, P * cout);
+                const float* src = tmp;
+                for (const Run* r = r0; r < r1; ++r) {
+                  const int64_t p = r->x1 - r->x0;
+                  std::memcpy(out + (r->y * W + r->x0) * cout, src, static_cast<size_t>(p * cout) * 4);
+                  src += p * cout;
+                }
+                continue;
+              }
+              scatter(r0, r1, tmp);
             }
           }
         });
         in = out;
       }
+      for (int64_t t = 0; t < tiles; ++t) written[t] |= we[t] != 0.f;
+    }
+    // Tiles no expert took are zero, as in the dense sum.
+    for (int64_t t = 0; t < tiles; ++t) {
+      if (written[t]) continue;
+      const int64_t ty = t / wb, tx = t % wb;
+      for (int64_t ci = 0; ci < cimg; ++ci)
+        for (int64_t row = ty * B * s; row < (ty + 1) * B * s; ++row)
+          std::memset(yn + (ci * Hs + row) * Ws + tx * B * s, 0, static_cast<size_t>(B * s) * 4);
     }
   }
 }

@@ -11,9 +11,9 @@
 // pixels outside the image are read as zeros at every layer, exactly the zero padding of the dense
 // convolution. The result equals running every expert on the whole image and selecting.
 //
-// Layout: activations NHWC in two image-sized ping-pong buffers (a convolution row is then kh x kw runs
-// of Cin contiguous floats), weights prepacked at compile time as [Cout, kh*kw*Cin] linear layers in the
-// GEMM panel format of the token MoE (kernels/packed_linear.h), bias separate.
+// Layout: activations NHWC in two image-sized ping-pong buffers (a convolution row is then kh x kw pieces
+// of Cin contiguous floats), weights prepacked at compile time as [Cout, kh*kw*Cin + 1] linear layers (the
+// bias as a last column) in the GEMM panel format of the token MoE (kernels/packed_linear.h).
 #pragma once
 
 #include <cstdint>
@@ -28,11 +28,14 @@ class ThreadPool;
 
 struct SpatialConv {
   int64_t cin = 0, cout = 0, kh = 1, kw = 1;
-  PackedLinear weight;  // count = experts, N = cout, K = kh * kw * cin, K ordered (ky, kx, ci)
-  Tensor bias;          // [E, cout] FP32 (zeros when the model has none)
-  // FP32 layers of at most 16 outputs also keep B = W^T [E, K, cout] unpacked: the 16-wide row kernel
-  // (sgemm_small) then uses whole vectors, where a 32-column panel would compute half zeros.
-  Tensor narrow;
+  // count = experts, N = cout, K = kh * kw * cin + 1 ordered (ky, kx, ci) then the bias: the im2col rows
+  // end in a 1, so the GEMM adds the bias.
+  PackedLinear weight;
+  // FP32 layers of at most 16 outputs run the direct convolution (kernels/conv_nhwc.h) instead: no im2col
+  // copy, and whole 16-wide vectors where a 32-column panel would compute half zeros. Weights
+  // [E, kh * kw * cin, 16] and bias [E, 16], zero past cout.
+  Tensor direct, direct_bias;
+  int64_t k() const { return kh * kw * cin + 1; }
   int64_t radius_y() const { return kh / 2; }
   int64_t radius_x() const { return kw / 2; }
 };

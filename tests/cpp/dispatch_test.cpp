@@ -25,7 +25,7 @@ TEST(KernelDispatch, EveryRunnableIsaHasACompleteTable) {
     EXPECT_EQ(t.isa, isa);
     EXPECT_TRUE(t.f32_gemm_panel && t.bf16_gemm_panel && t.f16_gemm_panel && t.f32_gemm_rows && t.f32_gemm_stream &&
                 t.f32_gemm_quant_panel && t.f32_dequantize_panel && t.s8_gemm_panel && t.s4_gemm_panel &&
-                t.quantize_rows_u8);
+                t.quantize_rows_u8 && t.f32_conv_nhwc16);
     const MoeKernelTable& m = moe_kernel_table(isa);
     EXPECT_EQ(m.isa, isa);
     EXPECT_TRUE(m.route_tokens && m.activate_row && m.gated_activation);

@@ -1,0 +1,59 @@
+// Direct NHWC convolution, at most 16 output channels (kernels/conv_nhwc.h), AVX-512: one zmm accumulator
+// per pixel, 16 pixels per block, each weight row loaded once per block and each input value broadcast
+// from memory into its FMA. Compiled with -mavx512f.
+#include <immintrin.h>
+
+#include "kernels/conv_nhwc.h"
+#include "kernels/kernel_entries.h"
+
+namespace switchyard::x86 {
+namespace {
+
+template <int NP>
+inline void pixels(int64_t taps, int64_t cin, const float* const* rows, int64_t P, const float* w, __m512 bias, __mmask16 keep,
+                   bool relu, float* out, int64_t ldo) {
+  __m512 acc[NP];
+  for (int p = 0; p < NP; ++p) acc[p] = bias;
+  for (int64_t t = 0; t < taps; ++t) {
+    const float* const* r = rows + t * P;
+    const float* wt = w + t * cin * kConvNarrowWidth;
+    for (int64_t c = 0; c < cin; ++c) {
+      const __m512 b = _mm512_loadu_ps(wt + c * kConvNarrowWidth);
+      for (int p = 0; p < NP; ++p) acc[p] = _mm512_fmadd_ps(_mm512_set1_ps(r[p][c]), b, acc[p]);
+    }
+  }
+  const __m512 zero = _mm512_setzero_ps();
+  for (int p = 0; p < NP; ++p) _mm512_mask_storeu_ps(out + p * ldo, keep, relu ? _mm512_max_ps(acc[p], zero) : acc[p]);
+}
+
+}  // namespace
+
+void f32_conv_nhwc16_avx512(int64_t P, int64_t taps, int64_t cin, const float* const* rows, const float* w, const float* bias,
+                            int64_t cout, bool relu, float* out, int64_t ldo) {
+  const __m512 b = _mm512_loadu_ps(bias);
+  const __mmask16 keep = static_cast<__mmask16>((1u << cout) - 1);
+  int64_t p = 0;
+  // Pixel blocks index `rows` from the block's first pixel with the whole run's stride P.
+  auto at = [&](int64_t first) { return rows + first; };
+  for (; p + 16 <= P; p += 16) pixels<16>(taps, cin, at(p), P, w, b, keep, relu, out + p * ldo, ldo);
+  switch (P - p) {
+    case 0: break;
+    case 1: pixels<1>(taps, cin, at(p), P, w, b, keep, relu, out + p * ldo, ldo); break;
+    case 2: pixels<2>(taps, cin, at(p), P, w, b, keep, relu, out + p * ldo, ldo); break;
+    case 3: pixels<3>(taps, cin, at(p), P, w, b, keep, relu, out + p * ldo, ldo); break;
+    case 4: pixels<4>(taps, cin, at(p), P, w, b, keep, relu, out + p * ldo, ldo); break;
+    case 5: pixels<5>(taps, cin, at(p), P, w, b, keep, relu, out + p * ldo, ldo); break;
+    case 6: pixels<6>(taps, cin, at(p), P, w, b, keep, relu, out + p * ldo, ldo); break;
+    case 7: pixels<7>(taps, cin, at(p), P, w, b, keep, relu, out + p * ldo, ldo); break;
+    case 8: pixels<8>(taps, cin, at(p), P, w, b, keep, relu, out + p * ldo, ldo); break;
+    case 9: pixels<9>(taps, cin, at(p), P, w, b, keep, relu, out + p * ldo, ldo); break;
+    case 10: pixels<10>(taps, cin, at(p), P, w, b, keep, relu, out + p * ldo, ldo); break;
+    case 11: pixels<11>(taps, cin, at(p), P, w, b, keep, relu, out + p * ldo, ldo); break;
+    case 12: pixels<12>(taps, cin, at(p), P, w, b, keep, relu, out + p * ldo, ldo); break;
+    case 13: pixels<13>(taps, cin, at(p), P, w, b, keep, relu, out + p * ldo, ldo); break;
+    case 14: pixels<14>(taps, cin, at(p), P, w, b, keep, relu, out + p * ldo, ldo); break;
+    default: pixels<15>(taps, cin, at(p), P, w, b, keep, relu, out + p * ldo, ldo); break;
+  }
+}
+
+}  // namespace switchyard::x86
