@@ -13,7 +13,8 @@
                              request per block on that block's expert model (block + 3-pixel halo in,
                              32x32 out), results pasted into the output
 
-Reports images/s, p50/p90/p99 and the ratios; writes bench/results/spatial.json.
+Every engine runs in a fresh process, --repeats times interleaved with the others; the repeat with the
+best p50 is reported. Reports images/s, p50/p90/p99 and the ratios; writes bench/results/spatial.json.
 """
 import argparse
 import gzip
@@ -174,33 +175,64 @@ def route(pool):
     return np.eye(EXPERTS, dtype=np.float32)[logits.argmax(1)].transpose(0, 3, 1, 2)
 
 
+def _child(fn, args, queue):
+    queue.put(fn(*args))
+
+
+def isolated(fn, *args):
+    """fn(*args) in a fresh process: no engine's threads (OpenVINO's TBB, ONNX Runtime's pool) linger into
+    the next engine's measurement."""
+    import multiprocessing as mp
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(fn, args, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    return result
+
+
+def best_of(repeats, runs):
+    """Each engine measured `repeats` times, engines interleaved, in fresh processes; per engine the repeat
+    with the lowest p50 is kept (this VM's neighbours move single runs by +-20%)."""
+    best = {}
+    for _ in range(repeats):
+        for name, (fn, args) in runs.items():
+            r = isolated(fn, *args)
+            if name not in best or r["p50_ms"] < best[name]["p50_ms"]:
+                best[name] = r
+    return {name: best[name] for name in runs}
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--sizes", default="64,256")
+    parser.add_argument("--repeats", type=int, default=3, help="measurements per engine; the best p50 is kept")
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "spatial.json"))
     args = parser.parse_args()
     dense = os.path.join(MODELS, "upsampler_x4_dense.onnx")
     native = os.path.join(MODELS, "upsampler_x4_native.onnx")
-    results = {"threads": args.threads, "cases": []}
+    results = {"threads": args.threads, "repeats": args.repeats, "duration_s": args.duration, "cases": []}
     with tempfile.TemporaryDirectory() as workdir:
         k0 = all_experts_model(workdir)
         for side in [int(s) for s in args.sizes.split(",")]:
             pool = mosaic_images(side, 4, seed=side)
             gate = route(pool)
-            rows = {}
-            rows["switchyard sparse"] = run_switchyard(dense, {"image": pool}, args.threads, args.duration, workdir)
-            rows["switchyard native"] = run_switchyard(native, {"image": pool}, args.threads, args.duration, workdir)
-            rows["switchyard sparse, same kernel as all-experts"] = run_switchyard(
-                k0, {"image": pool, "gate": gate}, args.threads, args.duration, workdir)
-            rows["switchyard all experts"] = run_switchyard(
-                k0, {"image": pool, "gate": np.ones_like(gate)}, args.threads, args.duration, workdir)
-            rows["switchyard dense export"] = run_switchyard(dense, {"image": pool}, args.threads, args.duration, workdir,
-                                                             ("--no-fuse",))
-            rows["onnxruntime dense"] = run_onnxruntime(dense, pool, args.threads, args.duration)
-            rows["openvino dense"] = run_openvino(dense, pool, args.threads, args.duration)
-            rows["openvino per-block queue"] = run_per_block(pool, args.threads, args.duration)
+            d = args.duration
+            rows = best_of(args.repeats, {
+                "switchyard sparse": (run_switchyard, (dense, {"image": pool}, args.threads, d, workdir)),
+                "switchyard native": (run_switchyard, (native, {"image": pool}, args.threads, d, workdir)),
+                "switchyard sparse, same kernel as all-experts":
+                    (run_switchyard, (k0, {"image": pool, "gate": gate}, args.threads, d, workdir)),
+                "switchyard all experts":
+                    (run_switchyard, (k0, {"image": pool, "gate": np.ones_like(gate)}, args.threads, d, workdir)),
+                "switchyard dense export": (run_switchyard, (dense, {"image": pool}, args.threads, d, workdir, ("--no-fuse",))),
+                "onnxruntime dense": (run_onnxruntime, (dense, pool, args.threads, d)),
+                "openvino dense": (run_openvino, (dense, pool, args.threads, d)),
+                "openvino per-block queue": (run_per_block, (pool, args.threads, d)),
+            })
             sparse = rows["switchyard sparse"]["p50_ms"]
             case = {"image": f"{side}x{side} -> {side * SCALE}x{side * SCALE}", "blocks": (side // BLOCK) ** 2,
                     "rows": rows,

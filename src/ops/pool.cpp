@@ -2,6 +2,7 @@
 // GlobalAveragePool / GlobalMaxPool. FP32.
 #include <limits>
 
+#include "core/thread_pool.h"
 #include "ops/spatial.h"
 
 namespace switchyard {
@@ -40,7 +41,8 @@ class Pool final : public Kernel {
     const bool include_pad = node_.attr_int("count_include_pad", 0) != 0;
     const float* xp = x.data<float>();
     float* yp = y.data<float>();
-    for (int64_t plane = 0; plane < n * c; ++plane) {
+    ctx.pool().parallel_for(n * c, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, w.ih * w.iw)), [&](int64_t p0, int64_t p1) {
+    for (int64_t plane = p0; plane < p1; ++plane) {
       const float* xi = xp + plane * w.ih * w.iw;
       float* yo = yp + plane * w.oh * w.ow;
       for (int64_t oy = 0; oy < w.oh; ++oy)
@@ -61,6 +63,7 @@ class Pool final : public Kernel {
           yo[oy * w.ow + ox] = max_ ? acc : acc / static_cast<float>(std::max<int64_t>(1, include_pad ? padded_count : count));
         }
     }
+    });
     SY_CHECK(!ctx.wants_output(1), node_.describe() + ": the Indices output of MaxPool is not supported");
   }
   const Node& node_;
