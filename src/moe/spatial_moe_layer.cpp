@@ -316,21 +316,47 @@ void spatial_moe_forward(const SpatialMoeConfig& c, const SpatialMoeWeights& w, 
         const int64_t K = conv.k(), cout = conv.cout;
         // DepthToSpace of the last layer's output rows v into the image, times the tile's weight: the first
         // expert of a tile writes, the next ones (top-k) add.
-        auto scatter = [&](const Run* r0, const Run* r1, const float* v) {
-          for (const Run* r = r0; r < r1; ++r)
-            for (int64_t px = r->x0; px < r->x1; ++px, v += cout) {
-              const int64_t tile = (r->y / B) * wb + px / B;
-              const float wt = we[tile];
-              const bool add = written[tile] != 0;
-              for (int64_t ci = 0; ci < cimg; ++ci)
-                for (int64_t dy = 0; dy < s; ++dy) {
-                  float* orow = yn + (ci * Hs + r->y * s + dy) * Ws + px * s;
-                  for (int64_t dx = 0; dx < s; ++dx) {
-                    const float val = wt * v[c.dcr ? (dy * s + dx) * cimg + ci : (ci * s + dy) * s + dx];
-                    orow[dx] = add ? orow[dx] + val : val;
+        auto scatter = [&, cout](const Run* r0, const Run* r1, const float* v) {
+          const int64_t ss = s, ci_n = cimg, hs = Hs, ws = Ws, bb = B, wbb = wb;
+          const bool dcr = c.dcr;
+          for (const Run* r = r0; r < r1; ++r) {
+            const int64_t P = r->x1 - r->x0;
+            for (int64_t ci = 0; ci < ci_n; ++ci)
+              for (int64_t dy = 0; dy < ss; ++dy) {
+                float* orow = yn + (ci * hs + r->y * ss + dy) * ws + r->x0 * ss;
+                const float* src = v + (dcr ? dy * ss * ci_n + ci : (ci * ss + dy) * ss);
+                const int64_t step = dcr ? ci_n : 1;  // between the dx values of one pixel
+                for (int64_t p = 0; p < P;) {
+                  // one tile at a time: one weight, one write-or-add decision
+                  const int64_t tile = (r->y / bb) * wbb + (r->x0 + p) / bb;
+                  const int64_t end = std::min<int64_t>(P, (tile % wbb + 1) * bb - r->x0);
+                  const float wt = we[tile];
+                  const bool add = written[tile] != 0;
+                  if (ss == 4 && step == 1) {  // the x4 PixelShuffle: one 4-float vector per pixel and row
+                    using v4 = float __attribute__((vector_size(16)));
+                    const v4 w4 = {wt, wt, wt, wt};
+                    for (; p < end; ++p) {
+                      v4 a, o;
+                      __builtin_memcpy(&a, src + p * cout, 16);
+                      if (add) {
+                        __builtin_memcpy(&o, orow + p * 4, 16);
+                        a = o + w4 * a;
+                      } else {
+                        a = w4 * a;
+                      }
+                      __builtin_memcpy(orow + p * 4, &a, 16);
+                    }
+                  } else if (add) {
+                    for (; p < end; ++p)
+                      for (int64_t dx = 0; dx < ss; ++dx) orow[p * ss + dx] += wt * src[p * cout + dx * step];
+                  } else {
+                    for (; p < end; ++p)
+                      for (int64_t dx = 0; dx < ss; ++dx) orow[p * ss + dx] = wt * src[p * cout + dx * step];
                   }
                 }
-            }
+              }
+            v += P * cout;
+          }
         };
         std::atomic<int64_t> next{0};
         const int slots = static_cast<int>(std::min<int64_t>(threads, ntasks));

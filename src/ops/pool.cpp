@@ -47,6 +47,17 @@ class Pool final : public Kernel {
       float* yo = yp + plane * w.oh * w.ow;
       for (int64_t oy = 0; oy < w.oh; ++oy)
         for (int64_t ox = 0; ox < w.ow; ++ox) {
+          const int64_t iy0 = oy * w.sh - w.pad_top, ix0 = ox * w.sw - w.pad_left;
+          if (w.dh == 1 && w.dw == 1 && iy0 >= 0 && ix0 >= 0 && iy0 + w.kh <= w.ih && ix0 + w.kw <= w.iw) {
+            // window inside the image: no bounds, the count is the window
+            float acc = max_ ? -std::numeric_limits<float>::infinity() : 0.f;
+            for (int64_t ky = 0; ky < w.kh; ++ky) {
+              const float* row = xi + (iy0 + ky) * w.iw + ix0;
+              for (int64_t kx = 0; kx < w.kw; ++kx) acc = max_ ? std::max(acc, row[kx]) : acc + row[kx];
+            }
+            yo[oy * w.ow + ox] = max_ ? acc : acc / static_cast<float>(w.kh * w.kw);
+            continue;
+          }
           float acc = max_ ? -std::numeric_limits<float>::infinity() : 0.f;
           int64_t count = 0, padded_count = 0;
           for (int64_t ky = 0; ky < w.kh; ++ky)

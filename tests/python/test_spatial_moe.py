@@ -103,3 +103,16 @@ def test_run_image_errors_are_one_line(cli, tmp_path):
     assert not (tmp_path / "o.png").exists()
     r = cli("run", FIXTURES / "mixtral_block_trace.onnx", "--image", ROOT / "examples" / "images" / "fashion_lr.png", check=False)
     assert r.returncode != 0 and "--image" in r.stderr
+
+
+def test_python_example_upscales(tmp_path):
+    import subprocess
+    import sys
+
+    pytest.importorskip("switchyard")
+    out = tmp_path / "up.png"
+    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "python" / "upscale_image.py"),
+                           str(ROOT / "examples" / "images" / "fashion_lr.png"), str(out)],
+                          capture_output=True, text=True, timeout=300, env={**os.environ})
+    assert proc.returncode == 0, proc.stderr
+    assert "fused spatial MoE layer" in proc.stdout and out.exists()
