@@ -10,7 +10,7 @@ APT_PACKAGES := cmake ninja-build g++ pkg-config libonnx-dev libprotobuf-dev pro
 # For regenerating the model and fixtures only (needs Debian's torch): make train / make fixtures.
 APT_TORCH_PACKAGES := python3-torch python3-numpy python3-onnx
 
-.PHONY: all deps build test test-sanitizers fuzz demo compare fusion-table accuracy conformance fixtures train clean
+.PHONY: all deps build test test-sanitizers fuzz demo compare fusion-table accuracy conformance fixtures train train-spatial clean
 FUZZ_SECONDS ?= 60
 
 all: build
@@ -66,6 +66,7 @@ ISA ?= native
 compare: build
 	@$(PYTHON) -c "import onnxruntime, openvino" 2>/dev/null || $(PYTHON) -m pip install -q -r bench/requirements.txt
 	$(PYTHON) bench/compare.py --threads 2 --isa $(ISA)
+	$(PYTHON) bench/spatial.py --threads 2 --isa $(ISA)
 
 # MoE fusion on the export corpus (tests/corpus), fused vs ONNX Runtime on each file: docs/fusion.md.
 fusion-table: build
@@ -89,6 +90,12 @@ train:
 fixtures:
 	@dpkg -s $(APT_TORCH_PACKAGES) >/dev/null 2>&1 || $(SUDO) apt-get install -y -qq $(APT_TORCH_PACKAGES)
 	cd scripts && /usr/bin/python3 make_fixtures.py
+
+# Retrain the block-routed x4 upsampler (models/spatial_moe, ~10 min on 2 cores) and rewrite its fixtures,
+# and the spatial-MoE variant corpus (tests/fixtures/spatial/corpus).
+train-spatial:
+	@dpkg -s $(APT_TORCH_PACKAGES) >/dev/null 2>&1 || $(SUDO) apt-get install -y -qq $(APT_TORCH_PACKAGES)
+	cd scripts && /usr/bin/python3 train_spatial_moe.py && /usr/bin/python3 spatial_moe_corpus.py
 
 clean:
 	rm -rf $(BUILD)

@@ -69,12 +69,13 @@ def time_loop(call, pool, duration, warmup):
             return stats(lat, len(lat), t1 - start)
 
 
-def run_switchyard(path, feeds, threads, duration, workdir, extra=()):
+def run_switchyard(path, feeds, threads, duration, workdir, extra=(), isa="native"):
     pool = os.path.join(workdir, "pool.npz")
     np.savez(pool, **feeds)
     out = os.path.join(workdir, "sy.json")
     subprocess.run([SWITCHYARD, "bench", path, "--inputs", pool, "--batch", "1", "--threads", str(threads), "--duration",
-                    str(duration), "--warmup", "1", "--json", out, *extra], check=True, capture_output=True, text=True)
+                    str(duration), "--warmup", "1", "--json", out, "--isa", isa, *extra], check=True, capture_output=True,
+                   text=True)
     with open(out) as f:
         r = json.load(f)
     return {"p50_ms": r["p50_us"] / 1e3, "p90_ms": r["p90_us"] / 1e3, "p99_ms": r["p99_us"] / 1e3, "calls": r["calls"],
@@ -210,11 +211,15 @@ def main():
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--sizes", default="64,256")
     parser.add_argument("--repeats", type=int, default=3, help="measurements per engine; the best p50 is kept")
-    parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "spatial.json"))
+    parser.add_argument("--isa", default="native", help="caps Switchyard's kernels (portable|avx2|avx512|native)")
+    parser.add_argument("--out", default=None, help="default bench/results/spatial.json (spatial_isa_<isa>.json capped)")
     args = parser.parse_args()
     dense = os.path.join(MODELS, "upsampler_x4_dense.onnx")
     native = os.path.join(MODELS, "upsampler_x4_native.onnx")
-    results = {"threads": args.threads, "repeats": args.repeats, "duration_s": args.duration, "cases": []}
+    if args.out is None:
+        name = "spatial.json" if args.isa == "native" else f"spatial_isa_{args.isa}.json"
+        args.out = os.path.join(ROOT, "bench", "results", name)
+    results = {"isa": args.isa, "threads": args.threads, "repeats": args.repeats, "duration_s": args.duration, "cases": []}
     with tempfile.TemporaryDirectory() as workdir:
         k0 = all_experts_model(workdir)
         for side in [int(s) for s in args.sizes.split(",")]:
@@ -222,13 +227,13 @@ def main():
             gate = route(pool)
             d = args.duration
             rows = best_of(args.repeats, {
-                "switchyard sparse": (run_switchyard, (dense, {"image": pool}, args.threads, d, workdir)),
-                "switchyard native": (run_switchyard, (native, {"image": pool}, args.threads, d, workdir)),
+                "switchyard sparse": (run_switchyard, (dense, {"image": pool}, args.threads, d, workdir, (), args.isa)),
+                "switchyard native": (run_switchyard, (native, {"image": pool}, args.threads, d, workdir, (), args.isa)),
                 "switchyard sparse, same kernel as all-experts":
-                    (run_switchyard, (k0, {"image": pool, "gate": gate}, args.threads, d, workdir)),
+                    (run_switchyard, (k0, {"image": pool, "gate": gate}, args.threads, d, workdir, (), args.isa)),
                 "switchyard all experts":
-                    (run_switchyard, (k0, {"image": pool, "gate": np.ones_like(gate)}, args.threads, d, workdir)),
-                "switchyard dense export": (run_switchyard, (dense, {"image": pool}, args.threads, d, workdir, ("--no-fuse",))),
+                    (run_switchyard, (k0, {"image": pool, "gate": np.ones_like(gate)}, args.threads, d, workdir, (), args.isa)),
+                "switchyard dense export": (run_switchyard, (dense, {"image": pool}, args.threads, d, workdir, ("--no-fuse",), args.isa)),
                 "onnxruntime dense": (run_onnxruntime, (dense, pool, args.threads, d)),
                 "openvino dense": (run_openvino, (dense, pool, args.threads, d)),
                 "openvino per-block queue": (run_per_block, (pool, args.threads, d)),
@@ -245,7 +250,7 @@ def main():
                     "ideal_share_vs_dense_export": rows["switchyard dense export"]["p50_ms"] / EXPERTS / sparse}
             results["cases"].append(case)
             print(f"\n== {case['image']} ({case['blocks']} blocks of 8x8, top-1 of {EXPERTS} experts, "
-                  f"{args.threads} threads)")
+                  f"{args.threads} threads, Switchyard kernels: {args.isa})")
             print(f"{'engine':48s} {'p50 ms':>9s} {'p99 ms':>9s} {'images/s':>9s}")
             for name, r in rows.items():
                 print(f"{name:48s} {r['p50_ms']:9.2f} {r['p99_ms']:9.2f} {r['images_per_s']:9.1f}")

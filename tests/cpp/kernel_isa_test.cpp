@@ -201,3 +201,35 @@ TEST(KernelIsa, W4A8PanelsMatchPortable) {
 
 }  // namespace
 }  // namespace switchyard
+
+namespace switchyard {
+namespace {
+
+// The direct NHWC convolution: pixel counts over every block remainder (AVX-512 blocks of 16, AVX2 of 6),
+// every output width 1..16, 1 / 3 / 9 / 25 taps, some taps reading the zero row, ReLU on and off.
+TEST(KernelIsa, ConvNhwc16MatchesPortable) {
+  const KernelTable& portable = kernel_table(Isa::kPortable);
+  std::mt19937 rng(7);
+  for (Isa isa : fast_isas())
+    for (int64_t taps : {1, 3, 9, 25})
+      for (int64_t cin : {1, 3, 16, 19})
+        for (int64_t cout : {1, 5, 8, 9, 15, 16})
+          for (int64_t P : {1, 2, 5, 6, 7, 12, 15, 16, 17, 33, 64}) {
+            const std::vector<float> image = random_floats(static_cast<size_t>(80 * cin), rng);
+            const std::vector<float> zeros(static_cast<size_t>(cin), 0.f);
+            std::vector<float> w = random_floats(static_cast<size_t>(taps * cin * 16), rng);
+            std::vector<float> bias = random_floats(16, rng);
+            std::vector<const float*> rows(static_cast<size_t>(taps * P));
+            for (size_t i = 0; i < rows.size(); ++i)
+              rows[i] = i % 7 == 3 ? zeros.data() : image.data() + static_cast<int64_t>((i * 13) % 80) * cin;
+            for (bool relu : {false, true}) {
+              std::vector<float> ref(static_cast<size_t>(P * 17), -3.f), fast(ref);
+              portable.f32_conv_nhwc16(P, taps, cin, rows.data(), w.data(), bias.data(), cout, relu, ref.data(), 17);
+              kernel_table(isa).f32_conv_nhwc16(P, taps, cin, rows.data(), w.data(), bias.data(), cout, relu, fast.data(), 17);
+              expect_close(fast, ref, taps * cin, label(isa, P, cout, taps * cin) + (relu ? " relu" : ""));
+            }
+          }
+}
+
+}  // namespace
+}  // namespace switchyard
