@@ -5,8 +5,11 @@ PyTorch's outputs on images of another size: the corpus the spatial-MoE fusion i
 
 Writes tests/fixtures/spatial/corpus/<name>.onnx and <name>.npz (image, expected; fused: 0/1 says
 whether Switchyard is expected to fuse it).
-Run with Debian's torch: /usr/bin/python3 scripts/spatial_moe_corpus.py
+Run with Debian's torch: /usr/bin/python3 scripts/spatial_moe_corpus.py (torch.onnx.export's tracer);
+with PyPI torch 2.x in a venv: python scripts/spatial_moe_corpus.py --dynamo (the dynamo exporter,
+written as <name>_dynamo).
 """
+import argparse
 import os
 
 import numpy as np
@@ -113,18 +116,37 @@ VARIANTS = {
 }
 
 
+DYNAMO = ("mask_after_x2", "slice_then_resize_rgb_top2", "stack_reducesum", "same_resolution_block16")
+
+
+def export(model, example, path, dynamo):
+    if not dynamo:
+        torch.onnx.export(model, example, path, input_names=["image"], output_names=["out"], opset_version=13,
+                          dynamic_axes={"image": {0: "n", 2: "h", 3: "w"}, "out": {0: "n", 2: "oh", 3: "ow"}})
+        return
+    dims = {0: torch.export.Dim("n", max=64), 2: torch.export.Dim("h", min=16, max=4096),
+            3: torch.export.Dim("w", min=16, max=4096)}
+    torch.onnx.export(model, (example,), path, input_names=["image"], output_names=["out"], dynamo=True,
+                      dynamic_shapes={"x": dims})
+
+
 def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--dynamo", action="store_true", help="torch 2.x: export a subset with dynamo=True")
+    args = parser.parse_args()
     torch.manual_seed(7)
     os.makedirs(OUT, exist_ok=True)
     for name, (cls, kwargs, fused) in VARIANTS.items():
         model = cls(**kwargs).eval()
+        if args.dynamo and name not in DYNAMO:
+            continue
         cin, block = model.experts[0][0].in_channels, model.block
         example = torch.rand(1, cin, 4 * block, 4 * block)
         test = torch.rand(2, cin, 3 * block, 5 * block)
+        name = name + ("_dynamo" if args.dynamo else "")
         path = os.path.join(OUT, name + ".onnx")
         with torch.no_grad():
-            torch.onnx.export(model, example, path, input_names=["image"], output_names=["out"], opset_version=13,
-                              dynamic_axes={"image": {0: "n", 2: "h", 3: "w"}, "out": {0: "n", 2: "oh", 3: "ow"}})
+            export(model, example, path, args.dynamo)
             expected = model(test)
         np.savez(os.path.join(OUT, name + ".npz"), image=test.numpy(), expected=expected.numpy(), fused=np.int64(fused))
         print(name, tuple(expected.shape))
