@@ -10,10 +10,13 @@
 namespace switchyard::x86 {
 namespace {
 
+// Every loop over the block's pixels is unrolled (pragmas), so the accumulator arrays live in registers:
+// one loop left rolled keeps them in memory and stores them on every step.
 template <int NP>
 inline void pixels(int64_t taps, int64_t cin, const float* const* rows, int64_t P, const float* w, __m256 b0, __m256 b1,
                    int64_t cout, bool relu, float* out, int64_t ldo) {
   __m256 lo[NP], hi[NP];
+  #pragma GCC unroll 16
   for (int p = 0; p < NP; ++p) {
     lo[p] = b0;
     hi[p] = b1;
@@ -23,6 +26,7 @@ inline void pixels(int64_t taps, int64_t cin, const float* const* rows, int64_t 
     const float* wt = w + t * cin * kConvNarrowWidth;
     for (int64_t c = 0; c < cin; ++c) {
       const __m256 w0 = _mm256_loadu_ps(wt + c * kConvNarrowWidth), w1 = _mm256_loadu_ps(wt + c * kConvNarrowWidth + 8);
+      #pragma GCC unroll 16
       for (int p = 0; p < NP; ++p) {
         const __m256 a = _mm256_broadcast_ss(r[p] + c);
         lo[p] = _mm256_fmadd_ps(a, w0, lo[p]);
@@ -31,6 +35,7 @@ inline void pixels(int64_t taps, int64_t cin, const float* const* rows, int64_t 
     }
   }
   const __m256 zero = _mm256_setzero_ps();
+  #pragma GCC unroll 16
   for (int p = 0; p < NP; ++p) {
     const __m256 v0 = relu ? _mm256_max_ps(lo[p], zero) : lo[p], v1 = relu ? _mm256_max_ps(hi[p], zero) : hi[p];
     if (cout == 16) {

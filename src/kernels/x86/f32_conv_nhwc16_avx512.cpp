@@ -9,20 +9,25 @@
 namespace switchyard::x86 {
 namespace {
 
+// Every loop over the block's pixels is unrolled (pragmas), so the accumulator arrays live in registers:
+// one loop left rolled keeps them in memory and stores them on every step.
 template <int NP>
 inline void pixels(int64_t taps, int64_t cin, const float* const* rows, int64_t P, const float* w, __m512 bias, __mmask16 keep,
                    bool relu, float* out, int64_t ldo) {
   __m512 acc[NP];
+  #pragma GCC unroll 16
   for (int p = 0; p < NP; ++p) acc[p] = bias;
   for (int64_t t = 0; t < taps; ++t) {
     const float* const* r = rows + t * P;
     const float* wt = w + t * cin * kConvNarrowWidth;
     for (int64_t c = 0; c < cin; ++c) {
       const __m512 b = _mm512_loadu_ps(wt + c * kConvNarrowWidth);
+      #pragma GCC unroll 16
       for (int p = 0; p < NP; ++p) acc[p] = _mm512_fmadd_ps(_mm512_set1_ps(r[p][c]), b, acc[p]);
     }
   }
   const __m512 zero = _mm512_setzero_ps();
+  #pragma GCC unroll 16
   for (int p = 0; p < NP; ++p) _mm512_mask_storeu_ps(out + p * ldo, keep, relu ? _mm512_max_ps(acc[p], zero) : acc[p]);
 }
 
