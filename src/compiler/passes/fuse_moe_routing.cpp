@@ -226,12 +226,7 @@ std::string try_fuse(Graph& g, size_t index) {
     Node n = fused;
     set_weighting(n, w);
     n.inputs = bind_inputs(*check, check->inputs[0], "w");
-    Value yv;
-    yv.name = "y";
-    yv.dtype = DType::kFloat32;
-    n.outputs = {check->add_value(yv)};
-    check->outputs = n.outputs;
-    check->nodes.push_back(n);
+    add_probe_node(*check, std::move(n));
     return check;
   };
   std::vector<Weighting> weightings;

@@ -211,6 +211,14 @@ int add_telemetry(Graph& g, const std::string& name, std::vector<Dim> shape) {
 }
 
 // "" after rewriting the Add tree rooted at `root`, or why not ("-" when it is no spatial MoE candidate).
+bool same_structure(const ExpertStack& a, const ExpertStack& b) {
+  if (a.layers.size() != b.layers.size() || a.activation != b.activation || a.upscale != b.upscale || a.mode != b.mode)
+    return false;
+  for (size_t l = 0; l < a.layers.size(); ++l)
+    if (a.layers[l].weight->shape() != b.layers[l].weight->shape()) return false;
+  return true;
+}
+
 struct Term {
   ExpertStack stack;
   MaskSource mask;
@@ -362,12 +370,7 @@ std::string fuse_proved(Graph& g, const GraphView& view, const std::vector<const
   check->inputs = {check->add_value(xv), check->add_value(gv)};
   Node probe = fused;
   probe.inputs = bind(*check, check->inputs[0], check->inputs[1], "w");
-  Value yv;
-  yv.name = "y";
-  yv.dtype = DType::kFloat32;
-  probe.outputs = {check->add_value(yv)};
-  check->outputs = probe.outputs;
-  check->nodes.push_back(probe);
+  add_probe_node(*check, std::move(probe));
   try {
     const Tensor want = run_subgraph(region, {x, gate})[0];
     const Tensor got = run_subgraph(check, {x, gate})[0];
@@ -432,15 +435,12 @@ std::string try_fuse(Graph& g, int root) {
     const ExpertStack& s = t.stack;
     if (s.x != s0.x) return "the experts read different images";
     if (t.mask.gate != m0.gate || t.mask.factor != m0.factor) return "the masks come from different weight maps";
-    if (s.layers.size() != s0.layers.size() || s.activation != s0.activation || s.upscale != s0.upscale || s.mode != s0.mode)
-      return "the experts have different structures";
-    for (size_t l = 0; l < s.layers.size(); ++l)
-      if (s.layers[l].weight->shape() != s0.layers[l].weight->shape()) return "the experts' layer shapes differ";
+    if (!same_structure(s, s0)) return "the experts have different structures";
     if (t.mask.expert >= E || by_expert[static_cast<size_t>(t.mask.expert)])
       return "the masks do not pick each of the " + std::to_string(E) + " weight-map channels once";
     by_expert[static_cast<size_t>(t.mask.expert)] = &t;
   }
-  const int64_t clast = s0.layers.back().weight->dim(0), cin = s0.layers.front().weight->dim(1);
+  const int64_t clast = s0.layers.back().weight->dim(0);
   if (m0.factor % s0.upscale != 0) return "the mask's block is not a whole number of input pixels";
   const int64_t block = m0.factor / s0.upscale;
   if (clast % (s0.upscale * s0.upscale) != 0) return "the head's channels do not divide by upscale^2";
@@ -505,14 +505,6 @@ std::string match_forward_stack(const GraphView& view, const Node& first, Expert
   for (size_t i = 1; i < s.layers.size(); ++i)
     if (s.layers[i].weight->dim(1) != s.layers[i - 1].weight->dim(0)) return "the expert's layer channels do not chain";
   return "";
-}
-
-bool same_structure(const ExpertStack& a, const ExpertStack& b) {
-  if (a.layers.size() != b.layers.size() || a.activation != b.activation || a.upscale != b.upscale || a.mode != b.mode)
-    return false;
-  for (size_t l = 0; l < a.layers.size(); ++l)
-    if (a.layers[l].weight->shape() != b.layers[l].weight->shape()) return false;
-  return true;
 }
 
 // "" after fusing the block-batch layer whose experts read rows of `patches`, or why not.

@@ -305,6 +305,15 @@ std::shared_ptr<Graph> extract_subgraph(const Graph& g, const GraphView& view, c
   return r;
 }
 
+void add_probe_node(Graph& g, Node n) {
+  Value yv;
+  yv.name = "y";
+  yv.dtype = DType::kFloat32;
+  n.outputs = {g.add_value(std::move(yv))};
+  g.outputs = n.outputs;
+  g.nodes.push_back(std::move(n));
+}
+
 std::vector<Tensor> run_subgraph(const std::shared_ptr<Graph>& graph, const std::vector<Tensor>& inputs) {
   SY_CHECK(graph, "internal: no subgraph to run");
   ThreadPool pool(1);

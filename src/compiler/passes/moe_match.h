@@ -109,6 +109,9 @@ Dispatch find_expert_bodies(const GraphView& view, const Router& router);
 // (and `why`) if the outputs need any other non-constant value.
 std::shared_ptr<Graph> extract_subgraph(const Graph& g, const GraphView& view, const std::vector<int>& inputs,
                                         const std::vector<int>& outputs, std::string& why);
+// Appends node n to the standalone graph g with one new float output "y", the graph's only output (the
+// fused candidate of a proof).
+void add_probe_node(Graph& g, Node n);
 // Runs a standalone graph on `inputs`; returns its outputs.
 std::vector<Tensor> run_subgraph(const std::shared_ptr<Graph>& graph, const std::vector<Tensor>& inputs);
 
