@@ -28,6 +28,8 @@ size_t align64(size_t n) { return (n + 63) / 64 * 64; }
 struct Layout {
   size_t xin = 0, buf0 = 0, buf1 = 0, weights = 0, runs = 0, tasks = 0, colsel = 0, written = 0, zeros = 0, slots = 0,
          slot_bytes = 0, a_bytes = 0, forms_bytes = 0, tmp_bytes = 0, total = 0;
+  // per thread when whole experts run on one thread: runs, tasks, column selection, two activation buffers
+  size_t own = 0, own_bytes = 0, own_tasks = 0, own_colsel = 0, own_buf0 = 0, own_buf1 = 0;
   int64_t max_runs = 0, kmax = 0, cmax = 0, cin_max = 0, taps_max = 0;
 };
 
@@ -67,6 +69,13 @@ Layout layout(const SpatialMoeConfig& c, const SpatialMoeWeights& w, int64_t H, 
   l.slot_bytes = std::max(l.a_bytes, align64(static_cast<size_t>(l.taps_max * kRunPixels) * sizeof(float*))) + l.forms_bytes +
                  l.tmp_bytes;
   l.slots = take(l.slot_bytes * static_cast<size_t>(threads));
+  const size_t act = align64(static_cast<size_t>(H * W * cmid) * 4);
+  l.own_tasks = align64(static_cast<size_t>(l.max_runs) * sizeof(Run));
+  l.own_colsel = l.own_tasks + align64(static_cast<size_t>(l.max_runs + 1) * sizeof(int32_t));
+  l.own_buf0 = l.own_colsel + align64(static_cast<size_t>(wb));
+  l.own_buf1 = l.own_buf0 + act;
+  l.own_bytes = l.own_buf1 + act;
+  l.own = threads > 1 ? take(l.own_bytes * static_cast<size_t>(threads)) : 0;
   l.total = at;
   return l;
 }
@@ -292,138 +301,173 @@ void spatial_moe_forward(const SpatialMoeConfig& c, const SpatialMoeWeights& w, 
         if (block_experts) block_experts[n * tiles + t] = best;
       }
 
-    for (int64_t e = 0; e < E; ++e) {
+    // One task of layer li of expert e: runs [r0, r1) from `in` into `out` (the last layer into the image).
+    // `slot` owns a thread's scratch (im2col rows or row pointers, converted rows, the last layer's rows).
+    auto task = [&](int64_t e, int64_t li, const Run* r0, const Run* r1, const float* in, float* out, int64_t slot) {
       const float* we = weights + e * tiles;
-      const float* in = xin;
-      for (int64_t li = 0; li < L; ++li) {
-        const SpatialConv& conv = w.layers[static_cast<size_t>(li)];
-        const bool last = li + 1 == L;
-        const int64_t count = build_runs(c, we, H, W, reach_y[static_cast<size_t>(li)], reach_x[static_cast<size_t>(li)],
-                                         colsel, runs);
-        if (count == 0) break;  // the expert has no tile in this image
-        // Tasks: consecutive runs of up to kRunPixels pixels in all, one GEMM each.
-        int64_t ntasks = 0;
-        for (int64_t i = 0, pixels = 0; i < count; ++i) {
-          const int64_t p = runs[i].x1 - runs[i].x0;
-          if (i == 0 || pixels + p > kRunPixels) {
-            tasks[ntasks++] = static_cast<int32_t>(i);
-            pixels = 0;
-          }
-          pixels += p;
+      const SpatialConv& conv = w.layers[static_cast<size_t>(li)];
+      const bool last = li + 1 == L;
+      const int64_t K = conv.k(), cout = conv.cout;
+      char* mine = base + l.slots + static_cast<size_t>(slot) * l.slot_bytes;
+      auto* a = reinterpret_cast<float*>(mine);  // im2col rows, or the direct path's row pointers
+      auto** rows = reinterpret_cast<const float**>(mine);
+      void* forms = mine + a_region;
+      auto* tmp = reinterpret_cast<float*>(mine + a_region + l.forms_bytes);
+      auto scatter = [&, cout](const Run* r0, const Run* r1, const float* v) {
+        const int64_t ss = s, ci_n = cimg, hs = Hs, ws = Ws, bb = B, wbb = wb;
+        const bool dcr = c.dcr;
+        for (const Run* r = r0; r < r1; ++r) {
+          const int64_t P = r->x1 - r->x0;
+          for (int64_t ci = 0; ci < ci_n; ++ci)
+            for (int64_t dy = 0; dy < ss; ++dy) {
+              float* orow = yn + (ci * hs + r->y * ss + dy) * ws + r->x0 * ss;
+              const float* src = v + (dcr ? dy * ss * ci_n + ci : (ci * ss + dy) * ss);
+              const int64_t step = dcr ? ci_n : 1;  // between the dx values of one pixel
+              for (int64_t p = 0; p < P;) {
+                // one tile at a time: one weight, one write-or-add decision
+                const int64_t tile = (r->y / bb) * wbb + (r->x0 + p) / bb;
+                const int64_t end = std::min<int64_t>(P, (tile % wbb + 1) * bb - r->x0);
+                const float wt = we[tile];
+                const bool add = written[tile] != 0;
+                if (ss == 4 && step == 1) {  // the x4 PixelShuffle: one 4-float vector per pixel and row
+                  using v4 = float __attribute__((vector_size(16)));
+                  const v4 w4 = {wt, wt, wt, wt};
+                  for (; p < end; ++p) {
+                    v4 a, o;
+                    __builtin_memcpy(&a, src + p * cout, 16);
+                    if (add) {
+                      __builtin_memcpy(&o, orow + p * 4, 16);
+                      a = o + w4 * a;
+                    } else {
+                      a = w4 * a;
+                    }
+                    __builtin_memcpy(orow + p * 4, &a, 16);
+                  }
+                } else if (add) {
+                  for (; p < end; ++p)
+                    for (int64_t dx = 0; dx < ss; ++dx) orow[p * ss + dx] += wt * src[p * cout + dx * step];
+                } else {
+                  for (; p < end; ++p)
+                    for (int64_t dx = 0; dx < ss; ++dx) orow[p * ss + dx] = wt * src[p * cout + dx * step];
+                }
+              }
+            }
+          v += P * cout;
         }
-        tasks[ntasks] = static_cast<int32_t>(count);
-        float* out = bufs[li % 2];
-        const int64_t K = conv.k(), cout = conv.cout;
-        // DepthToSpace of the last layer's output rows v into the image, times the tile's weight: the first
-        // expert of a tile writes, the next ones (top-k) add.
-        auto scatter = [&, cout](const Run* r0, const Run* r1, const float* v) {
-          const int64_t ss = s, ci_n = cimg, hs = Hs, ws = Ws, bb = B, wbb = wb;
-          const bool dcr = c.dcr;
-          for (const Run* r = r0; r < r1; ++r) {
-            const int64_t P = r->x1 - r->x0;
-            for (int64_t ci = 0; ci < ci_n; ++ci)
-              for (int64_t dy = 0; dy < ss; ++dy) {
-                float* orow = yn + (ci * hs + r->y * ss + dy) * ws + r->x0 * ss;
-                const float* src = v + (dcr ? dy * ss * ci_n + ci : (ci * ss + dy) * ss);
-                const int64_t step = dcr ? ci_n : 1;  // between the dx values of one pixel
-                for (int64_t p = 0; p < P;) {
-                  // one tile at a time: one weight, one write-or-add decision
-                  const int64_t tile = (r->y / bb) * wbb + (r->x0 + p) / bb;
-                  const int64_t end = std::min<int64_t>(P, (tile % wbb + 1) * bb - r->x0);
-                  const float wt = we[tile];
-                  const bool add = written[tile] != 0;
-                  if (ss == 4 && step == 1) {  // the x4 PixelShuffle: one 4-float vector per pixel and row
-                    using v4 = float __attribute__((vector_size(16)));
-                    const v4 w4 = {wt, wt, wt, wt};
-                    for (; p < end; ++p) {
-                      v4 a, o;
-                      __builtin_memcpy(&a, src + p * cout, 16);
-                      if (add) {
-                        __builtin_memcpy(&o, orow + p * 4, 16);
-                        a = o + w4 * a;
-                      } else {
-                        a = w4 * a;
-                      }
-                      __builtin_memcpy(orow + p * 4, &a, 16);
-                    }
-                  } else if (add) {
-                    for (; p < end; ++p)
-                      for (int64_t dx = 0; dx < ss; ++dx) orow[p * ss + dx] += wt * src[p * cout + dx * step];
-                  } else {
-                    for (; p < end; ++p)
-                      for (int64_t dx = 0; dx < ss; ++dx) orow[p * ss + dx] = wt * src[p * cout + dx * step];
-                  }
-                }
+      };
+      if (conv.direct.defined()) {  // one run at a time, straight from and into the NHWC buffers
+        const bool relu = c.activation == MoeActivation::kRelu && !last;
+        const int64_t kh = conv.kh, kw = conv.kw, cin = conv.cin, taps = kh * kw;
+        for (const Run* r = r0; r < r1; ++r) {
+          const int64_t P = r->x1 - r->x0;
+          for (int64_t ky = 0; ky < kh; ++ky) {
+            const int64_t iy = r->y + ky - conv.radius_y();
+            for (int64_t kx = 0; kx < kw; ++kx) {
+              const float** tap = rows + (ky * kw + kx) * P;
+              const int64_t ix0 = r->x0 + kx - conv.radius_x();  // pixel p reads column ix0 + p
+              const int64_t p0 = iy < 0 || iy >= H ? P : std::clamp<int64_t>(-ix0, 0, P);
+              const int64_t p1 = iy < 0 || iy >= H ? P : std::clamp<int64_t>(W - ix0, p0, P);
+              for (int64_t p = 0; p < p0; ++p) tap[p] = zeros;
+              if (p0 < p1) {
+                const float* at = in + (iy * W + ix0 + p0) * cin;
+                for (int64_t p = p0; p < p1; ++p, at += cin) tap[p] = at;
               }
-            v += P * cout;
-          }
-        };
-        std::atomic<int64_t> next{0};
-        const int slots = static_cast<int>(std::min<int64_t>(threads, ntasks));
-        pool.parallel_for(slots, 1, [&](int64_t s0, int64_t s1) {
-          for (int64_t slot = s0; slot < s1; ++slot) {
-            char* mine = base + l.slots + static_cast<size_t>(slot) * l.slot_bytes;
-            auto* a = reinterpret_cast<float*>(mine);  // im2col rows, or the direct path's row pointers
-            auto** rows = reinterpret_cast<const float**>(mine);
-            void* forms = mine + a_region;
-            auto* tmp = reinterpret_cast<float*>(mine + a_region + l.forms_bytes);
-            for (int64_t t = next.fetch_add(1); t < ntasks; t = next.fetch_add(1)) {
-              const Run* r0 = runs + tasks[t];
-              const Run* r1 = runs + tasks[t + 1];
-              if (conv.direct.defined()) {  // one run at a time, straight from and into the NHWC buffers
-                const bool relu = c.activation == MoeActivation::kRelu && !last;
-                const int64_t kh = conv.kh, kw = conv.kw, cin = conv.cin, taps = kh * kw;
-                for (const Run* r = r0; r < r1; ++r) {
-                  const int64_t P = r->x1 - r->x0;
-                  for (int64_t ky = 0; ky < kh; ++ky) {
-                    const int64_t iy = r->y + ky - conv.radius_y();
-                    for (int64_t kx = 0; kx < kw; ++kx) {
-                      const float** tap = rows + (ky * kw + kx) * P;
-                      const int64_t ix0 = r->x0 + kx - conv.radius_x();  // pixel p reads column ix0 + p
-                      const int64_t p0 = iy < 0 || iy >= H ? P : std::clamp<int64_t>(-ix0, 0, P);
-                      const int64_t p1 = iy < 0 || iy >= H ? P : std::clamp<int64_t>(W - ix0, p0, P);
-                      for (int64_t p = 0; p < p0; ++p) tap[p] = zeros;
-                      if (p0 < p1) {
-                        const float* at = in + (iy * W + ix0 + p0) * cin;
-                        for (int64_t p = p0; p < p1; ++p, at += cin) tap[p] = at;
-                      }
-                      for (int64_t p = p1; p < P; ++p) tap[p] = zeros;
-                    }
-                  }
-                  float* dst = last ? tmp : out + (r->y * W + r->x0) * cout;
-                  conv_nhwc16(P, taps, conv.cin, rows, conv.direct.data<float>() + e * (K - 1) * kConvNarrowWidth,
-                              conv.direct_bias.data<float>() + e * kConvNarrowWidth, cout, relu, dst, cout);
-                  if (!last && !relu && c.activation != MoeActivation::kIdentity)
-                    moe_kernels().activate_row(c.activation, dst, P * cout);
-                  if (last) scatter(r, r + 1, tmp);
-                }
-                continue;
-              }
-              int64_t P = 0;
-              for (const Run* r = r0; r < r1; ++r) {
-                im2col_rows(conv, in, H, W, *r, a + P * K);
-                P += r->x1 - r->x0;
-              }
-              const LinearRows lr = linear_rows(c.weight_format, a, P, K, c.weight_group, forms);
-              convert_linear_rows(c.weight_format, lr, 0, P, c.weight_group);
-              linear_gemm(conv.weight, e, P, lr, 0, panel_count(cout), tmp, cout);
-              if (!last) {
-                moe_kernels().activate_row(c.activation, tmp, P * cout);
-                const float* src = tmp;
-                for (const Run* r = r0; r < r1; ++r) {
-                  const int64_t p = r->x1 - r->x0;
-                  std::memcpy(out + (r->y * W + r->x0) * cout, src, static_cast<size_t>(p * cout) * 4);
-                  src += p * cout;
-                }
-                continue;
-              }
-              scatter(r0, r1, tmp);
+              for (int64_t p = p1; p < P; ++p) tap[p] = zeros;
             }
           }
-        });
-        in = out;
+          float* dst = last ? tmp : out + (r->y * W + r->x0) * cout;
+          conv_nhwc16(P, taps, conv.cin, rows, conv.direct.data<float>() + e * (K - 1) * kConvNarrowWidth,
+                      conv.direct_bias.data<float>() + e * kConvNarrowWidth, cout, relu, dst, cout);
+          if (!last && !relu && c.activation != MoeActivation::kIdentity)
+            moe_kernels().activate_row(c.activation, dst, P * cout);
+          if (last) scatter(r, r + 1, tmp);
+        }
+        return;
       }
-      for (int64_t t = 0; t < tiles; ++t) written[t] |= we[t] != 0.f;
+      int64_t P = 0;
+      for (const Run* r = r0; r < r1; ++r) {
+        im2col_rows(conv, in, H, W, *r, a + P * K);
+        P += r->x1 - r->x0;
+      }
+      const LinearRows lr = linear_rows(c.weight_format, a, P, K, c.weight_group, forms);
+      convert_linear_rows(c.weight_format, lr, 0, P, c.weight_group);
+      linear_gemm(conv.weight, e, P, lr, 0, panel_count(cout), tmp, cout);
+      if (!last) {
+        moe_kernels().activate_row(c.activation, tmp, P * cout);
+        const float* src = tmp;
+        for (const Run* r = r0; r < r1; ++r) {
+          const int64_t p = r->x1 - r->x0;
+          std::memcpy(out + (r->y * W + r->x0) * cout, src, static_cast<size_t>(p * cout) * 4);
+          src += p * cout;
+        }
+        return;
+      }
+      scatter(r0, r1, tmp);
+    };
+    // Layer li of expert e: its runs, grouped into tasks of up to kRunPixels pixels. Returns the task count.
+    auto plan = [&](int64_t e, int64_t li, Run* runs, int32_t* tasks, uint8_t* colsel) {
+      const int64_t count = build_runs(c, weights + e * tiles, H, W, reach_y[static_cast<size_t>(li)],
+                                       reach_x[static_cast<size_t>(li)], colsel, runs);
+      int64_t ntasks = 0;
+      for (int64_t i = 0, pixels = 0; i < count; ++i) {
+        const int64_t p = runs[i].x1 - runs[i].x0;
+        if (i == 0 || pixels + p > kRunPixels) {
+          tasks[ntasks++] = static_cast<int32_t>(i);
+          pixels = 0;
+        }
+        pixels += p;
+      }
+      tasks[ntasks] = static_cast<int32_t>(count);
+      return ntasks;
+    };
+    bool exclusive = true;  // every tile has at most one expert (top-1): experts never share output pixels
+    for (int64_t t = 0; t < tiles && exclusive; ++t) {
+      int64_t n_e = 0;
+      for (int64_t e = 0; e < E; ++e) n_e += weights[e * tiles + t] != 0.f;
+      exclusive = n_e <= 1;
+    }
+    if (exclusive && threads > 1) {
+      // Whole experts per thread, no barrier between layers: each thread plans and runs its expert's
+      // layers in its own buffers (the experts' tiles, and so their output pixels, are disjoint).
+      std::atomic<int64_t> next_expert{0};
+      pool.parallel_for(threads, 1, [&](int64_t s0, int64_t s1) {
+        for (int64_t slot = s0; slot < s1; ++slot) {
+          char* own = base + l.own + static_cast<size_t>(slot) * l.own_bytes;
+          auto* runs = reinterpret_cast<Run*>(own);
+          auto* tasks = reinterpret_cast<int32_t*>(own + l.own_tasks);
+          auto* colsel = reinterpret_cast<uint8_t*>(own + l.own_colsel);
+          float* bufs[2] = {reinterpret_cast<float*>(own + l.own_buf0), reinterpret_cast<float*>(own + l.own_buf1)};
+          for (int64_t e = next_expert.fetch_add(1); e < E; e = next_expert.fetch_add(1)) {
+            const float* in = xin;
+            for (int64_t li = 0; li < L; ++li) {
+              const int64_t ntasks = plan(e, li, runs, tasks, colsel);
+              if (ntasks == 0) break;  // the expert has no tile in this image
+              for (int64_t t = 0; t < ntasks; ++t) task(e, li, runs + tasks[t], runs + tasks[t + 1], in, bufs[li % 2], slot);
+              in = bufs[li % 2];
+            }
+          }
+        }
+      });
+      for (int64_t t = 0; t < tiles; ++t)
+        for (int64_t e = 0; e < E; ++e) written[t] |= weights[e * tiles + t] != 0.f;
+    } else {
+      // Expert after expert; the threads share each layer's tasks (one barrier per layer).
+      for (int64_t e = 0; e < E; ++e) {
+        const float* in = xin;
+        for (int64_t li = 0; li < L; ++li) {
+          const int64_t ntasks = plan(e, li, runs, tasks, colsel);
+          if (ntasks == 0) break;  // the expert has no tile in this image
+          float* out = bufs[li % 2];
+          std::atomic<int64_t> next{0};
+          pool.parallel_for(std::min<int64_t>(threads, ntasks), 1, [&](int64_t s0, int64_t s1) {
+            for (int64_t slot = s0; slot < s1; ++slot)
+              for (int64_t t = next.fetch_add(1); t < ntasks; t = next.fetch_add(1))
+                task(e, li, runs + tasks[t], runs + tasks[t + 1], in, out, slot);
+          });
+          in = out;
+        }
+        for (int64_t t = 0; t < tiles; ++t) written[t] |= weights[e * tiles + t] != 0.f;
+      }
     }
     // Tiles no expert took are zero, as in the dense sum.
     for (int64_t t = 0; t < tiles; ++t) {

@@ -2,6 +2,7 @@
 // Ungrouped stride-1 convolutions with at most 16 output channels (image stems, routers, small experts)
 // run the direct NHWC kernel instead (kernels/conv_nhwc.h): no im2col, whole vectors per pixel.
 #include "core/thread_pool.h"
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 
@@ -123,12 +124,18 @@ class Conv final : public Kernel {
             const int64_t oy = t / runs_per_row, ox0 = t % runs_per_row * kRun, P = std::min(kRun, win.ow - ox0);
             for (int64_t ky = 0; ky < win.kh; ++ky) {
               const int64_t iy = oy - win.pad_top + ky;
+              const bool row_in = iy >= 0 && iy < win.ih;
               for (int64_t kx = 0; kx < win.kw; ++kx) {
                 const float** tap = rows + (ky * win.kw + kx) * P;
-                for (int64_t p = 0; p < P; ++p) {
-                  const int64_t ix = ox0 + p - win.pad_left + kx;
-                  tap[p] = iy >= 0 && iy < win.ih && ix >= 0 && ix < win.iw ? xin + (iy * win.iw + ix) * cin : zeros;
+                const int64_t ix0 = ox0 - win.pad_left + kx;  // pixel p reads column ix0 + p
+                const int64_t p0 = row_in ? std::clamp<int64_t>(-ix0, 0, P) : P;
+                const int64_t p1 = row_in ? std::clamp<int64_t>(win.iw - ix0, p0, P) : P;
+                for (int64_t p = 0; p < p0; ++p) tap[p] = zeros;
+                if (p0 < p1) {
+                  const float* at = xin + (iy * win.iw + ix0 + p0) * cin;
+                  for (int64_t p = p0; p < p1; ++p, at += cin) tap[p] = at;
                 }
+                for (int64_t p = p1; p < P; ++p) tap[p] = zeros;
               }
             }
             conv_nhwc16(P, taps, cin, rows, wp, bp, cout, false, tmp, cout);
