@@ -15,6 +15,7 @@ namespace switchyard {
 namespace {
 
 constexpr int64_t kRunPixels = 64;  // GEMM rows per task: the im2col rows (64 x 145 floats) stay in L1/L2
+constexpr int64_t kMaxLayers = 64;  // deeper experts take the layer-by-layer path
 
 // A run of pixels [x0, x1) of image row y that one layer computes.
 struct Run {
@@ -70,7 +71,7 @@ Layout layout(const SpatialMoeConfig& c, const SpatialMoeWeights& w, int64_t H, 
                  l.tmp_bytes;
   l.slots = take(l.slot_bytes * static_cast<size_t>(threads));
   const size_t act = align64(static_cast<size_t>(H * W * cmid) * 4);
-  l.own_tasks = align64(static_cast<size_t>(l.max_runs) * sizeof(Run));
+  l.own_tasks = align64(static_cast<size_t>(l.max_runs * static_cast<int64_t>(w.layers.size())) * sizeof(Run));
   l.own_colsel = l.own_tasks + align64(static_cast<size_t>(l.max_runs + 1) * sizeof(int32_t));
   l.own_buf0 = l.own_colsel + align64(static_cast<size_t>(wb));
   l.own_buf1 = l.own_buf0 + act;
@@ -273,6 +274,8 @@ void spatial_moe_forward(const SpatialMoeConfig& c, const SpatialMoeWeights& w, 
     reach_y[static_cast<size_t>(i)] = reach_y[static_cast<size_t>(i + 1)] + w.layers[static_cast<size_t>(i + 1)].radius_y();
     reach_x[static_cast<size_t>(i)] = reach_x[static_cast<size_t>(i + 1)] + w.layers[static_cast<size_t>(i + 1)].radius_x();
   }
+  int64_t max_radius_y = 0;
+  for (const SpatialConv& conv : w.layers) max_radius_y = std::max(max_radius_y, conv.radius_y());
   if (expert_counts) std::memset(expert_counts, 0, static_cast<size_t>(E) * 8);
   const auto* zeros = reinterpret_cast<const float*>(base + l.zeros);
   std::memset(base + l.zeros, 0, static_cast<size_t>(l.cin_max) * 4);
@@ -426,25 +429,49 @@ void spatial_moe_forward(const SpatialMoeConfig& c, const SpatialMoeWeights& w, 
       for (int64_t e = 0; e < E; ++e) n_e += weights[e * tiles + t] != 0.f;
       exclusive = n_e <= 1;
     }
-    if (exclusive && threads > 1) {
+    if (exclusive && threads > 1 && L <= kMaxLayers) {
       // Whole experts per thread, no barrier between layers: each thread plans and runs its expert's
-      // layers in its own buffers (the experts' tiles, and so their output pixels, are disjoint).
+      // layers in its own buffers (the experts' tiles, and so their output pixels, are disjoint). The layers
+      // advance as a wavefront over bands of image rows — layer l on band b, then layer l + 1 on band b - 1 —
+      // so what a layer reads was written moments before and is still in cache, however large the image.
+      // Two buffers suffice: a band is overwritten (by layer l + 2) only after its last reader (layer l + 1
+      // on the band below) ran earlier in the same step.
+      const int64_t band = B * std::max<int64_t>(1, (max_radius_y + B - 1) / B);
+      const int64_t bands = (H + band - 1) / band;
       std::atomic<int64_t> next_expert{0};
       pool.parallel_for(threads, 1, [&](int64_t s0, int64_t s1) {
         for (int64_t slot = s0; slot < s1; ++slot) {
           char* own = base + l.own + static_cast<size_t>(slot) * l.own_bytes;
-          auto* runs = reinterpret_cast<Run*>(own);
-          auto* tasks = reinterpret_cast<int32_t*>(own + l.own_tasks);
           auto* colsel = reinterpret_cast<uint8_t*>(own + l.own_colsel);
           float* bufs[2] = {reinterpret_cast<float*>(own + l.own_buf0), reinterpret_cast<float*>(own + l.own_buf1)};
           for (int64_t e = next_expert.fetch_add(1); e < E; e = next_expert.fetch_add(1)) {
-            const float* in = xin;
+            Run* runs[kMaxLayers];
+            int64_t count[kMaxLayers], cursor[kMaxLayers];
             for (int64_t li = 0; li < L; ++li) {
-              const int64_t ntasks = plan(e, li, runs, tasks, colsel);
-              if (ntasks == 0) break;  // the expert has no tile in this image
-              for (int64_t t = 0; t < ntasks; ++t) task(e, li, runs + tasks[t], runs + tasks[t + 1], in, bufs[li % 2], slot);
-              in = bufs[li % 2];
+              runs[li] = reinterpret_cast<Run*>(own) + li * l.max_runs;
+              count[li] = build_runs(c, weights + e * tiles, H, W, reach_y[static_cast<size_t>(li)],
+                                     reach_x[static_cast<size_t>(li)], colsel, runs[li]);
+              cursor[li] = 0;
             }
+            if (count[0] == 0) continue;  // the expert has no tile in this image
+            for (int64_t step = 0; step < bands + L - 1; ++step)
+              for (int64_t li = 0; li < L; ++li) {
+                const int64_t b = step - li;
+                if (b < 0 || b >= bands) continue;
+                const int64_t row_end = (b + 1) * band;
+                const Run* r = runs[li] + cursor[li];
+                const Run* end = runs[li] + count[li];
+                while (r < end && r->y < row_end) {  // tasks of up to kRunPixels pixels within the band
+                  const Run* first = r;
+                  int64_t pixels = 0;
+                  do {
+                    pixels += r->x1 - r->x0;
+                    ++r;
+                  } while (r < end && r->y < row_end && pixels + (r->x1 - r->x0) <= kRunPixels);
+                  task(e, li, first, r, li == 0 ? xin : bufs[(li - 1) % 2], bufs[li % 2], slot);
+                }
+                cursor[li] = r - runs[li];
+              }
           }
         }
       });
