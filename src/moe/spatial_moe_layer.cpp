@@ -29,8 +29,8 @@ size_t align64(size_t n) { return (n + 63) / 64 * 64; }
 struct Layout {
   size_t xin = 0, buf0 = 0, buf1 = 0, weights = 0, runs = 0, tasks = 0, colsel = 0, written = 0, zeros = 0, slots = 0,
          slot_bytes = 0, a_bytes = 0, forms_bytes = 0, tmp_bytes = 0, total = 0;
-  // per thread when whole experts run on one thread: runs, tasks, column selection, two activation buffers
-  size_t own = 0, own_bytes = 0, own_tasks = 0, own_colsel = 0, own_buf0 = 0, own_buf1 = 0;
+  // per thread when whole experts run on one thread: each layer's runs, column selection, two activation buffers
+  size_t own = 0, own_bytes = 0, own_colsel = 0, own_buf0 = 0, own_buf1 = 0;
   int64_t max_runs = 0, kmax = 0, cmax = 0, cin_max = 0, taps_max = 0;
 };
 
@@ -71,8 +71,7 @@ Layout layout(const SpatialMoeConfig& c, const SpatialMoeWeights& w, int64_t H, 
                  l.tmp_bytes;
   l.slots = take(l.slot_bytes * static_cast<size_t>(threads));
   const size_t act = align64(static_cast<size_t>(H * W * cmid) * 4);
-  l.own_tasks = align64(static_cast<size_t>(l.max_runs * static_cast<int64_t>(w.layers.size())) * sizeof(Run));
-  l.own_colsel = l.own_tasks + align64(static_cast<size_t>(l.max_runs + 1) * sizeof(int32_t));
+  l.own_colsel = align64(static_cast<size_t>(l.max_runs * static_cast<int64_t>(w.layers.size())) * sizeof(Run));
   l.own_buf0 = l.own_colsel + align64(static_cast<size_t>(wb));
   l.own_buf1 = l.own_buf0 + act;
   l.own_bytes = l.own_buf1 + act;
@@ -363,21 +362,7 @@ void spatial_moe_forward(const SpatialMoeConfig& c, const SpatialMoeWeights& w, 
         const int64_t kh = conv.kh, kw = conv.kw, cin = conv.cin, taps = kh * kw;
         for (const Run* r = r0; r < r1; ++r) {
           const int64_t P = r->x1 - r->x0;
-          for (int64_t ky = 0; ky < kh; ++ky) {
-            const int64_t iy = r->y + ky - conv.radius_y();
-            for (int64_t kx = 0; kx < kw; ++kx) {
-              const float** tap = rows + (ky * kw + kx) * P;
-              const int64_t ix0 = r->x0 + kx - conv.radius_x();  // pixel p reads column ix0 + p
-              const int64_t p0 = iy < 0 || iy >= H ? P : std::clamp<int64_t>(-ix0, 0, P);
-              const int64_t p1 = iy < 0 || iy >= H ? P : std::clamp<int64_t>(W - ix0, p0, P);
-              for (int64_t p = 0; p < p0; ++p) tap[p] = zeros;
-              if (p0 < p1) {
-                const float* at = in + (iy * W + ix0 + p0) * cin;
-                for (int64_t p = p0; p < p1; ++p, at += cin) tap[p] = at;
-              }
-              for (int64_t p = p1; p < P; ++p) tap[p] = zeros;
-            }
-          }
+          conv_tap_rows(in, H, W, cin, r->y, r->x0, P, kh, kw, conv.radius_y(), conv.radius_x(), zeros, rows);
           float* dst = last ? tmp : out + (r->y * W + r->x0) * cout;
           conv_nhwc16(P, taps, conv.cin, rows, conv.direct.data<float>() + e * (K - 1) * kConvNarrowWidth,
                       conv.direct_bias.data<float>() + e * kConvNarrowWidth, cout, relu, dst, cout);

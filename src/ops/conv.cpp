@@ -122,22 +122,7 @@ class Conv final : public Kernel {
           auto** rows = reinterpret_cast<const float**>(tmp + whole(kRun * cout));
           for (int64_t t = next.fetch_add(1); t < tasks; t = next.fetch_add(1)) {
             const int64_t oy = t / runs_per_row, ox0 = t % runs_per_row * kRun, P = std::min(kRun, win.ow - ox0);
-            for (int64_t ky = 0; ky < win.kh; ++ky) {
-              const int64_t iy = oy - win.pad_top + ky;
-              const bool row_in = iy >= 0 && iy < win.ih;
-              for (int64_t kx = 0; kx < win.kw; ++kx) {
-                const float** tap = rows + (ky * win.kw + kx) * P;
-                const int64_t ix0 = ox0 - win.pad_left + kx;  // pixel p reads column ix0 + p
-                const int64_t p0 = row_in ? std::clamp<int64_t>(-ix0, 0, P) : P;
-                const int64_t p1 = row_in ? std::clamp<int64_t>(win.iw - ix0, p0, P) : P;
-                for (int64_t p = 0; p < p0; ++p) tap[p] = zeros;
-                if (p0 < p1) {
-                  const float* at = xin + (iy * win.iw + ix0 + p0) * cin;
-                  for (int64_t p = p0; p < p1; ++p, at += cin) tap[p] = at;
-                }
-                for (int64_t p = p1; p < P; ++p) tap[p] = zeros;
-              }
-            }
+            conv_tap_rows(xin, win.ih, win.iw, cin, oy, ox0, P, win.kh, win.kw, win.pad_top, win.pad_left, zeros, rows);
             conv_nhwc16(P, taps, cin, rows, wp, bp, cout, false, tmp, cout);
             for (int64_t o = 0; o < cout; ++o) {
               float* dst = yb + o * cols + oy * win.ow + ox0;

@@ -387,12 +387,12 @@ std::string fuse_proved(Graph& g, const GraphView& view, const std::vector<const
 
   // The router's TopK / ArgMax now feeds a fused layer: drop the token-MoE pass's notes about it.
   std::set<std::string> router_notes;
-  for (std::vector<int> todo{gate_value}; !todo.empty();) {
-    const Node* q = view.producer(todo.back());
-    todo.pop_back();
+  for (std::vector<int> upstream{gate_value}; !upstream.empty();) {
+    const Node* q = view.producer(upstream.back());
+    upstream.pop_back();
     if (!q || !router_notes.insert(q->op_type + " '" + q->name + "' not fused as MoE").second) continue;
     for (int in : q->inputs)
-      if (in >= 0) todo.push_back(in);
+      if (in >= 0) upstream.push_back(in);
   }
   g.notes.erase(std::remove_if(g.notes.begin(), g.notes.end(),
                                [&](const std::string& note) {
@@ -536,15 +536,15 @@ std::string try_fuse_block_batch(Graph& g, int patches) {
   // Gate candidates: what the expert rows were chosen by, nearest first.
   std::vector<int> gates;
   std::set<int> seen;
-  std::vector<int> todo(row_ids.begin(), row_ids.end());
-  for (size_t at = 0; at < todo.size() && at < 512 && gates.size() < 12; ++at) {
-    const int v = todo[at];
+  std::vector<int> frontier(row_ids.begin(), row_ids.end());  // breadth-first, back from the row ids
+  for (size_t at = 0; at < frontier.size() && at < 512 && gates.size() < 12; ++at) {
+    const int v = frontier[at];
     if (v < 0 || v == x || view.constant(v) || !seen.insert(v).second) continue;
     const Node* p = view.producer(v);
     if (!p || p->op_type == "Shape" || p->op_type == "Size") continue;
     // weights or logits are float; ids, masks and counts on the way are walked through
     if (g.values[static_cast<size_t>(v)].dtype == DType::kFloat32) gates.push_back(v);
-    for (int in : p->inputs) todo.push_back(in);
+    for (int in : p->inputs) frontier.push_back(in);
   }
   std::vector<int> roots = output_candidates(view, outputs);
   std::reverse(roots.begin(), roots.end());  // the assembled image is the last of the chain
