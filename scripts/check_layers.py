@@ -14,7 +14,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Bottom first. Each layer may include itself and any layer before it, never one after it.
-LAYERS = ["core", "io", "kernels", "graph", "onnx", "ops", "moe", "runtime", "compiler", "engine"]
+LAYERS = ["core", "io", "kernels", "graph", "onnx", "ops", "moe", "runtime", "compiler", "engine", "server"]
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 
 

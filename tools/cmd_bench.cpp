@@ -21,6 +21,7 @@
 #include "io/idx.h"
 #include "io/npy.h"
 #include "kernels/gemm_kernel.h"
+#include "server/load_client.h"
 #include "core/thread_pool.h"
 #include "core/spin.h"
 #include "switchyard/engine.h"
@@ -270,6 +271,49 @@ void write_plot(const std::string& path, const std::vector<CaseResult>& results,
       << "</svg>\n";
 }
 
+
+// `bench --server`: batch-1 requests of distinct inputs from 1, 8, 64... concurrent clients.
+nlohmann::json bench_server(const std::string& url, const std::string& model, const std::string& version,
+                            const std::vector<int>& clients, const std::string& dataset, const std::string& data_dir,
+                            double warmup, double duration) {
+  const std::vector<PortInfo> inputs = serve::server_model_inputs(url, model, version);
+  std::vector<std::pair<std::string, Tensor>> pool;
+  const int64_t rows = 4096;
+  std::mt19937 rng(42);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  Tensor images;
+  if (!dataset.empty()) {
+    images = read_idx(data_dir + "/t10k-images-idx3-ubyte.gz");
+    SY_CHECK(inputs.size() == 1, "--dataset needs a model with one input");
+  }
+  for (const PortInfo& in : inputs) {
+    SY_CHECK(in.dtype == DType::kFloat32, "bench --server feeds float32 inputs; input '" + in.name + "' is " + dtype_name(in.dtype));
+    Shape s = in.shape;
+    SY_CHECK(!s.empty(), "input '" + in.name + "' has no batch dimension");
+    s[0] = rows;
+    for (size_t d = 1; d < s.size(); ++d) s[d] = s[d] < 0 ? 1 : s[d];
+    Tensor t(DType::kFloat32, s);
+    const int64_t row = t.numel() / rows;
+    for (int64_t i = 0; i < t.numel(); ++i)
+      t.data<float>()[i] = images.defined() && row == 784 ? images.data<uint8_t>()[(i / row) % images.dim(0) * 784 + i % row] * (1.f / 255.f)
+                                                         : normal(rng);
+    pool.emplace_back(in.name, t);
+  }
+  nlohmann::json result = {{"server", url}, {"model", model}, {"batch", 1}};
+  fmt::print("[ INFO ] server {} model {}: batch-1 requests, {:.1f} s per case after {:.1f} s warm-up\n", url, model, duration, warmup);
+  for (int c : clients) {
+    serve::LoadOptions o{url, model, version, c, warmup, duration};
+    const serve::LoadResult r = serve::run_load(o, pool);
+    fmt::print("[ INFO ] clients {:>4}: {:>8} requests, {:>6} errors | latency us: median {:.1f}  p90 {:.1f}  p99 {:.1f}  max {:.1f} | {:.0f} requests/s\n",
+               c, r.requests, r.errors, r.p50_us, r.p90_us, r.p99_us, r.max_us, r.requests_per_second);
+    if (r.errors) fmt::print("[ WARN ] first error: {}\n", r.first_error);
+    result["results"].push_back({{"clients", c}, {"requests", r.requests}, {"errors", r.errors}, {"p50_us", r.p50_us},
+                                 {"p90_us", r.p90_us}, {"p99_us", r.p99_us}, {"max_us", r.max_us},
+                                 {"requests_per_second", r.requests_per_second}});
+  }
+  return result;
+}
+
 }  // namespace
 
 void add_bench_command(CLI::App& app) {
@@ -280,6 +324,8 @@ void add_bench_command(CLI::App& app) {
     int streams = 0, requests = 0, auto_batch = -1;
     double duration = 3.0, warmup = 0.5;
     bool bandwidth = false;
+    std::string server, model_name, model_version;
+    std::vector<int> clients{1, 8, 64};
   };
   auto opt = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand("bench", "Latency and throughput of a model over a fixed duration");
@@ -298,6 +344,11 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--json", opt->json, "write the results as JSON");
   cmd->add_option("--plot", opt->plot, "write an SVG chart of throughput and p99 latency vs batch size");
   opt->compile.add_to(cmd);
+  cmd->add_option("--server", opt->server, "measure a running server instead: grpc://HOST:PORT or http://HOST:PORT");
+  cmd->add_option("--model-name", opt->model_name, "with --server: the served model's name");
+  cmd->add_option("--model-version", opt->model_version, "with --server: its version (default: the server's choice)");
+  cmd->add_option("--clients", opt->clients, "with --server: concurrent closed-loop clients, e.g. 1,8,64 (a sweep)")
+      ->delimiter(',')->check(CLI::Range(1, 4096));
   cmd->add_flag("--memory-bandwidth", opt->bandwidth, "also measure the read bandwidth and FP32 GEMM peak of the threads");
   cmd->callback([opt] {
     const int threads =
@@ -310,7 +361,11 @@ void add_bench_command(CLI::App& app) {
       result["fp32_gemm_peak_gflops"] = peak;
       fmt::print("read bandwidth: {:.1f} GB/s, FP32 GEMM peak {:.0f} GFLOP/s ({} threads)\n", gbs, peak, threads);
     }
-    if (!opt->model.empty()) {
+    if (!opt->server.empty()) {
+      SY_CHECK(!opt->model_name.empty(), "--server needs --model-name");
+      result = bench_server(opt->server, opt->model_name, opt->model_version, opt->clients, opt->dataset, opt->data_dir,
+                            opt->warmup, opt->duration);
+    } else if (!opt->model.empty()) {
       CompileOptions options;
       opt->compile.apply(options);
       options.threads = threads;

@@ -15,6 +15,7 @@ void add_inspect_command(CLI::App& app);
 void add_ops_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_quantize_command(CLI::App& app);
+void add_serve_command(CLI::App& app);
 
 // The compile flags shared by run, eval and bench: --threads, --no-fuse, --precision, --weight-group,
 // --precision-override, --isa.
