@@ -6,13 +6,12 @@
 namespace switchyard::serve {
 
 // An execution slot: its own infer request, its own stacking buffers (grown to the largest batch seen,
-// then reused: no allocation per request once warm) and its own expert counters (written only by this
-// worker, summed when /metrics is read).
-struct DynamicBatcher::Worker {
-  explicit Worker(const CompiledModel& model) : request(model.create_infer_request()) {}
+// then reused: no allocation per request once warm) and its own expert counters (written only by the
+// thread executing on the slot, summed when /metrics is read).
+struct DynamicBatcher::Slot {
+  explicit Slot(const CompiledModel& model) : request(model.create_infer_request()) {}
   InferRequest request;
   std::vector<Tensor> buffers;  // per input: capacity in elements of the input's dtype
-  std::vector<Tensor> outputs;  // scratch for the per-job views handed to done()
   struct ExpertCounters {
     std::string layer;
     size_t experts = 0;
@@ -20,7 +19,6 @@ struct DynamicBatcher::Worker {
   };
   std::vector<ExpertCounters> experts;
   std::atomic<bool> experts_ready{false};  // `experts` is laid out (after the first execution)
-  std::thread thread;
 };
 
 DynamicBatcher::DynamicBatcher(CompiledModel model, BatchingConfig config, ModelMetrics& metrics)
@@ -28,37 +26,63 @@ DynamicBatcher::DynamicBatcher(CompiledModel model, BatchingConfig config, Model
   if (!config_.enabled) config_.max_batch_size = 1;
   if (config_.max_queue_size == 0) config_.max_queue_size = 1024;
   std::sort(config_.preferred_batch_sizes.begin(), config_.preferred_batch_sizes.end());
+  run_inline_ = !config_.enabled || config_.max_queue_delay_us <= 0;
   const int slots = std::max(1, model_.streams());
-  for (int i = 0; i < slots; ++i) workers_.push_back(std::make_unique<Worker>(model_));
-  for (auto& w : workers_) {
-    w->buffers.resize(model_.inputs().size());
-    Worker* worker = w.get();
-    w->thread = std::thread([this, worker] { run(*worker); });
+  for (int i = 0; i < slots; ++i) {
+    slots_.push_back(std::make_unique<Slot>(model_));
+    slots_.back()->buffers.resize(model_.inputs().size());
+    idle_slots_.push_back(slots_.back().get());
   }
+  if (!run_inline_)
+    for (auto& slot : slots_) {
+      Slot* s = slot.get();
+      workers_.emplace_back([this, s] { run_worker(*s); });
+    }
 }
 
 DynamicBatcher::~DynamicBatcher() { stop(); }
 
 bool DynamicBatcher::submit(std::unique_ptr<InferJob>& job) {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (stopping_ || queue_.size() >= config_.max_queue_size) return false;
-    queued_rows_ += job->rows;
-    queue_.push_back(std::move(job));
-  }
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (stopping_ || queue_.size() >= config_.max_queue_size) return false;
   metrics_.pending_requests.fetch_add(1, std::memory_order_relaxed);
-  queued_.notify_one();
+  queued_rows_ += job->rows;
+  queue_.push_back(std::move(job));
+  if (!run_inline_) {
+    lock.unlock();
+    queued_.notify_one();
+    return true;
+  }
+  // Every slot busy: one of them takes this job when its batch ends (slots drain the queue).
+  if (idle_slots_.empty()) return true;
+  Slot* slot = idle_slots_.back();
+  idle_slots_.pop_back();
+  drain(*slot, lock);
   return true;
 }
 
-void DynamicBatcher::stop() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stopping_ = true;
+void DynamicBatcher::drain(Slot& slot, std::unique_lock<std::mutex>& lock) {
+  std::vector<std::unique_ptr<InferJob>> batch;
+  while (!queue_.empty()) {
+    take_batch(batch);
+    lock.unlock();
+    execute(slot, batch);
+    batch.clear();
+    lock.lock();
   }
+  idle_slots_.push_back(&slot);
+  slot_returned_.notify_all();
+}
+
+void DynamicBatcher::stop() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  stopping_ = true;
+  lock.unlock();
   queued_.notify_all();
   for (auto& w : workers_)
-    if (w->thread.joinable()) w->thread.join();
+    if (w.joinable()) w.join();
+  lock.lock();
+  if (run_inline_) slot_returned_.wait(lock, [&] { return idle_slots_.size() == slots_.size(); });
 }
 
 void DynamicBatcher::take_batch(std::vector<std::unique_ptr<InferJob>>& batch) {
@@ -99,7 +123,7 @@ void DynamicBatcher::take_batch(std::vector<std::unique_ptr<InferJob>>& batch) {
   }
 }
 
-void DynamicBatcher::run(Worker& worker) {
+void DynamicBatcher::run_worker(Slot& slot) {
   std::vector<std::unique_ptr<InferJob>> batch;
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
@@ -117,7 +141,7 @@ void DynamicBatcher::run(Worker& worker) {
     }
     take_batch(batch);
     lock.unlock();
-    execute(worker, batch);
+    execute(slot, batch);
     batch.clear();
     lock.lock();
   }
@@ -137,7 +161,7 @@ void DynamicBatcher::finish(InferJob& job, const JobResult& result) {
   }
 }
 
-void DynamicBatcher::execute(Worker& worker, std::vector<std::unique_ptr<InferJob>>& batch) {
+void DynamicBatcher::execute(Slot& slot, std::vector<std::unique_ptr<InferJob>>& batch) {
   // Requests whose deadline passed in the queue are answered without running.
   const auto now = Clock::now();
   size_t live = 0;
@@ -153,17 +177,17 @@ void DynamicBatcher::execute(Worker& worker, std::vector<std::unique_ptr<InferJo
   batch.resize(live);
   if (batch.empty()) return;
   std::string error;
-  if (execute_stacked(worker, batch.data(), batch.size(), error)) return;
+  if (execute_stacked(slot, batch.data(), batch.size(), error)) return;
   if (batch.size() == 1) {
     finish(*batch[0], {JobStatus::kBadRequest, error, {}});
     return;
   }
   // One request of the batch made the model fail: run each alone, so only that one gets the error.
   for (auto& job : batch)
-    if (!execute_stacked(worker, &job, 1, error)) finish(*job, {JobStatus::kBadRequest, error, {}});
+    if (!execute_stacked(slot, &job, 1, error)) finish(*job, {JobStatus::kBadRequest, error, {}});
 }
 
-bool DynamicBatcher::execute_stacked(Worker& worker, std::unique_ptr<InferJob>* first, size_t count,
+bool DynamicBatcher::execute_stacked(Slot& slot, std::unique_ptr<InferJob>* first, size_t count,
                                      std::string& error) {
   const auto& ports = model_.inputs();
   int64_t rows = 0;
@@ -175,7 +199,7 @@ bool DynamicBatcher::execute_stacked(Worker& worker, std::unique_ptr<InferJob>* 
       Shape shape = head.shape();
       if (count > 1) shape[0] = rows;
       const int64_t numel = checked_numel(shape);
-      Tensor& buffer = worker.buffers[i];
+      Tensor& buffer = slot.buffers[i];
       if (!buffer.defined() || buffer.dtype() != head.dtype() || buffer.numel() < numel)
         buffer = Tensor(head.dtype(), {std::max<int64_t>(numel, 1)});
       char* dst = static_cast<char*>(buffer.raw());
@@ -184,9 +208,9 @@ bool DynamicBatcher::execute_stacked(Worker& worker, std::unique_ptr<InferJob>* 
         std::memcpy(dst, in.raw(), in.nbytes());
         dst += in.nbytes();
       }
-      worker.request.set_input(ports[i].name, Tensor::wrap(head.dtype(), shape, buffer.raw()));
+      slot.request.set_input(ports[i].name, Tensor::wrap(head.dtype(), shape, buffer.raw()));
     }
-    worker.request.infer();
+    slot.request.infer();
   } catch (const std::exception& e) {
     error = e.what();
     return false;
@@ -198,22 +222,22 @@ bool DynamicBatcher::execute_stacked(Worker& worker, std::unique_ptr<InferJob>* 
   metrics_.batch_size.observe(static_cast<double>(rows));
 
   // Expert load of this execution.
-  const auto counts = worker.request.expert_counts();
-  if (!worker.experts_ready.load(std::memory_order_relaxed)) {
+  const auto counts = slot.request.expert_counts();
+  if (!slot.experts_ready.load(std::memory_order_relaxed)) {
     for (const auto& [layer, t] : counts) {
-      Worker::ExpertCounters c;
+      Slot::ExpertCounters c;
       c.layer = layer;
       c.experts = static_cast<size_t>(t.numel());
       c.tokens.reset(new std::atomic<uint64_t>[c.experts]);
       for (size_t e = 0; e < c.experts; ++e) c.tokens[e].store(0, std::memory_order_relaxed);
-      worker.experts.push_back(std::move(c));
+      slot.experts.push_back(std::move(c));
     }
-    worker.experts_ready.store(true, std::memory_order_release);
+    slot.experts_ready.store(true, std::memory_order_release);
   }
-  for (size_t l = 0; l < counts.size() && l < worker.experts.size(); ++l) {
+  for (size_t l = 0; l < counts.size() && l < slot.experts.size(); ++l) {
     const Tensor& t = counts[l].second;
-    for (size_t e = 0; e < worker.experts[l].experts && e < static_cast<size_t>(t.numel()); ++e)
-      worker.experts[l].tokens[e].fetch_add(static_cast<uint64_t>(t.as_int64(static_cast<int64_t>(e))),
+    for (size_t e = 0; e < slot.experts[l].experts && e < static_cast<size_t>(t.numel()); ++e)
+      slot.experts[l].tokens[e].fetch_add(static_cast<uint64_t>(t.as_int64(static_cast<int64_t>(e))),
                                             std::memory_order_relaxed);
   }
 
@@ -223,7 +247,7 @@ bool DynamicBatcher::execute_stacked(Worker& worker, std::unique_ptr<InferJob>* 
     JobResult result;
     result.outputs.reserve(job.outputs.size());
     for (size_t o : job.outputs) {
-      const Tensor& out = worker.request.output(o);
+      const Tensor& out = slot.request.output(o);
       if (count == 1) {
         result.outputs.push_back(out);
       } else if (out.rank() == 0 || out.dim(0) != rows) {
@@ -247,7 +271,7 @@ bool DynamicBatcher::execute_stacked(Worker& worker, std::unique_ptr<InferJob>* 
 
 std::vector<ExpertLoad> DynamicBatcher::expert_load() const {
   std::vector<ExpertLoad> total;
-  for (const auto& w : workers_) {
+  for (const auto& w : slots_) {
     if (!w->experts_ready.load(std::memory_order_acquire)) continue;
     for (size_t l = 0; l < w->experts.size(); ++l) {
       const auto& c = w->experts[l];

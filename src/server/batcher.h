@@ -3,6 +3,12 @@
 // queued requests that fit (same shapes past dim 0, at most max_batch_size rows), stacks them along
 // dim 0 into its own buffers, runs the model once and hands each request its rows of the outputs.
 // Stacking is only enabled when the engine's batch analysis proved the rows independent.
+//
+// Who executes: with max_queue_delay 0 (the default), the thread that submits a request runs it at
+// once if a slot is idle, and keeps the slot while requests queued meanwhile remain, running them as
+// the next batches: no hand-over to another thread, so a lone request pays no wake-up, and under load
+// the queue fills while a batch runs, which is what forms the batches. With a delay, worker threads
+// (one per slot) wait up to that delay for fuller batches.
 #pragma once
 
 #include <atomic>
@@ -47,7 +53,7 @@ struct InferJob {
   int64_t rows = 1;             // dim 0 of the inputs when batching; 1 otherwise
   Clock::time_point arrival = Clock::now();
   Clock::time_point deadline = Clock::time_point::max();
-  // Called exactly once, on a worker thread (or in submit's caller when rejected by stop()).
+  // Called exactly once: on the thread that executes the job's batch, possibly inside submit().
   std::function<void(InferJob& job, const JobResult& result)> done;
 };
 
@@ -66,23 +72,26 @@ class DynamicBatcher {
   DynamicBatcher(const DynamicBatcher&) = delete;
   DynamicBatcher& operator=(const DynamicBatcher&) = delete;
 
-  // Queues a job. False if the queue is full or the batcher stopped: the job is untouched (the caller
-  // answers 503).
+  // Queues a job, and may run it (and others queued) on the calling thread before returning. False if
+  // the queue is full or the batcher stopped: the job is untouched (the caller answers 503).
   bool submit(std::unique_ptr<InferJob>& job);
-  // Stops taking jobs, runs every job already queued, joins the workers.
+  // Stops taking jobs, lets every job already queued run, waits for the executions to end.
   void stop();
   const BatchingConfig& config() const { return config_; }
   // Tokens per expert per fused MoE layer, summed over the workers since start.
   std::vector<ExpertLoad> expert_load() const;
 
  private:
-  struct Worker;
-  void run(Worker& worker);
+  struct Slot;
+  void run_worker(Slot& slot);
+  // Runs batches from the queue on `slot` until the queue is empty, then returns the slot (lock held on
+  // entry and exit, released while executing).
+  void drain(Slot& slot, std::unique_lock<std::mutex>& lock);
   // Removes from the queue the jobs of the next execution (lock held).
   void take_batch(std::vector<std::unique_ptr<InferJob>>& batch);
-  void execute(Worker& worker, std::vector<std::unique_ptr<InferJob>>& batch);
+  void execute(Slot& slot, std::vector<std::unique_ptr<InferJob>>& batch);
   // Runs `count` jobs starting at `first` as one execution; false (nothing answered) if the model threw.
-  bool execute_stacked(Worker& worker, std::unique_ptr<InferJob>* first, size_t count, std::string& error);
+  bool execute_stacked(Slot& slot, std::unique_ptr<InferJob>* first, size_t count, std::string& error);
   void finish(InferJob& job, const JobResult& result);
 
   CompiledModel model_;
@@ -93,7 +102,11 @@ class DynamicBatcher {
   std::deque<std::unique_ptr<InferJob>> queue_;
   int64_t queued_rows_ = 0;
   bool stopping_ = false;
-  std::vector<std::unique_ptr<Worker>> workers_;
+  bool run_inline_ = true;                // max_queue_delay 0: submitters execute
+  std::vector<std::unique_ptr<Slot>> slots_;
+  std::vector<Slot*> idle_slots_;         // inline mode: slots no thread is executing on
+  std::condition_variable slot_returned_;
+  std::vector<std::thread> workers_;      // delay mode: one per slot
 };
 
 }  // namespace switchyard::serve

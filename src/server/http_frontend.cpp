@@ -16,6 +16,25 @@
 namespace switchyard::serve {
 namespace {
 
+// httplib listens with a backlog of 5 (CPPHTTPLIB_LISTEN_BACKLOG, fixed in Debian's compiled library):
+// 64 clients connecting at once would overflow it and wait a second for SYN retries. Its socket-options
+// hook sees the socket before bind, so the listening socket is noted there and listen() is called again
+// with the system's limit once bound (Linux takes a second listen() as a new backlog).
+void bind_with_backlog(httplib::Server& server, const std::string& address, int& port) {
+  auto fd = std::make_shared<int>(-1);
+  server.set_socket_options([fd](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    *fd = sock;
+  });
+  if (port == 0) {
+    port = server.bind_to_any_port(address);
+  } else if (!server.bind_to_port(address, port)) {
+    port = -1;
+  }
+  if (port > 0 && *fd >= 0) ::listen(*fd, SOMAXCONN);
+}
+
 using nlohmann::json;
 
 // KServe v2 error shape: {"error": "<message>"}.
@@ -336,11 +355,8 @@ HttpFrontend::HttpFrontend(ModelRepository& repository, const HttpOptions& optio
   s.set_payload_max_length(options.max_body_bytes);
   s.set_tcp_nodelay(true);
   impl_->routes();
-  if (options.port == 0) {
-    impl_->port = s.bind_to_any_port(options.address);
-  } else if (s.bind_to_port(options.address, options.port)) {
-    impl_->port = options.port;
-  }
+  impl_->port = options.port;
+  bind_with_backlog(s, options.address, impl_->port);
   SY_CHECK(impl_->port > 0, "cannot listen for HTTP on " + options.address + ":" + std::to_string(options.port) +
                                 " (port in use?)");
 }
@@ -372,11 +388,8 @@ MetricsFrontend::MetricsFrontend(const std::string& address, int port, std::func
   impl_->server.Get("/metrics", [page](const httplib::Request&, httplib::Response& res) {
     res.set_content(page(), "text/plain; version=0.0.4; charset=utf-8");
   });
-  if (port == 0) {
-    impl_->port = impl_->server.bind_to_any_port(address);
-  } else if (impl_->server.bind_to_port(address, port)) {
-    impl_->port = port;
-  }
+  impl_->port = port;
+  bind_with_backlog(impl_->server, address, impl_->port);
   SY_CHECK(impl_->port > 0, "cannot listen for metrics on " + address + ":" + std::to_string(port) + " (port in use?)");
 }
 
