@@ -6,6 +6,7 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 APT_PACKAGES := cmake ninja-build g++ pkg-config libonnx-dev libprotobuf-dev protobuf-compiler \
                 libgtest-dev libgmock-dev libcli11-dev nlohmann-json3-dev libfmt-dev libzip-dev zlib1g-dev libpng-dev libdnnl-dev \
+                libgrpc++-dev protobuf-compiler-grpc libcpp-httplib-dev \
                 dataset-fashion-mnist
 # For regenerating the model and fixtures only (needs Debian's torch): make train / make fixtures.
 APT_TORCH_PACKAGES := python3-torch python3-numpy python3-onnx
@@ -19,7 +20,7 @@ deps:
 	@dpkg -s $(APT_PACKAGES) >/dev/null 2>&1 || { \
 	  echo "installing Debian packages: $(APT_PACKAGES)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) >/dev/null; }
-	@$(PYTHON) -c "import numpy, pytest, onnx, onnxruntime, pybind11, ml_dtypes, PIL; assert onnx.__version__ == '1.16.2'" 2>/dev/null || { \
+	@$(PYTHON) -c "import numpy, pytest, onnx, onnxruntime, pybind11, ml_dtypes, PIL, tritonclient.grpc, tritonclient.http; assert onnx.__version__ == '1.16.2'" 2>/dev/null || { \
 	  echo "installing Python packages from requirements.txt"; \
 	  $(PYTHON) -m pip install -q -r requirements.txt; }
 
@@ -45,7 +46,7 @@ test-sanitizers: deps
 	cmake -S . -B $(BUILD)-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSWITCHYARD_TSAN=ON -DSWITCHYARD_PYTHON=OFF \
 	  -DPython3_EXECUTABLE=$$(command -v $(PYTHON))
 	cmake --build $(BUILD)-tsan -j $(JOBS) --target switchyard_tests
-	TSAN_OPTIONS=halt_on_error=1 $(BUILD)-tsan/tests/switchyard_tests --gtest_filter='Concurrency*:Async*:ThreadPool*'
+	TSAN_OPTIONS=halt_on_error=1 $(BUILD)-tsan/tests/switchyard_tests --gtest_filter='Concurrency*:Async*:ThreadPool*:ServerBatcher*'
 
 # libFuzzer (clang, ASan + UBSan) on the model loader + graph passes, .npy and .npz readers.
 fuzz: deps

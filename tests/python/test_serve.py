@@ -202,7 +202,7 @@ def test_infer_matches_in_process(server, images, reference, mode):
             inp.set_data_from_numpy(x)
             out = mod.InferRequestedOutput("logits")
         result = client.infer(model, [inp], outputs=[out], request_id="req-42")
-        np.testing.assert_allclose(result.as_numpy("logits"), reference[10:10 + rows], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(result.as_numpy("logits"), reference[10:10 + rows], rtol=1e-4, atol=1e-4)
         response = result.get_response()
         rid = response["id"] if mode != "grpc" else response.id
         assert rid == "req-42"
@@ -301,7 +301,7 @@ def test_bad_http_requests_get_4xx_and_the_server_goes_on(server, images, refere
     # Still serving, with the right answer.
     status, body = server.post(infer, json_request(images[3:4]))
     assert status == 200
-    np.testing.assert_allclose(json.loads(body)["outputs"][0]["data"], reference[3], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(json.loads(body)["outputs"][0]["data"], reference[3], rtol=1e-4, atol=1e-4)
 
 
 def test_bad_grpc_requests_get_status_codes(server, images):
@@ -400,7 +400,7 @@ def test_queue_limit_answers_503_and_timeouts_504(switchyard_bin, tmp_path, imag
         assert len(refused) == 1 and refused[0].status() == "503" and "queue is full" in refused[0].message()
         served = [k for k, r in results.items() if not isinstance(r, InferenceServerException)]
         for k in served:
-            np.testing.assert_allclose(results[k], reference[k:k + 1], rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(results[k], reference[k:k + 1], rtol=1e-4, atol=1e-4)
         # A request whose timeout (microseconds) passes in the queue.
         results = {}
         for t in start_slow_requests(server, images, 1, results, timeout=1000):
@@ -424,7 +424,7 @@ def test_sigterm_finishes_requests_in_flight(switchyard_bin, tmp_path, images, r
     assert code == 0, err
     for k in range(6):
         assert not isinstance(results[k], Exception), results[k]
-        np.testing.assert_allclose(results[k], reference[k:k + 1], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(results[k], reference[k:k + 1], rtol=1e-4, atol=1e-4)
     assert "SIGTERM: finishing the requests in flight" in "".join(server.log)
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", server.http), timeout=2).close()
@@ -470,7 +470,7 @@ def test_load_64_clients_1000_requests_each(server, images, reference):
             except Exception as e:  # noqa: BLE001 - counted, reported below
                 errors.append(repr(e))
                 continue
-            if not np.allclose(y, reference[k:k + 1], rtol=1e-5, atol=1e-5):
+            if not np.allclose(y, reference[k:k + 1], rtol=1e-4, atol=1e-4):
                 mismatches.append(k)
         with lock:
             done[0] += per_client
