@@ -20,6 +20,12 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--metrics-port", opt->metrics_port, "Prometheus /metrics port (0: any free port, -1: off)")
       ->check(CLI::Range(-1, 65535));
   cmd->add_option("--http-threads", opt->http_threads, "HTTP connections served at once (default 128)")->check(CLI::Range(2, 4096));
+  cmd->add_option("--grpc-threads", opt->grpc_threads, "gRPC completion-queue threads (0: half the cores, at least 1)")
+      ->check(CLI::Range(0, 256));
+  cmd->add_option("--busy-poll-us", opt->busy_poll_us,
+                  "gRPC: keep polling this long after each event before sleeping, saving a thread wake-up per call "
+                  "of a busy client (default 100; 0: never)")
+      ->check(CLI::Range(0, 100000));
   cmd->add_option("--max-request-bytes", opt->max_request_bytes, "largest request body / message accepted (default 64 MiB)")
       ->check(CLI::Range(size_t{1024}, size_t{1} << 31));
   cmd->add_option("--threads", opt->threads, "threads per model version unless its config.pbtxt sets them (0: one per core)");

@@ -42,7 +42,7 @@ DynamicBatcher::DynamicBatcher(CompiledModel model, BatchingConfig config, Model
 
 DynamicBatcher::~DynamicBatcher() { stop(); }
 
-bool DynamicBatcher::submit(std::unique_ptr<InferJob>& job) {
+bool DynamicBatcher::submit(std::unique_ptr<InferJob>& job, bool execute_now) {
   std::unique_lock<std::mutex> lock(mutex_);
   if (stopping_ || queue_.size() >= config_.max_queue_size) return false;
   metrics_.pending_requests.fetch_add(1, std::memory_order_relaxed);
@@ -54,11 +54,20 @@ bool DynamicBatcher::submit(std::unique_ptr<InferJob>& job) {
     return true;
   }
   // Every slot busy: one of them takes this job when its batch ends (slots drain the queue).
-  if (idle_slots_.empty()) return true;
+  if (!execute_now || idle_slots_.empty()) return true;
   Slot* slot = idle_slots_.back();
   idle_slots_.pop_back();
   drain(*slot, lock);
   return true;
+}
+
+void DynamicBatcher::run_queued() {
+  if (!run_inline_) return;
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (queue_.empty() || idle_slots_.empty()) return;
+  Slot* slot = idle_slots_.back();
+  idle_slots_.pop_back();
+  drain(*slot, lock);
 }
 
 void DynamicBatcher::drain(Slot& slot, std::unique_lock<std::mutex>& lock) {

@@ -72,9 +72,14 @@ class DynamicBatcher {
   DynamicBatcher(const DynamicBatcher&) = delete;
   DynamicBatcher& operator=(const DynamicBatcher&) = delete;
 
-  // Queues a job, and may run it (and others queued) on the calling thread before returning. False if
-  // the queue is full or the batcher stopped: the job is untouched (the caller answers 503).
-  bool submit(std::unique_ptr<InferJob>& job);
+  // Queues a job, and (execute_now) may run it and others queued on the calling thread before returning.
+  // An event loop that reads many requests before executing passes execute_now = false and calls
+  // run_queued() once nothing more is ready: the requests read meanwhile then run as one batch. False
+  // if the queue is full or the batcher stopped: the job is untouched (the caller answers 503).
+  bool submit(std::unique_ptr<InferJob>& job, bool execute_now = true);
+  // Runs the queued jobs on the calling thread if an execution slot is idle (inline mode); otherwise the
+  // thread holding a slot, or a worker, runs them.
+  void run_queued();
   // Stops taking jobs, lets every job already queued run, waits for the executions to end.
   void stop();
   const BatchingConfig& config() const { return config_; }

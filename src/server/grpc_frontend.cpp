@@ -1,8 +1,13 @@
 #include "server/grpc_frontend.h"
 
+#include <absl/synchronization/mutex.h>
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <thread>
+#include <vector>
 
 #include "kserve_predict_v2.grpc.pb.h"
 #include "server/datatype.h"
@@ -65,148 +70,293 @@ void decode_contents(const ModelInferRequest::InferInputTensor& in, Tensor& dst)
 }
 
 // The request's "timeout" parameter (Triton: microseconds), else the call's gRPC deadline.
-int64_t timeout_us(const ModelInferRequest& request, const grpc::CallbackServerContext& context) {
+int64_t timeout_us(const ModelInferRequest& request, const grpc::ServerContext& context) {
   const auto it = request.parameters().find("timeout");
   if (it != request.parameters().end() && it->second.parameter_choice_case() == inference::InferParameter::kInt64Param)
     return it->second.int64_param();
   const auto deadline = context.deadline();
-  if (deadline == std::chrono::system_clock::time_point::max()) return 0;
+  if (deadline >= std::chrono::system_clock::time_point::max() - std::chrono::hours(24 * 365)) return 0;
   const auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - std::chrono::system_clock::now());
   return std::max<int64_t>(left.count(), 1);
 }
 
-class Service final : public inference::GRPCInferenceService::CallbackService {
+using Service = inference::GRPCInferenceService::AsyncService;
+
+// One call in flight: armed (waiting for a client), then answered, then deleted when the answer is sent.
+class Call {
  public:
-  explicit Service(ModelRepository& repository) : repository_(repository) {}
+  virtual ~Call() = default;
+  // A completion-queue event for this call; ok is false when the server is shutting down.
+  virtual void on_event(bool ok) = 0;
+};
 
-  grpc::ServerUnaryReactor* ServerLive(grpc::CallbackServerContext* context, const inference::ServerLiveRequest*,
-                                       inference::ServerLiveResponse* response) override {
-    response->set_live(true);
-    return finish(context, grpc::Status::OK);
-  }
-  grpc::ServerUnaryReactor* ServerReady(grpc::CallbackServerContext* context, const inference::ServerReadyRequest*,
-                                        inference::ServerReadyResponse* response) override {
-    response->set_ready(true);
-    return finish(context, grpc::Status::OK);
-  }
-  grpc::ServerUnaryReactor* ModelReady(grpc::CallbackServerContext* context, const inference::ModelReadyRequest* request,
-                                       inference::ModelReadyResponse* response) override {
-    response->set_ready(repository_.find(request->name(), request->version()) != nullptr);
-    return finish(context, grpc::Status::OK);
-  }
-  grpc::ServerUnaryReactor* ServerMetadata(grpc::CallbackServerContext* context, const inference::ServerMetadataRequest*,
-                                           inference::ServerMetadataResponse* response) override {
-    response->set_name(kServerName);
-    response->set_version(kServerVersion);
-    for (const char* e : kServerExtensions) response->add_extensions(e);
-    return finish(context, grpc::Status::OK);
-  }
-  grpc::ServerUnaryReactor* ModelMetadata(grpc::CallbackServerContext* context,
-                                          const inference::ModelMetadataRequest* request,
-                                          inference::ModelMetadataResponse* response) override {
-    const ServedModel* model = repository_.find(request->name(), request->version());
-    if (!model) return finish(context, {grpc::StatusCode::NOT_FOUND, unknown_model_message(repository_, request->name(),
-                                                                                          request->version())});
-    response->set_name(model->name);
-    for (const ServedModel* v : repository_.versions(model->name)) response->add_versions(v->version_name);
-    response->set_platform(kPlatform);
-    for (const PortInfo& p : model->model.inputs()) describe(p, response->add_inputs());
-    for (const PortInfo& p : model->model.outputs()) describe(p, response->add_outputs());
-    return finish(context, grpc::Status::OK);
+struct Shared {
+  ModelRepository& repository;
+  Service& service;
+};
+
+// Batchers that received requests from this polling thread since it last ran them: the thread reads
+// every request that is ready before executing any, so that they run as one batch.
+thread_local std::vector<DynamicBatcher*> deferred_batchers;
+
+// The five metadata / health RPCs: answered on the spot.
+template <typename Request, typename Response>
+class UnaryCall final : public Call {
+ public:
+  using Arm = void (Service::*)(grpc::ServerContext*, Request*, grpc::ServerAsyncResponseWriter<Response>*,
+                               grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*);
+  using Handle = grpc::Status (*)(const Shared&, const Request&, Response&);
+
+  static void arm(const Shared& shared, grpc::ServerCompletionQueue* cq, Arm arm_fn, Handle handle) {
+    auto* call = new UnaryCall(shared, cq, arm_fn, handle);
+    (shared.service.*arm_fn)(&call->context_, &call->request_, &call->responder_, cq, cq, call);
   }
 
-  grpc::ServerUnaryReactor* ModelInfer(grpc::CallbackServerContext* context, const ModelInferRequest* request,
-                                       ModelInferResponse* response) override {
-    ServedModel* model = repository_.find(request->model_name(), request->model_version());
-    if (!model)
-      return finish(context, {grpc::StatusCode::NOT_FOUND,
-                              unknown_model_message(repository_, request->model_name(), request->model_version())});
-    std::unique_ptr<InferJob> job;
-    try {
-      JobBuilder builder(*model);
-      const bool raw = request->raw_input_contents_size() > 0;
-      SY_CHECK(!raw || request->raw_input_contents_size() == request->inputs_size(),
-               std::to_string(request->raw_input_contents_size()) + " raw_input_contents for " +
-                   std::to_string(request->inputs_size()) + " inputs");
-      for (int i = 0; i < request->inputs_size(); ++i) {
-        const auto& in = request->inputs(i);
-        const Shape shape(in.shape().begin(), in.shape().end());
-        if (raw) {
-          const std::string& bytes = request->raw_input_contents(i);
-          builder.add_input_view(in.name(), in.datatype(), shape, bytes.data(), bytes.size());
-        } else {
-          decode_contents(in, builder.add_input_owned(in.name(), in.datatype(), shape));
-        }
-      }
-      for (const auto& out : request->outputs()) builder.request_output(out.name());
-      job = builder.finish(timeout_us(*request, *context));
-    } catch (const std::exception& e) {
-      model->metrics->record_failure();
-      return finish(context, {grpc::StatusCode::INVALID_ARGUMENT, e.what()});
+  void on_event(bool ok) override {
+    if (!ok || answered_) {
+      delete this;
+      return;
     }
-    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    job->done = [reactor, request, response, model](InferJob& done_job, const JobResult& result) {
-      if (result.status != JobStatus::kOk) {
-        reactor->Finish(status_of(result.status, result.error));
-        return;
-      }
-      response->set_model_name(model->name);
-      response->set_model_version(model->version_name);
-      response->set_id(request->id());
-      for (size_t k = 0; k < result.outputs.size(); ++k) {
-        const Tensor& t = result.outputs[k];
-        auto* out = response->add_outputs();
-        out->set_name(model->model.outputs()[done_job.outputs[k]].name);
-        out->set_datatype(protocol_datatype(t.dtype()));
-        for (int64_t d : t.shape()) out->add_shape(d);
-        response->add_raw_output_contents()->assign(static_cast<const char*>(t.raw()), t.nbytes());
-      }
-      reactor->Finish(grpc::Status::OK);
-    };
-    if (!model->batcher->submit(job)) {
-      model->metrics->record_failure();
-      reactor->Finish({grpc::StatusCode::UNAVAILABLE, "model '" + model->name + "' queue is full (max_queue_size " +
-                                                          std::to_string(model->batcher->config().max_queue_size) +
-                                                          ") or the server is stopping"});
-    }
-    return reactor;
+    arm(shared_, cq_, arm_fn_, handle_);  // the next call of this kind
+    answered_ = true;
+    const grpc::Status status = handle_(shared_, request_, response_);
+    if (status.ok()) responder_.Finish(response_, status, this);
+    else responder_.FinishWithError(status, this);
   }
 
  private:
-  static grpc::ServerUnaryReactor* finish(grpc::CallbackServerContext* context, const grpc::Status& status) {
-    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    reactor->Finish(status);
-    return reactor;
+  UnaryCall(const Shared& shared, grpc::ServerCompletionQueue* cq, Arm arm_fn, Handle handle)
+      : shared_(shared), cq_(cq), arm_fn_(arm_fn), handle_(handle), responder_(&context_) {}
+  Shared shared_;
+  grpc::ServerCompletionQueue* cq_;
+  Arm arm_fn_;
+  Handle handle_;
+  grpc::ServerContext context_;
+  Request request_;
+  Response response_;
+  grpc::ServerAsyncResponseWriter<Response> responder_;
+  bool answered_ = false;
+};
+
+void describe(const PortInfo& p, inference::ModelMetadataResponse::TensorMetadata* t) {
+  t->set_name(p.name);
+  t->set_datatype(protocol_datatype(p.dtype));
+  for (int64_t d : p.shape) t->add_shape(d);
+}
+
+grpc::Status server_live(const Shared&, const inference::ServerLiveRequest&, inference::ServerLiveResponse& response) {
+  response.set_live(true);
+  return grpc::Status::OK;
+}
+grpc::Status server_ready(const Shared&, const inference::ServerReadyRequest&, inference::ServerReadyResponse& response) {
+  response.set_ready(true);
+  return grpc::Status::OK;
+}
+grpc::Status model_ready(const Shared& s, const inference::ModelReadyRequest& request, inference::ModelReadyResponse& response) {
+  response.set_ready(s.repository.find(request.name(), request.version()) != nullptr);
+  return grpc::Status::OK;
+}
+grpc::Status server_metadata(const Shared&, const inference::ServerMetadataRequest&,
+                             inference::ServerMetadataResponse& response) {
+  response.set_name(kServerName);
+  response.set_version(kServerVersion);
+  for (const char* e : kServerExtensions) response.add_extensions(e);
+  return grpc::Status::OK;
+}
+grpc::Status model_metadata(const Shared& s, const inference::ModelMetadataRequest& request,
+                            inference::ModelMetadataResponse& response) {
+  const ServedModel* model = s.repository.find(request.name(), request.version());
+  if (!model) return {grpc::StatusCode::NOT_FOUND, unknown_model_message(s.repository, request.name(), request.version())};
+  response.set_name(model->name);
+  for (const ServedModel* v : s.repository.versions(model->name)) response.add_versions(v->version_name);
+  response.set_platform(kPlatform);
+  for (const PortInfo& p : model->model.inputs()) describe(p, response.add_inputs());
+  for (const PortInfo& p : model->model.outputs()) describe(p, response.add_outputs());
+  return grpc::Status::OK;
+}
+
+// ModelInfer: parsed and submitted on arrival; answered by the thread that executes its batch.
+class InferCall final : public Call {
+ public:
+  static void arm(const Shared& shared, grpc::ServerCompletionQueue* cq) {
+    auto* call = new InferCall(shared, cq);
+    shared.service.RequestModelInfer(&call->context_, &call->request_, &call->responder_, cq, cq, call);
   }
-  static void describe(const PortInfo& p, inference::ModelMetadataResponse::TensorMetadata* t) {
-    t->set_name(p.name);
-    t->set_datatype(protocol_datatype(p.dtype));
-    for (int64_t d : p.shape) t->add_shape(d);
+
+  void on_event(bool ok) override {
+    if (!ok || answered_) {
+      delete this;
+      return;
+    }
+    arm(shared_, cq_);
+    answered_ = true;
+    ServedModel* model = shared_.repository.find(request_.model_name(), request_.model_version());
+    if (!model) {
+      finish({grpc::StatusCode::NOT_FOUND,
+              unknown_model_message(shared_.repository, request_.model_name(), request_.model_version())});
+      return;
+    }
+    std::unique_ptr<InferJob> job;
+    try {
+      job = build_job(*model);
+    } catch (const std::exception& e) {
+      model->metrics->record_failure();
+      finish({grpc::StatusCode::INVALID_ARGUMENT, e.what()});
+      return;
+    }
+    job->done = [this, model](InferJob& done_job, const JobResult& result) {
+      if (result.status != JobStatus::kOk) {
+        finish(status_of(result.status, result.error));
+        return;
+      }
+      response_.set_model_name(model->name);
+      response_.set_model_version(model->version_name);
+      response_.set_id(request_.id());
+      for (size_t k = 0; k < result.outputs.size(); ++k) {
+        const Tensor& t = result.outputs[k];
+        auto* out = response_.add_outputs();
+        out->set_name(model->model.outputs()[done_job.outputs[k]].name);
+        out->set_datatype(protocol_datatype(t.dtype()));
+        for (int64_t d : t.shape()) out->add_shape(d);
+        response_.add_raw_output_contents()->assign(static_cast<const char*>(t.raw()), t.nbytes());
+      }
+      finish(grpc::Status::OK);
+    };
+    if (model->batcher->submit(job, /*execute_now=*/false)) {
+      if (std::find(deferred_batchers.begin(), deferred_batchers.end(), model->batcher.get()) == deferred_batchers.end())
+        deferred_batchers.push_back(model->batcher.get());
+    } else {
+      model->metrics->record_failure();
+      finish({grpc::StatusCode::UNAVAILABLE, "model '" + model->name + "' queue is full (max_queue_size " +
+                                                 std::to_string(model->batcher->config().max_queue_size) +
+                                                 ") or the server is stopping"});
+    }
   }
-  ModelRepository& repository_;
+
+ private:
+  InferCall(const Shared& shared, grpc::ServerCompletionQueue* cq) : shared_(shared), cq_(cq), responder_(&context_) {}
+
+  std::unique_ptr<InferJob> build_job(const ServedModel& model) {
+    JobBuilder builder(model);
+    const bool raw = request_.raw_input_contents_size() > 0;
+    SY_CHECK(!raw || request_.raw_input_contents_size() == request_.inputs_size(),
+             std::to_string(request_.raw_input_contents_size()) + " raw_input_contents for " +
+                 std::to_string(request_.inputs_size()) + " inputs");
+    for (int i = 0; i < request_.inputs_size(); ++i) {
+      const auto& in = request_.inputs(i);
+      const Shape shape(in.shape().begin(), in.shape().end());
+      if (raw) {
+        const std::string& bytes = request_.raw_input_contents(i);
+        builder.add_input_view(in.name(), in.datatype(), shape, bytes.data(), bytes.size());
+      } else {
+        decode_contents(in, builder.add_input_owned(in.name(), in.datatype(), shape));
+      }
+    }
+    for (const auto& out : request_.outputs()) builder.request_output(out.name());
+    return builder.finish(timeout_us(request_, context_));
+  }
+
+  void finish(const grpc::Status& status) {
+    if (status.ok()) responder_.Finish(response_, status, this);
+    else responder_.FinishWithError(status, this);
+  }
+
+  Shared shared_;
+  grpc::ServerCompletionQueue* cq_;
+  grpc::ServerContext context_;
+  ModelInferRequest request_;
+  ModelInferResponse response_;
+  grpc::ServerAsyncResponseWriter<ModelInferResponse> responder_;
+  bool answered_ = false;
 };
 
 }  // namespace
 
 struct GrpcFrontend::Impl {
-  explicit Impl(ModelRepository& repository) : service(repository) {}
+  explicit Impl(ModelRepository& r) : repository(r) {}
+  ModelRepository& repository;
   Service service;
   std::unique_ptr<grpc::Server> server;
+  std::vector<std::unique_ptr<grpc::ServerCompletionQueue>> queues;
+  std::vector<std::thread> threads;
+  std::atomic<bool> spinning{false};  // one polling thread at a time busy-polls
+  int busy_poll_us = 0;
   int port = 0;
   bool stopped = false;
+
+  void poll(grpc::ServerCompletionQueue* cq) {
+    void* tag = nullptr;
+    bool ok = false;
+    const gpr_timespec now = gpr_time_0(GPR_CLOCK_MONOTONIC);
+    for (;;) {
+      // 1. Every event that is ready now (new requests are parsed and queued, not run yet).
+      auto status = cq->AsyncNext(&tag, &ok, now);
+      if (status == grpc::CompletionQueue::SHUTDOWN) return;
+      if (status == grpc::CompletionQueue::GOT_EVENT) {
+        static_cast<Call*>(tag)->on_event(ok);
+        continue;
+      }
+      // 2. Nothing more is ready: run what arrived, as one batch per model.
+      if (!deferred_batchers.empty()) {
+        std::vector<DynamicBatcher*> batchers;
+        batchers.swap(deferred_batchers);
+        for (DynamicBatcher* b : batchers) b->run_queued();
+        continue;
+      }
+      // 3. Busy-poll briefly (one thread at a time), then sleep in the queue.
+      bool got = false;
+      if (busy_poll_us > 0 && !spinning.exchange(true, std::memory_order_acquire)) {
+        const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(busy_poll_us);
+        do {
+          status = cq->AsyncNext(&tag, &ok, now);
+        } while (status == grpc::CompletionQueue::TIMEOUT && std::chrono::steady_clock::now() < until);
+        spinning.store(false, std::memory_order_release);
+        if (status == grpc::CompletionQueue::SHUTDOWN) return;
+        got = status == grpc::CompletionQueue::GOT_EVENT;
+      }
+      if (!got && !cq->Next(&tag, &ok)) return;  // shut down and drained
+      static_cast<Call*>(tag)->on_event(ok);
+    }
+  }
 };
 
-GrpcFrontend::GrpcFrontend(ModelRepository& repository, const std::string& address, int port, size_t max_message_bytes)
+GrpcFrontend::GrpcFrontend(ModelRepository& repository, const std::string& address, int port, size_t max_message_bytes,
+                           int threads, int busy_poll_us)
     : impl_(std::make_unique<Impl>(repository)) {
+  // Debian's Abseil checks every Mutex acquisition for lock-order cycles (a debug feature that stays on
+  // in its build): ~6% of the server's CPU under load in gRPC's own mutexes. Switchyard's code uses none.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   grpc::ServerBuilder builder;
   const std::string target = (address.find(':') != std::string::npos ? "[" + address + "]" : address) + ":" +
                              std::to_string(port);
   builder.AddListeningPort(target, grpc::InsecureServerCredentials(), &impl_->port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<size_t>(max_message_bytes, INT32_MAX)));
   builder.SetMaxSendMessageSize(INT32_MAX);
+  // No bandwidth-delay-product probing (HTTP/2 PINGs riding on data frames to size the flow-control
+  // window): requests here are small and local; measured +15-20% requests/s with 64 clients (2 cores).
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
   builder.RegisterService(&impl_->service);
+  if (threads <= 0) threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / 2);
+  for (int i = 0; i < threads; ++i) impl_->queues.push_back(builder.AddCompletionQueue());
   impl_->server = builder.BuildAndStart();
   SY_CHECK(impl_->server && impl_->port > 0, "cannot listen for gRPC on " + target + " (port in use?)");
+  impl_->busy_poll_us = busy_poll_us;
+  const Shared shared{repository, impl_->service};
+  for (auto& q : impl_->queues) {
+    grpc::ServerCompletionQueue* cq = q.get();
+    // Several armed calls per kind and queue, so that concurrent clients never wait for a re-arm.
+    for (int k = 0; k < 4; ++k) {
+      UnaryCall<inference::ServerLiveRequest, inference::ServerLiveResponse>::arm(shared, cq, &Service::RequestServerLive, server_live);
+      UnaryCall<inference::ServerReadyRequest, inference::ServerReadyResponse>::arm(shared, cq, &Service::RequestServerReady, server_ready);
+      UnaryCall<inference::ModelReadyRequest, inference::ModelReadyResponse>::arm(shared, cq, &Service::RequestModelReady, model_ready);
+      UnaryCall<inference::ServerMetadataRequest, inference::ServerMetadataResponse>::arm(shared, cq, &Service::RequestServerMetadata,
+                                                                                        server_metadata);
+      UnaryCall<inference::ModelMetadataRequest, inference::ModelMetadataResponse>::arm(shared, cq, &Service::RequestModelMetadata,
+                                                                                      model_metadata);
+    }
+    for (int k = 0; k < 64; ++k) InferCall::arm(shared, cq);
+    impl_->threads.emplace_back([this, cq] { impl_->poll(cq); });
+  }
 }
 
 GrpcFrontend::~GrpcFrontend() { shutdown(); }
@@ -216,8 +366,10 @@ int GrpcFrontend::port() const { return impl_->port; }
 void GrpcFrontend::shutdown() {
   if (impl_->stopped) return;
   impl_->stopped = true;
-  impl_->server->Shutdown();  // no new calls; returns once every call in flight has finished
-  impl_->server->Wait();
+  // No new calls; returns once the calls in flight are answered (the polling threads keep running).
+  impl_->server->Shutdown();
+  for (auto& q : impl_->queues) q->Shutdown();
+  for (auto& t : impl_->threads) t.join();
 }
 
 }  // namespace switchyard::serve

@@ -1,5 +1,6 @@
 #include "server/load_client.h"
 
+#include <absl/synchronization/mutex.h>
 #include <grpcpp/grpcpp.h>
 #include <httplib.h>
 
@@ -103,6 +104,7 @@ LoadResult summarise(Recorder& rec, double seconds) {
 }
 
 LoadResult run_grpc(const Endpoint& e, const LoadOptions& o, const std::vector<std::pair<std::string, Tensor>>& pool) {
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);  // as the server does (grpc_frontend.cpp)
   const std::string target = e.host + ":" + std::to_string(e.port);
   const int clients = std::max(1, o.clients);
   std::vector<std::unique_ptr<inference::GRPCInferenceService::Stub>> stubs;
@@ -110,6 +112,7 @@ LoadResult run_grpc(const Endpoint& e, const LoadOptions& o, const std::vector<s
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // a connection of its own per client
     args.SetMaxReceiveMessageSize(INT32_MAX);
+    args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);  // as the server (grpc_frontend.cpp)
     stubs.push_back(inference::GRPCInferenceService::NewStub(
         grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args)));
   }
@@ -156,7 +159,12 @@ LoadResult run_grpc(const Endpoint& e, const LoadOptions& o, const std::vector<s
   int in_flight = clients;
   void* tag = nullptr;
   bool ok = false;
-  while (in_flight > 0 && cq.Next(&tag, &ok)) {
+  // The load generator busy-polls its queue, so that its own wake-ups stay out of the measured latency.
+  const gpr_timespec zero = gpr_time_0(GPR_CLOCK_MONOTONIC);
+  while (in_flight > 0) {
+    const auto status = cq.AsyncNext(&tag, &ok, zero);
+    if (status == grpc::CompletionQueue::TIMEOUT) continue;
+    if (status == grpc::CompletionQueue::SHUTDOWN) break;
     std::unique_ptr<Call> call(static_cast<Call*>(tag));
     const auto now = Clock::now();
     --in_flight;

@@ -54,7 +54,8 @@ void serve(const ServeOptions& options, std::FILE* log) {
     http = std::make_unique<HttpFrontend>(
         repository, HttpOptions{options.address, options.http_port, options.max_request_bytes, options.http_threads});
   if (options.grpc_port >= 0)
-    grpc = std::make_unique<GrpcFrontend>(repository, options.address, options.grpc_port, options.max_request_bytes);
+    grpc = std::make_unique<GrpcFrontend>(repository, options.address, options.grpc_port, options.max_request_bytes,
+                                          options.grpc_threads, options.busy_poll_us);
   if (options.metrics_port >= 0)
     metrics = std::make_unique<MetricsFrontend>(options.address, options.metrics_port, [&repository] { return page(repository); });
   if (http) http->start();

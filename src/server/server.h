@@ -15,6 +15,8 @@ struct ServeOptions {
   int grpc_port = 8001;     // idem
   int metrics_port = 8002;  // idem
   int http_threads = 128;
+  int grpc_threads = 0;     // completion-queue threads (0: half the cores, at least 1)
+  int busy_poll_us = 100;   // gRPC: poll this long after each event before sleeping (0: never)
   size_t max_request_bytes = 64u << 20;
   int threads = 0;          // per model version, unless its config says otherwise
   std::string isa;
