@@ -11,7 +11,7 @@ APT_PACKAGES := cmake ninja-build g++ pkg-config libonnx-dev libprotobuf-dev pro
 # For regenerating the model and fixtures only (needs Debian's torch): make train / make fixtures.
 APT_TORCH_PACKAGES := python3-torch python3-numpy python3-onnx
 
-.PHONY: all deps build test test-sanitizers fuzz demo compare fusion-table accuracy conformance fixtures train train-spatial clean
+.PHONY: all deps build test test-sanitizers fuzz demo compare serve-bench fusion-table accuracy conformance fixtures train train-spatial clean
 FUZZ_SECONDS ?= 60
 
 all: build
@@ -68,6 +68,12 @@ compare: build
 	@$(PYTHON) -c "import onnxruntime, openvino" 2>/dev/null || $(PYTHON) -m pip install -q -r bench/requirements.txt
 	$(PYTHON) bench/compare.py --threads 2 --isa $(ISA)
 	$(PYTHON) bench/spatial.py --threads 2 --isa $(ISA)
+
+# `switchyard serve` under 1/8/64 concurrent clients, batching on and off, next to in-process runs
+# (gRPC and HTTP through the C++ load client, HTTP also through Debian's wrk): bench/results/serve.json.
+serve-bench: build
+	@command -v wrk >/dev/null || $(SUDO) apt-get install -y -qq wrk >/dev/null
+	$(PYTHON) bench/serve_load.py
 
 # MoE fusion on the export corpus (tests/corpus), fused vs ONNX Runtime on each file: docs/fusion.md.
 fusion-table: build

@@ -91,7 +91,14 @@ void DynamicBatcher::stop() {
   for (auto& w : workers_)
     if (w.joinable()) w.join();
   lock.lock();
-  if (run_inline_) slot_returned_.wait(lock, [&] { return idle_slots_.size() == slots_.size(); });
+  if (!run_inline_) return;
+  // Jobs queued for a later run_queued() that never came: run them here.
+  if (!queue_.empty() && !idle_slots_.empty()) {
+    Slot* slot = idle_slots_.back();
+    idle_slots_.pop_back();
+    drain(*slot, lock);
+  }
+  slot_returned_.wait(lock, [&] { return idle_slots_.size() == slots_.size(); });
 }
 
 void DynamicBatcher::take_batch(std::vector<std::unique_ptr<InferJob>>& batch) {

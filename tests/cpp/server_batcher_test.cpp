@@ -50,6 +50,7 @@ TEST(ServerBatcher, StacksConcurrentRequestsAndSplitsRowsBack) {
   BatchingConfig config;
   config.enabled = true;
   config.max_batch_size = 64;
+  config.max_queue_size = 2048;  // every request may be queued at once (slow kernels: the portable ones)
   DynamicBatcher batcher(model, config, metrics);
   const int threads = 8, per_thread = 150;
   const Tensor pool = images(threads * per_thread, 3);
@@ -128,6 +129,39 @@ TEST(ServerBatcher, FullQueueRefusesAndStopRunsWhatIsQueued) {
   EXPECT_EQ(answered.load(), 2);
   auto d = job_for(pool.slice(2, 1), answers[2], answered);
   EXPECT_FALSE(batcher.submit(d));
+}
+
+TEST(ServerBatcher, DeferredRequestsRunAsOneBatch) {
+  CompiledModel model = compile_seed(16);
+  ModelMetrics metrics;
+  BatchingConfig config;
+  config.enabled = true;
+  config.max_batch_size = 16;
+  DynamicBatcher batcher(model, config, metrics);
+  const Tensor pool = images(10, 11);
+  std::vector<std::vector<float>> answers(10);
+  std::atomic<int> answered{0};
+  // As the gRPC polling thread does: read several requests, then run them.
+  for (int k = 0; k < 6; ++k) {
+    auto job = job_for(pool.slice(k, 1), answers[static_cast<size_t>(k)], answered);
+    ASSERT_TRUE(batcher.submit(job, /*execute_now=*/false));
+  }
+  EXPECT_EQ(answered.load(), 0);
+  batcher.run_queued();
+  EXPECT_EQ(answered.load(), 6);
+  EXPECT_EQ(metrics.exec_count.load(), 1u);
+  EXPECT_EQ(metrics.inference_count.load(), 6u);
+  // Deferred requests that nobody ran are run by stop().
+  for (int k = 6; k < 10; ++k) {
+    auto job = job_for(pool.slice(k, 1), answers[static_cast<size_t>(k)], answered);
+    ASSERT_TRUE(batcher.submit(job, /*execute_now=*/false));
+  }
+  batcher.stop();
+  EXPECT_EQ(answered.load(), 10);
+  const auto expected = model.run({{"image", pool}}).at("logits");
+  for (int k = 0; k < 10; ++k)
+    for (int j = 0; j < 10; ++j)
+      EXPECT_NEAR(answers[static_cast<size_t>(k)][static_cast<size_t>(j)], expected.data<float>()[k * 10 + j], 1e-3f);
 }
 
 TEST(ServerMetrics, PrometheusTextHasEachFamilyOnceAndCumulativeBuckets) {

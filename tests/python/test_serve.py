@@ -9,6 +9,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -488,3 +489,18 @@ def test_load_64_clients_1000_requests_each(server, images, reference):
     labels = {"model": "seed", "version": "1"}
     assert metric(after, "nv_inference_request_success", **labels) - \
         metric(before, "nv_inference_request_success", **labels) == clients * per_client
+
+
+def test_shipped_repository_and_client_example(switchyard_bin):
+    """The README's commands: the shipped repository served, queried by examples/python/kserve_client.py."""
+    server = Server(switchyard_bin, ROOT / "models" / "repository")
+    try:
+        out = subprocess.run([sys.executable, str(ROOT / "examples" / "python" / "kserve_client.py"),
+                              "--http", f"127.0.0.1:{server.http}", "--grpc", f"127.0.0.1:{server.grpc}"],
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert "classes over gRPC:" in out.stdout
+        assert "batching on (max_batch_size 256" in "".join(server.log)
+    finally:
+        code, err = server.stop()
+    assert code == 0, err
