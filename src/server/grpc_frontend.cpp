@@ -55,6 +55,23 @@ void copy_typed(const google::protobuf::RepeatedField<Src>& src, Tensor& dst, co
   }
 }
 
+// How many values the typed contents of `datatype` hold (checked against the shape before allocating).
+int64_t contents_size(const ModelInferRequest::InferInputTensor& in) {
+  const auto& c = in.contents();
+  switch (dtype_from_protocol(in.datatype())) {
+    case DType::kFloat32: return c.fp32_contents_size();
+    case DType::kFloat64: return c.fp64_contents_size();
+    case DType::kInt64: return c.int64_contents_size();
+    case DType::kInt32: case DType::kInt16: case DType::kInt8: return c.int_contents_size();
+    case DType::kUInt64: return c.uint64_contents_size();
+    case DType::kUInt32: case DType::kUInt16: case DType::kUInt8: return c.uint_contents_size();
+    case DType::kBool: return c.bool_contents_size();
+    case DType::kFloat16: case DType::kBFloat16:
+      throw Error("input '" + in.name() + "': FP16 and BF16 data must come as raw_input_contents");
+    default: return 0;  // an unknown datatype: the job builder says so
+  }
+}
+
 void decode_contents(const ModelInferRequest::InferInputTensor& in, Tensor& dst) {
   const auto& c = in.contents();
   switch (dst.dtype()) {
@@ -249,7 +266,7 @@ class InferCall final : public Call {
         const std::string& bytes = request_.raw_input_contents(i);
         builder.add_input_view(in.name(), in.datatype(), shape, bytes.data(), bytes.size());
       } else {
-        decode_contents(in, builder.add_input_owned(in.name(), in.datatype(), shape));
+        decode_contents(in, builder.add_input_owned(in.name(), in.datatype(), shape, contents_size(in)));
       }
     }
     for (const auto& out : request_.outputs()) builder.request_output(out.name());

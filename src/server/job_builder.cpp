@@ -25,15 +25,21 @@ void JobBuilder::add_input_view(const std::string& name, const std::string& data
                                 const void* data, size_t bytes) {
   DType dtype;
   const size_t index = begin_input(name, datatype, shape, dtype);
-  const size_t expected = static_cast<size_t>(checked_numel(shape)) * dtype_size(dtype);
+  const int64_t numel = checked_numel(shape);
+  SY_CHECK(static_cast<uint64_t>(numel) <= SIZE_MAX / dtype_size(dtype),
+           "input '" + name + "': shape " + shape_str(shape) + " is too large");
+  const size_t expected = static_cast<size_t>(numel) * dtype_size(dtype);
   SY_CHECK(bytes == expected, "input '" + name + "': " + std::to_string(bytes) + " bytes of data, expected " +
                                   std::to_string(expected) + " for " + datatype + " " + shape_str(shape));
   job_->inputs[index] = Tensor::wrap(dtype, shape, const_cast<void*>(data));
 }
 
-Tensor& JobBuilder::add_input_owned(const std::string& name, const std::string& datatype, const Shape& shape) {
+Tensor& JobBuilder::add_input_owned(const std::string& name, const std::string& datatype, const Shape& shape,
+                                    int64_t values) {
   DType dtype;
   const size_t index = begin_input(name, datatype, shape, dtype);
+  SY_CHECK(checked_numel(shape) == values, "input '" + name + "': " + std::to_string(values) + " values in data, expected " +
+                                               std::to_string(checked_numel(shape)) + " for shape " + shape_str(shape));
   job_->inputs[index] = Tensor(dtype, shape);
   return job_->inputs[index];
 }

@@ -19,9 +19,9 @@ class JobBuilder {
   // An input whose bytes stay in the request (raw gRPC contents, HTTP binary data): viewed, not copied.
   void add_input_view(const std::string& name, const std::string& datatype, const Shape& shape, const void* data,
                       size_t bytes);
-  // An input decoded from a typed form (JSON, gRPC typed contents): returns storage of numel elements of
-  // the datatype for the caller to fill.
-  Tensor& add_input_owned(const std::string& name, const std::string& datatype, const Shape& shape);
+  // An input decoded from a typed form (JSON, gRPC typed contents) of `values` elements: checks that the
+  // shape holds exactly that many (before allocating anything), returns the storage for the caller to fill.
+  Tensor& add_input_owned(const std::string& name, const std::string& datatype, const Shape& shape, int64_t values);
   void request_output(const std::string& name);
   // Checks that every input came, sets the deadline (0: none), returns the job (done() still to set).
   std::unique_ptr<InferJob> finish(int64_t timeout_us);
