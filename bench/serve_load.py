@@ -146,10 +146,18 @@ def main():
     ap.add_argument("--duration", type=float, default=3.0)
     ap.add_argument("--clients", default="1,8,64")
     ap.add_argument("--skip-moe", action="store_true", help="only the seed classifier")
-    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "serve.json"))
+    ap.add_argument("--isa", default="native", choices=["native", "avx512", "avx2", "portable"],
+                    help="cap Switchyard's kernels (SWITCHYARD_ISA) in the server and the in-process runs")
+    ap.add_argument("--out", default=None, help="default: bench/results/serve.json (serve_isa_<isa>.json when capped)")
     args = ap.parse_args()
+    if args.isa != "native":
+        os.environ["SWITCHYARD_ISA"] = args.isa
+    if args.out is None:
+        name = "serve.json" if args.isa == "native" else f"serve_isa_{args.isa}.json"
+        args.out = str(ROOT / "bench" / "results" / name)
     clients = [int(c) for c in args.clients.split(",")]
-    results = {"date": time.strftime("%Y-%m-%d"), "cpu": cpu_model(), "cores": os.cpu_count(), "cases": []}
+    results = {"date": time.strftime("%Y-%m-%d"), "cpu": cpu_model(), "cores": os.cpu_count(), "isa": args.isa,
+               "cases": []}
     with tempfile.TemporaryDirectory() as workdir:
         results["cases"].append(bench_model("seed_classifier", str(ROOT / "models" / "seed_classifier.onnx"), "image",
                                             [1, 28, 28], 1, 256, clients, args.duration, workdir))

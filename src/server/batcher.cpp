@@ -12,6 +12,7 @@ struct DynamicBatcher::Slot {
   explicit Slot(const CompiledModel& model) : request(model.create_infer_request()) {}
   InferRequest request;
   std::vector<Tensor> buffers;  // per input: capacity in elements of the input's dtype
+  std::vector<std::unique_ptr<InferJob>> batch;  // the jobs of the execution at hand (capacity kept)
   struct ExpertCounters {
     std::string layer;
     size_t experts = 0;
@@ -71,12 +72,11 @@ void DynamicBatcher::run_queued() {
 }
 
 void DynamicBatcher::drain(Slot& slot, std::unique_lock<std::mutex>& lock) {
-  std::vector<std::unique_ptr<InferJob>> batch;
   while (!queue_.empty()) {
-    take_batch(batch);
+    take_batch(slot.batch);
     lock.unlock();
-    execute(slot, batch);
-    batch.clear();
+    execute(slot, slot.batch);
+    slot.batch.clear();
     lock.lock();
   }
   idle_slots_.push_back(&slot);
@@ -140,7 +140,7 @@ void DynamicBatcher::take_batch(std::vector<std::unique_ptr<InferJob>>& batch) {
 }
 
 void DynamicBatcher::run_worker(Slot& slot) {
-  std::vector<std::unique_ptr<InferJob>> batch;
+  std::vector<std::unique_ptr<InferJob>>& batch = slot.batch;
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
     queued_.wait(lock, [&] { return stopping_ || !queue_.empty(); });

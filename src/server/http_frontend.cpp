@@ -52,6 +52,30 @@ json tensor_metadata(const PortInfo& p) {
   return {{"name", p.name}, {"datatype", protocol_datatype(p.dtype)}, {"shape", p.shape}};
 }
 
+// An httplib server bound to its port, listening on a thread of its own until shutdown().
+struct Listener {
+  httplib::Server server;
+  int port = 0;
+  std::thread thread;
+  bool stopped = false;
+
+  void bind(const std::string& address, int wanted_port, const char* what) {
+    port = wanted_port;
+    bind_with_backlog(server, address, port);
+    SY_CHECK(port > 0, std::string("cannot listen for ") + what + " on " + address + ":" + std::to_string(wanted_port) +
+                           " (port in use?)");
+  }
+  void start() {
+    thread = std::thread([this] { server.listen_after_bind(); });
+  }
+  void shutdown() {
+    if (stopped) return;
+    stopped = true;
+    server.stop();
+    if (thread.joinable()) thread.join();
+  }
+};
+
 // A request's answer, handed from the batcher's worker to the waiting connection thread.
 struct PendingReply {
   std::mutex mutex;
@@ -69,10 +93,8 @@ std::string version_of(const httplib::Request& req) { return req.matches.size() 
 struct HttpFrontend::Impl {
   ModelRepository& repository;
   HttpOptions options;
-  httplib::Server server;
-  int port = 0;
-  std::thread thread;
-  bool stopped = false;
+  Listener listener;
+  httplib::Server& server = listener.server;
 
   Impl(ModelRepository& r, const HttpOptions& o) : repository(r), options(o) {}
 
@@ -185,56 +207,31 @@ HttpFrontend::HttpFrontend(ModelRepository& repository, const HttpOptions& optio
   s.set_payload_max_length(options.max_body_bytes);
   s.set_tcp_nodelay(true);
   impl_->routes();
-  impl_->port = options.port;
-  bind_with_backlog(s, options.address, impl_->port);
-  SY_CHECK(impl_->port > 0, "cannot listen for HTTP on " + options.address + ":" + std::to_string(options.port) +
-                                " (port in use?)");
+  impl_->listener.bind(options.address, options.port, "HTTP");
 }
 
 HttpFrontend::~HttpFrontend() { shutdown(); }
-int HttpFrontend::port() const { return impl_->port; }
-
-void HttpFrontend::start() {
-  impl_->thread = std::thread([this] { impl_->server.listen_after_bind(); });
-}
-
-void HttpFrontend::shutdown() {
-  if (impl_->stopped) return;
-  impl_->stopped = true;
-  impl_->server.stop();
-  if (impl_->thread.joinable()) impl_->thread.join();
-}
+int HttpFrontend::port() const { return impl_->listener.port; }
+void HttpFrontend::start() { impl_->listener.start(); }
+void HttpFrontend::shutdown() { impl_->listener.shutdown(); }
 
 struct MetricsFrontend::Impl {
-  httplib::Server server;
-  int port = 0;
-  std::thread thread;
-  bool stopped = false;
+  Listener listener;
 };
 
 MetricsFrontend::MetricsFrontend(const std::string& address, int port, std::function<std::string()> page)
     : impl_(std::make_unique<Impl>()) {
-  impl_->server.new_task_queue = [] { return new httplib::ThreadPool(2); };
-  impl_->server.Get("/metrics", [page](const httplib::Request&, httplib::Response& res) {
+  httplib::Server& s = impl_->listener.server;
+  s.new_task_queue = [] { return new httplib::ThreadPool(2); };
+  s.Get("/metrics", [page](const httplib::Request&, httplib::Response& res) {
     res.set_content(page(), "text/plain; version=0.0.4; charset=utf-8");
   });
-  impl_->port = port;
-  bind_with_backlog(impl_->server, address, impl_->port);
-  SY_CHECK(impl_->port > 0, "cannot listen for metrics on " + address + ":" + std::to_string(port) + " (port in use?)");
+  impl_->listener.bind(address, port, "metrics");
 }
 
 MetricsFrontend::~MetricsFrontend() { shutdown(); }
-int MetricsFrontend::port() const { return impl_->port; }
-
-void MetricsFrontend::start() {
-  impl_->thread = std::thread([this] { impl_->server.listen_after_bind(); });
-}
-
-void MetricsFrontend::shutdown() {
-  if (impl_->stopped) return;
-  impl_->stopped = true;
-  impl_->server.stop();
-  if (impl_->thread.joinable()) impl_->thread.join();
-}
+int MetricsFrontend::port() const { return impl_->listener.port; }
+void MetricsFrontend::start() { impl_->listener.start(); }
+void MetricsFrontend::shutdown() { impl_->listener.shutdown(); }
 
 }  // namespace switchyard::serve

@@ -206,22 +206,23 @@ std::unique_ptr<ServedModel> load_version(const std::string& name, int64_t versi
 
 }  // namespace
 
-size_t ServedModel::input_index(const std::string& input_name) const {
-  const auto& ports = model.inputs();
+namespace {
+// The index of port `wanted` among a model's inputs or outputs, or an error that lists them.
+size_t port_index(const std::vector<PortInfo>& ports, const std::string& wanted, const char* kind, const std::string& model) {
   for (size_t i = 0; i < ports.size(); ++i)
-    if (ports[i].name == input_name) return i;
+    if (ports[i].name == wanted) return i;
   std::string known;
   for (const auto& p : ports) known += (known.empty() ? "" : ", ") + p.name;
-  throw Error("unknown input '" + input_name + "' for model '" + name + "' (inputs: " + known + ")");
+  throw Error(std::string("unknown ") + kind + " '" + wanted + "' for model '" + model + "' (" + kind + "s: " + known + ")");
+}
+}  // namespace
+
+size_t ServedModel::input_index(const std::string& input_name) const {
+  return port_index(model.inputs(), input_name, "input", name);
 }
 
 size_t ServedModel::output_index(const std::string& output_name) const {
-  const auto& ports = model.outputs();
-  for (size_t i = 0; i < ports.size(); ++i)
-    if (ports[i].name == output_name) return i;
-  std::string known;
-  for (const auto& p : ports) known += (known.empty() ? "" : ", ") + p.name;
-  throw Error("unknown output '" + output_name + "' for model '" + name + "' (outputs: " + known + ")");
+  return port_index(model.outputs(), output_name, "output", name);
 }
 
 void ServedModel::check_input(size_t index, DType dtype, const Shape& shape) const {
