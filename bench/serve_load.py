@@ -146,6 +146,8 @@ def main():
     ap.add_argument("--duration", type=float, default=3.0)
     ap.add_argument("--clients", default="1,8,64")
     ap.add_argument("--skip-moe", action="store_true", help="only the seed classifier")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="run everything N times (batching on and off interleaved) and keep each cell's best run")
     ap.add_argument("--isa", default="native", choices=["native", "avx512", "avx2", "portable"],
                     help="cap Switchyard's kernels (SWITCHYARD_ISA) in the server and the in-process runs")
     ap.add_argument("--out", default=None, help="default: bench/results/serve.json (serve_isa_<isa>.json when capped)")
@@ -159,17 +161,39 @@ def main():
     results = {"date": time.strftime("%Y-%m-%d"), "cpu": cpu_model(), "cores": os.cpu_count(), "isa": args.isa,
                "cases": []}
     with tempfile.TemporaryDirectory() as workdir:
-        results["cases"].append(bench_model("seed_classifier", str(ROOT / "models" / "seed_classifier.onnx"), "image",
-                                            [1, 28, 28], 1, 256, clients, args.duration, workdir))
+        models = [("seed_classifier", str(ROOT / "models" / "seed_classifier.onnx"), "image", [1, 28, 28], 1, 256)]
         if not args.skip_moe:
             from ms_moe_models import build
             moe_path = Path(workdir) / "moe_layer.onnx"
             onnx.save(build(8, 2, 1024, 2816, "relu"), moe_path)
-            results["cases"].append(bench_model("moe_layer", str(moe_path), "x", [1024], 2, 64, clients,
-                                                args.duration, workdir))
+            models.append(("moe_layer", str(moe_path), "x", [1024], 2, 64))
+        for model in models:
+            runs = []
+            for r in range(args.repeat):
+                run_dir = Path(workdir) / f"run{r}"
+                run_dir.mkdir(exist_ok=True)
+                runs.append(bench_model(*model, clients, args.duration, run_dir))
+            results["cases"].append(best_of(runs))
     print_table(results)  # also adds each case's summary
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwritten: {args.out}")
+
+
+def best_of(runs):
+    """Each cell's best run (highest requests/s; lowest in-process p50): other tenants of a VM only slow runs down."""
+    best = runs[0]
+    for run in runs[1:]:
+        best["in_process_p50_us"] = min(best["in_process_p50_us"], run["in_process_p50_us"])
+        best["in_process_requests_per_second"] = max(best["in_process_requests_per_second"],
+                                                     run["in_process_requests_per_second"])
+        for mode, protocols in run["batching"].items():
+            for proto, cells in protocols.items():
+                for c, cell in (cells or {}).items():
+                    mine = best["batching"][mode][proto]
+                    if cell and (not mine.get(c) or cell["requests_per_second"] > mine[c]["requests_per_second"]):
+                        mine[c] = cell
+    best["runs"] = len(runs)
+    return best
 
 
 def cpu_model():
