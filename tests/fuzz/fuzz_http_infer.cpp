@@ -40,7 +40,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     auto request = switchyard::serve::decode_http_infer(seed(), body, has_length ? &length : nullptr);
     switchyard::InferRequest infer = seed().model.create_infer_request();
-    infer.set_input("image", request.job->inputs[0]);
+    // Binary inputs view the body at any offset: the batcher copies them into aligned buffers, so does this.
+    const switchyard::Tensor image = request.job->inputs[0].clone();
+    infer.set_input("image", image);
     infer.infer();
     switchyard::serve::JobResult result;
     for (size_t o : request.job->outputs) result.outputs.push_back(infer.output(o));
