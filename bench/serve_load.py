@@ -11,7 +11,7 @@ closed-loop clients:
 - HTTP: `switchyard bench --server http://...` (cpp-httplib client, binary tensor data as tritonclient
   sends it) and, when Debian's `wrk` is installed, wrk with the same request body (an epoll client:
   the lower bound a client can reach);
-- in process: `switchyard bench MODEL --batch 1` with the server's thread count.
+- in process: `switchyard bench MODEL --batch 1` with the server's thread count, on 4096 distinct rows.
 Server overhead = server p50 at 1 client - in-process p50. Client and server share the machine's cores.
 
 Models: the seed classifier (compute ~1 us per image: the protocol dominates), and the SPEC's MoE FFN
@@ -121,7 +121,12 @@ def request_body(workdir, input_name, shape):
 
 
 def bench_model(name, onnx_path, input_name, row_shape, threads, max_batch, clients, duration, workdir):
-    inproc = run_json(["bench", onnx_path, "--batch", 1, "--threads", threads, "--duration", duration])
+    # In process on 4096 distinct rows, as the load clients send (the same row again would keep its
+    # experts' weights in cache and flatter the in-process time of a memory-bound MoE layer).
+    import numpy as np
+    pool = Path(workdir) / f"{name}_pool.npz"
+    np.savez(pool, **{input_name: np.random.default_rng(1).standard_normal((4096, *row_shape), dtype=np.float32)})
+    inproc = run_json(["bench", onnx_path, "--inputs", pool, "--batch", 1, "--threads", threads, "--duration", duration])
     entry = {"model": name, "threads": threads, "in_process_p50_us": inproc["p50_us"],
              "in_process_requests_per_second": inproc["throughput"], "batching": {}}
     body, header_bytes = request_body(workdir, input_name, [1, *row_shape])
