@@ -289,6 +289,10 @@ class InferCall final : public Call {
 
 }  // namespace
 
+// A stream of arrivals that never pauses (clients that do not wait for answers) must not postpone the
+// run of what was read indefinitely: after this many events the queued requests run anyway.
+constexpr int kMaxReadsBeforeRun = 256;
+
 struct GrpcFrontend::Impl {
   explicit Impl(ModelRepository& r) : repository(r) {}
   ModelRepository& repository;
@@ -305,15 +309,19 @@ struct GrpcFrontend::Impl {
     void* tag = nullptr;
     bool ok = false;
     const gpr_timespec now = gpr_time_0(GPR_CLOCK_MONOTONIC);
+    // Events read since the queued requests last ran: bounds how long reading can postpone running.
+    int read_since_run = 0;
     for (;;) {
       // 1. Every event that is ready now (new requests are parsed and queued, not run yet).
-      auto status = cq->AsyncNext(&tag, &ok, now);
+      auto status = kMaxReadsBeforeRun > read_since_run ? cq->AsyncNext(&tag, &ok, now) : grpc::CompletionQueue::TIMEOUT;
       if (status == grpc::CompletionQueue::SHUTDOWN) return;
       if (status == grpc::CompletionQueue::GOT_EVENT) {
         static_cast<Call*>(tag)->on_event(ok);
+        ++read_since_run;
         continue;
       }
-      // 2. Nothing more is ready: run what arrived, as one batch per model.
+      // 2. Nothing more is ready (or enough was read): run what arrived, as one batch per model.
+      read_since_run = 0;
       if (!deferred_batchers.empty()) {
         std::vector<DynamicBatcher*> batchers;
         batchers.swap(deferred_batchers);
