@@ -107,13 +107,14 @@ LoadResult run_grpc(const Endpoint& e, const LoadOptions& o, const std::vector<s
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);  // as the server does (grpc_frontend.cpp)
   const std::string target = e.host + ":" + std::to_string(e.port);
   const int clients = std::max(1, o.clients);
-  std::vector<std::unique_ptr<inference::GRPCInferenceService::Stub>> stubs;
+  // gRPC's generated client class is called Stub: one per client connection.
+  std::vector<std::unique_ptr<inference::GRPCInferenceService::Stub>> connections;
   for (int c = 0; c < clients; ++c) {
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // a connection of its own per client
     args.SetMaxReceiveMessageSize(INT32_MAX);
     args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);  // as the server (grpc_frontend.cpp)
-    stubs.push_back(inference::GRPCInferenceService::NewStub(
+    connections.push_back(inference::GRPCInferenceService::NewStub(
         grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args)));
   }
   // Distinct prebuilt requests per client.
@@ -147,7 +148,7 @@ LoadResult run_grpc(const Endpoint& e, const LoadOptions& o, const std::vector<s
     call->client = c;
     const auto& req = requests[static_cast<size_t>(c * per_client + static_cast<int64_t>(sent[static_cast<size_t>(c)]++ % per_client))];
     call->start = Clock::now();
-    call->reader = stubs[static_cast<size_t>(c)]->AsyncModelInfer(&call->context, req, &cq);
+    call->reader = connections[static_cast<size_t>(c)]->AsyncModelInfer(&call->context, req, &cq);
     call->reader->Finish(&call->response, &call->status, call);
   };
   Recorder rec;
@@ -249,7 +250,7 @@ std::vector<PortInfo> server_model_inputs(const std::string& url, const std::str
   const Endpoint e = parse_url(url);
   std::vector<PortInfo> inputs;
   if (e.grpc) {
-    auto stub = inference::GRPCInferenceService::NewStub(
+    auto service = inference::GRPCInferenceService::NewStub(
         grpc::CreateChannel(e.host + ":" + std::to_string(e.port), grpc::InsecureChannelCredentials()));
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
@@ -257,7 +258,7 @@ std::vector<PortInfo> server_model_inputs(const std::string& url, const std::str
     request.set_name(model);
     request.set_version(version);
     inference::ModelMetadataResponse response;
-    const grpc::Status status = stub->ModelMetadata(&context, request, &response);
+    const grpc::Status status = service->ModelMetadata(&context, request, &response);
     SY_CHECK(status.ok(), "model metadata from " + url + ": " + status.error_message());
     for (const auto& t : response.inputs())
       inputs.push_back({t.name(), dtype_from_protocol(t.datatype()), Shape(t.shape().begin(), t.shape().end()), {}, true});
